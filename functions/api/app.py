@@ -1,0 +1,21 @@
+"""API Lambda: API Gateway REST proxy events in, JSON out. All behaviour lives in chaosplane.api."""
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chaosplane.api import build_app
+from chaosplane.settings import load_settings
+from chaosplane.store import Store
+from chaosplane.wiring import build_runs
+
+logger = Logger()
+tracer = Tracer()
+settings = load_settings()
+app = build_app(Store(settings), build_runs(settings), max_body_bytes=settings.max_body_bytes)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

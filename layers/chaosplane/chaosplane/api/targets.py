@@ -1,0 +1,33 @@
+"""/targets: what experiments can hit."""
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from chaosplane.models import Page, Target, TargetSpec
+from chaosplane.api.params import Limit, NextToken
+from chaosplane.store import Store
+
+def router(store: Store) -> APIGatewayRouter:
+    r = APIGatewayRouter()
+
+    @r.post("/targets", tags=["targets"])
+    def create_target(spec: TargetSpec) -> tuple[Target, int]:
+        return store.create_target(spec), 201
+
+    @r.get("/targets", tags=["targets"])
+    def list_targets(limit: Limit = 25, next_token: NextToken = None) -> Page[Target]:
+        return store.list_targets(limit, next_token)
+
+    @r.get("/targets/<target_id>", tags=["targets"])
+    def get_target(target_id: str) -> Target:
+        return store.get_target(target_id)
+
+    @r.put("/targets/<target_id>", tags=["targets"])
+    def replace_target(target_id: str, spec: TargetSpec) -> Target:
+        return store.replace_target(target_id, spec)
+
+    @r.delete("/targets/<target_id>", tags=["targets"])
+    def delete_target(target_id: str) -> tuple[None, int]:
+        store.delete_target(target_id)
+        return None, 204
+
+    return r

@@ -1,0 +1,36 @@
+"""Domain errors. The API turns them into HTTP in one place; Step Functions matches on their names."""
+
+
+class ChaosplaneError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class NotFound(ChaosplaneError):
+    def __init__(self, kind: str, item_id: str) -> None:
+        super().__init__(f"{kind} {item_id!r} not found")
+        self.kind = kind
+        self.item_id = item_id
+
+
+class Conflict(ChaosplaneError):
+    """The request is valid but the current state forbids it (e.g. editing a running experiment)."""
+
+
+class InvalidRequest(ChaosplaneError):
+    """The request is well-formed but refers to something unusable (e.g. a target of the wrong type)."""
+
+
+class TransientError(ChaosplaneError):
+    """Worth retrying as is: throttling, a resource still changing state. Step Functions retries it."""
+
+
+class Halted(ChaosplaneError):
+    """The run was asked to stop. Step Functions catches it by this name and goes to rollback."""
+
+
+class InjectionFailed(ChaosplaneError):
+    """A fault could not be injected; the run fails (never a quiet success) after rollback."""
+
+
+class NothingToHit(ChaosplaneError):
+    """The target matched no resource in a state the fault can act on."""

@@ -1,0 +1,40 @@
+"""The executor: one Lambda, one entry per state of the run workflow.
+
+Every step gets the whole workflow state (`"state.$": "$"` in the ASL), so a step can find the
+result id however the run was started (API, console, schedule) and Finalize can see how the run
+got there (an error caught from any earlier state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chaosplane.runs import Runs
+
+
+def _result_id(state: dict[str, Any]) -> str | None:
+    run = state.get("run") or {}
+    return run.get("result_id") or state.get("result_id")
+
+
+def _required_result_id(state: dict[str, Any]) -> str:
+    result_id = _result_id(state)
+    if result_id is None:
+        raise ValueError("workflow state has no result_id")
+    return result_id
+
+
+def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
+    state: dict[str, Any] = event.get("state") or {}
+    steps: dict[str, Callable[[], dict[str, Any]]] = {
+        "prepare": lambda: runs.prepare(state.get("experiment_id"), state.get("result_id")),
+        "inject": lambda: runs.inject(_required_result_id(state)),
+        "observe": lambda: runs.observe(_required_result_id(state), event["task_token"]),
+        "rollback": lambda: runs.rollback(_required_result_id(state)),
+        "finalize": lambda: runs.finalize(_result_id(state), state.get("error"), state.get("rollback_error")),
+    }
+    step = event.get("step")
+    if step not in steps:
+        raise ValueError(f"unknown step {step!r}; expected one of {sorted(steps)}")
+    return steps[step]()

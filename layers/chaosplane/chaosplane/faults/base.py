@@ -1,0 +1,51 @@
+"""The shape every fault family has: resolve, inject, rollback.
+
+A family knows one kind of resource (EC2 instances, EKS pods, ...). It never decides *which*
+resources are hit (that is `selection`) and never stores anything itself: it writes to the
+`Journal` it is handed, before every change, so rollback can work from the journal alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from chaosplane.models import FaultType, JournalEntry, Target
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource a target resolved to, as seen at resolution time."""
+
+    id: str
+    kind: str
+    state: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Journal(Protocol):
+    def before_change(
+        self, resource: Resource, action: str, prior_state: dict[str, Any]
+    ) -> JournalEntry: ...
+
+    def applied(self, entry: JournalEntry) -> None: ...
+
+
+class FaultFamily(Protocol):
+    def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
+        """Every resource the target matches that the fault can act on, in no particular order."""
+        ...
+
+    def inject(
+        self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal
+    ) -> str:
+        """Change one resource; return its state afterwards. Journal first, then act."""
+        ...
+
+    def rollback(self, entry: JournalEntry) -> str:
+        """Undo one journaled change; return the state the resource is left in. Idempotent."""
+        ...

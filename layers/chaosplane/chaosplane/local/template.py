@@ -1,0 +1,131 @@
+"""Read template.yaml and work out, for the embedded AWS, what each resource is called.
+
+moto's CloudFormation cannot deploy a SAM template (and what it creates is invisible to the Step
+Functions engine), so the local runtime reads the template itself. The intrinsic functions that
+template.yaml uses are resolved here: Ref, Fn::GetAtt, Fn::Sub. Anything else fails loudly, so the
+template cannot grow a construct that works on AWS and silently breaks locally.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT_ID = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short-form tags (!Ref, !GetAtt, !Sub ...)."""
+
+
+def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+class UnsupportedIntrinsic(ValueError):
+    pass
+
+
+@dataclass
+class Names:
+    """Physical names and ARNs of the template's resources in the embedded AWS."""
+
+    prefix: str
+    region: str
+    template: dict[str, Any]
+
+    def resource(self, logical_id: str) -> dict[str, Any]:
+        return self.template["Resources"][logical_id]  # type: ignore[no-any-return]
+
+    def physical_name(self, logical_id: str) -> str:
+        return f"{self.prefix}-{logical_id}"
+
+    def ref(self, logical_id: str) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.prefix,
+        }
+        if logical_id in pseudo:
+            return pseudo[logical_id]
+        parameters = self.template.get("Parameters", {})
+        if logical_id in parameters:
+            return str(parameters[logical_id]["Default"])
+        kind = self.resource(logical_id)["Type"]
+        if kind == "AWS::Serverless::StateMachine":
+            return self.state_machine_arn(logical_id)
+        return self.physical_name(logical_id)  # tables, functions, APIs: Ref is the name
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        kind = self.resource(logical_id)["Type"]
+        if kind == "AWS::Serverless::Function" and attribute == "Arn":
+            return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.physical_name(logical_id)}"
+        if kind == "AWS::Serverless::StateMachine" and attribute == "Name":
+            return self.physical_name(logical_id)
+        if kind == "AWS::Serverless::StateMachine" and attribute == "Arn":
+            return self.state_machine_arn(logical_id)
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.physical_name(logical_id)}"
+        raise UnsupportedIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
+
+    def state_machine_arn(self, logical_id: str) -> str:
+        return f"arn:aws:states:{self.region}:{ACCOUNT_ID}:stateMachine:{self.physical_name(logical_id)}"
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve intrinsic functions in `value`, recursively."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key.startswith("Fn::"):
+                raise UnsupportedIntrinsic(f"{key} is not supported by the local runtime")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _sub(self, arg: str | list[Any]) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match[1]
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == kind}

@@ -1,0 +1,243 @@
+"""The public data model: Target, Experiment, ExperimentResult, and what a run records.
+
+Field names are the API contract (the seed's data model, extended). Models that come from a request
+(`*Spec`) forbid unknown fields, so a typo is an error rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from chaosplane.selection import Selection
+from chaosplane.selectors import SelectorError, parse_selector
+
+MAX_DURATION_SECONDS = 12 * 3600  # as AWS FIS: a longer fault is an outage, not an experiment
+MAX_RESOURCE_IDS = 100
+MAX_STOP_CONDITIONS = 5
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Description = Annotated[str, StringConstraints(max_length=1024)]
+_EC2_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_ALARM = re.compile(r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{12}:alarm:)?[^\x00-\x1f]{1,255}$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class TargetType(str, Enum):
+    EC2_INSTANCES = "ec2-instances"
+    EKS_PODS = "eks-pods"
+
+
+class FaultType(str, Enum):
+    EC2_STOP = "ec2-stop"
+    EC2_REBOOT = "ec2-reboot"
+
+
+class RunStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED)
+
+
+class ExperimentStatus(str, Enum):
+    """`created` until the first run, then the status of the latest run."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetSpec(_Request):
+    """What a client sends to create or replace a target."""
+
+    name: Name
+    description: Description = ""
+    type: TargetType
+    namespace: str | None = Field(default=None, max_length=63)
+    selector: str | None = Field(default=None, max_length=1024)
+    cluster: str | None = Field(default=None, max_length=100)
+    resource_ids: list[str] | None = Field(default=None, max_length=MAX_RESOURCE_IDS)
+
+    @field_validator("selector")
+    @classmethod
+    def _selector_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse_selector(value)
+        except SelectorError as err:
+            raise ValueError(f"invalid label selector: {err}") from err
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> TargetSpec:
+        if not self.selector and not self.resource_ids:
+            # An empty target would match every resource of the type: never a sane default.
+            raise ValueError("a target needs a selector, resource_ids, or both")
+        if self.type is TargetType.EKS_PODS:
+            if not self.cluster:
+                raise ValueError("an eks-pods target needs a cluster")
+            if not self.namespace or not _K8S_NAME.match(self.namespace):
+                raise ValueError("an eks-pods target needs a valid Kubernetes namespace")
+        else:
+            if self.cluster is not None:
+                raise ValueError(f"cluster applies to eks-pods targets only, not {self.type.value}")
+        if self.type is TargetType.EC2_INSTANCES and self.resource_ids:
+            bad = [rid for rid in self.resource_ids if not _EC2_INSTANCE_ID.match(rid)]
+            if bad:
+                raise ValueError(f"resource_ids are not EC2 instance ids: {', '.join(bad)}")
+        if self.resource_ids and len(set(self.resource_ids)) != len(self.resource_ids):
+            raise ValueError("resource_ids has duplicates")
+        return self
+
+
+class Target(TargetSpec):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExperimentSpec(_Request):
+    """What a client sends to create or replace an experiment."""
+
+    name: Name
+    description: Description = ""
+    type: FaultType
+    target: str = Field(description="id of the target to hit")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    duration: int = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
+    selection: str = Field(default="ALL", description="ALL, COUNT(n) or PERCENT(n)")
+    stop_conditions: list[str] = Field(default_factory=list, max_length=MAX_STOP_CONDITIONS)
+
+    @field_validator("target")
+    @classmethod
+    def _target_is_uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError as err:
+            raise ValueError("target must be a target id (UUID)") from err
+
+    @field_validator("selection")
+    @classmethod
+    def _selection_parses(cls, value: str) -> str:
+        return str(Selection.parse(value))
+
+    @field_validator("stop_conditions")
+    @classmethod
+    def _alarms(cls, value: list[str]) -> list[str]:
+        bad = [alarm for alarm in value if not _ALARM.match(alarm)]
+        if bad:
+            raise ValueError(f"not CloudWatch alarm names or ARNs: {bad}")
+        if len(set(value)) != len(value):
+            raise ValueError("stop_conditions has duplicates")
+        return value
+
+    @model_validator(mode="after")
+    def _parameters_fit_fault(self) -> ExperimentSpec:
+        from chaosplane.faults import catalogue  # the catalogue imports these models
+
+        self.parameters = catalogue.validate_parameters(self.type, self.parameters)
+        return self
+
+
+class Experiment(ExperimentSpec):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: ExperimentStatus = ExperimentStatus.CREATED
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceState(BaseModel):
+    """One resource a run hit: what it was before, after injection, and after rollback."""
+
+    id: str
+    kind: str
+    before: str
+    after: str | None = None
+    restored: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimelineEvent(BaseModel):
+    at: datetime
+    step: str
+    message: str
+
+
+class ExperimentResult(BaseModel):
+    id: str
+    experiment_id: str
+    status: RunStatus
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    success: bool | None = None
+    error: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    resources: list[ResourceState] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    # What the run was asked to do, frozen at start so later edits of the experiment cannot change it.
+    fault: FaultType
+    target_id: str
+    selection: str
+    duration: int
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    stop_requested: bool = False
+    created_at: datetime
+
+
+class JournalStatus(str, Enum):
+    PENDING = "pending"  # written before the change; the change may or may not have happened
+    APPLIED = "applied"  # the change is known to have happened
+    ROLLED_BACK = "rolled_back"
+
+
+class JournalEntry(BaseModel):
+    """A durable note written *before* a resource is changed: enough to undo it with nothing else."""
+
+    result_id: str
+    key: str
+    resource_id: str
+    kind: str
+    action: str
+    prior_state: dict[str, Any]
+    status: JournalStatus = JournalStatus.PENDING
+    created_at: datetime
+    updated_at: datetime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_token: str | None = None

@@ -1,0 +1,254 @@
+"""The run lifecycle: plan, inject, observe, roll back, finalize.
+
+Each method is one step of `statemachines/experiment.asl.json` (or one API action). The order and
+the guarantees (every path after Prepare passes through Rollback, retries, timeouts) belong to the
+state machine; this module makes each step correct on its own, idempotent, and safe to retry.
+Side effects come in as arguments: the store, the fault families, the clock, the random generator,
+and how to start or halt a workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chaosplane.errors import Conflict, Halted, InvalidRequest, NothingToHit
+from chaosplane.faults import catalogue
+from chaosplane.faults.base import FaultFamily, Resource
+from chaosplane.models import (
+    ExperimentResult,
+    FaultType,
+    JournalStatus,
+    ResourceState,
+    RunStatus,
+    Target,
+    utcnow,
+)
+from chaosplane.selection import Selection
+from chaosplane.store import RunJournal, Store
+
+HALTED = "Halted"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will hit: the same data a preview shows and the executor carries out."""
+
+    matched: list[Resource]
+    chosen: list[Resource]
+
+
+def plan_run(
+    family: FaultFamily, target: Target, fault: FaultType, selection: str, rng: random.Random
+) -> RunPlan:
+    matched = family.resolve(target, fault)
+    return RunPlan(matched=matched, chosen=Selection.parse(selection).choose(matched, rng))
+
+
+def check_target_fits(experiment_fault: FaultType, target: Target) -> None:
+    wanted = catalogue.spec(experiment_fault).target_type
+    if target.type is not wanted:
+        raise InvalidRequest(
+            f"fault {experiment_fault.value} acts on {wanted.value} targets, "
+            f"but target {target.id} is {target.type.value}"
+        )
+
+
+def outcome(error: dict[str, Any] | None, rollback_error: dict[str, Any] | None) -> RunStatus:
+    """The run's final status from how the workflow got to Finalize."""
+    if rollback_error is not None:
+        return RunStatus.FAILED
+    if error is None:
+        return RunStatus.COMPLETED
+    return RunStatus.STOPPED if error.get("Error") == HALTED else RunStatus.FAILED
+
+
+def describe_error(error: dict[str, Any] | None) -> str | None:
+    """A readable message from a Step Functions error object ({"Error", "Cause"})."""
+    if error is None:
+        return None
+    name = str(error.get("Error", "Error"))
+    cause = error.get("Cause")
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+            cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+        except ValueError:
+            pass
+    return f"{name}: {cause}" if cause else name
+
+
+class Runs:
+    def __init__(
+        self,
+        store: Store,
+        families: Callable[[FaultType], FaultFamily],
+        *,
+        start_workflow: Callable[[ExperimentResult], None] | None = None,
+        send_halt: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._families = families
+        self._start_workflow = start_workflow
+        self._send_halt = send_halt
+        self._clock = clock
+        self._rng = rng or random.SystemRandom()
+
+    # -- API side -------------------------------------------------------------------------------
+
+    def start(self, experiment_id: str) -> ExperimentResult:
+        """Create the run and start its workflow; if the start fails, nothing is left behind."""
+        if self._start_workflow is None:
+            raise RuntimeError("this component cannot start runs (no state machine configured)")
+        experiment = self._store.get_experiment(experiment_id)
+        check_target_fits(experiment.type, self._store.get_target(experiment.target))
+        result = self._store.create_run(experiment)
+        try:
+            self._start_workflow(result)
+        except Exception:
+            self._store.abandon_run(result.id, experiment.id)
+            raise
+        return result
+
+    def stop(self, experiment_id: str) -> ExperimentResult:
+        result_id = self._store.active_run_of(experiment_id)
+        if result_id is None:
+            raise Conflict(f"experiment {experiment_id} is not running")
+        token = self._store.request_stop(result_id)
+        self._store.update_run(result_id, event=("stop", "stop requested; rolling back"))
+        if token is not None and self._send_halt is not None:
+            self._send_halt(token)
+        # Without a token, Observe has not started: Inject and Observe check the flag themselves.
+        return self._store.get_result(result_id)
+
+    # -- workflow side --------------------------------------------------------------------------
+
+    def prepare(self, experiment_id: str | None, result_id: str | None) -> dict[str, Any]:
+        """Resolve and select the resources, record the plan, mark the run `running`."""
+        if result_id is None:
+            # Started outside the API (Step Functions console, a schedule): create the run here.
+            if experiment_id is None:
+                raise InvalidRequest("the run input needs experiment_id or result_id")
+            result = self._store.create_run(self._store.get_experiment(experiment_id))
+        else:
+            result = self._store.get_result(result_id)
+        if result.status is not RunStatus.PENDING:
+            return self._run_state(result)  # a retried Prepare: the plan is already recorded
+        if result.stop_requested:
+            raise Halted("stop requested before the run started")
+        target = self._store.get_target(result.target_id)
+        check_target_fits(result.fault, target)
+        plan = plan_run(self._families(result.fault), target, result.fault, result.selection, self._rng)
+        if not plan.chosen:
+            raise NothingToHit(f"target {target.id} matched no resource that {result.fault.value} can act on")
+        resources = [ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail)) for r in plan.chosen]
+        self._store.update_run(
+            result.id,
+            resources=resources,
+            event=(
+                "prepare",
+                f"{len(plan.matched)} matched, {len(plan.chosen)} selected ({result.selection}): "
+                + ", ".join(r.id for r in plan.chosen),
+            ),
+        )
+        self._store.mark_running(result.id, result.experiment_id)
+        return self._run_state(result)
+
+    @staticmethod
+    def _run_state(result: ExperimentResult) -> dict[str, Any]:
+        return {"result_id": result.id, "duration": result.duration}
+
+    def inject(self, result_id: str) -> dict[str, Any]:
+        result = self._store.get_result(result_id)
+        family = self._families(result.fault)
+        parameters = catalogue.parse_parameters(result.fault, result.parameters)
+        journal = RunJournal(self._store, result_id)
+        applied = {e.resource_id for e in self._store.journal(result_id) if e.status is not JournalStatus.PENDING}
+        started = self._clock()
+        for resource in result.resources:
+            if resource.id in applied:
+                continue  # a retried Inject: this one is done
+            if self._store.stop_requested(result_id):
+                raise Halted("stop requested during injection")
+            after = family.inject(
+                result.fault, Resource(resource.id, resource.kind, resource.before), parameters, journal
+            )
+            resource.after = after
+            self._store.update_run(
+                result_id,
+                resources=result.resources,
+                event=("inject", f"{result.fault.value} {resource.id}: {resource.before} -> {after}"),
+            )
+        elapsed = (self._clock() - started).total_seconds()
+        self._store.update_run(
+            result_id, metrics={**result.metrics, "inject_seconds": round(elapsed, 3)}
+        )
+        return {"injected": len(result.resources)}
+
+    def observe(self, result_id: str, task_token: str) -> dict[str, Any]:
+        """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
+        if self._store.register_task_token(result_id, task_token):
+            raise Halted("stop requested")
+        result = self._store.get_result(result_id)
+        self._store.update_run(result_id, event=("observe", f"holding the fault for {result.duration}s"))
+        return {"observing": result_id}
+
+    def rollback(self, result_id: str) -> dict[str, Any]:
+        """Undo every journaled change not yet undone. Works from the journal alone; idempotent."""
+        result = self._store.get_result(result_id)
+        family = self._families(result.fault)
+        by_id = {r.id: r for r in result.resources}
+        started = self._clock()
+        undone = 0
+        for entry in self._store.journal(result_id):
+            if entry.status is JournalStatus.ROLLED_BACK:
+                continue
+            restored = family.rollback(entry)
+            self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
+            undone += 1
+            if entry.resource_id in by_id:
+                by_id[entry.resource_id].restored = restored
+            self._store.update_run(
+                result_id,
+                resources=result.resources,
+                event=("rollback", f"{entry.action} {entry.resource_id}: undone, now {restored}"),
+            )
+        elapsed = (self._clock() - started).total_seconds()
+        self._store.update_run(
+            result_id,
+            event=("rollback", f"rollback complete: {undone} change(s) undone"),
+            metrics={**result.metrics, "rollback_seconds": round(elapsed, 3), "rolled_back": undone},
+        )
+        return {"rolled_back": undone}
+
+    def finalize(
+        self, result_id: str | None, error: dict[str, Any] | None, rollback_error: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        status = outcome(error, rollback_error)
+        if result_id is None:
+            return {"status": RunStatus.FAILED.value, "error": describe_error(error)}
+        result = self._store.get_result(result_id)
+        message = describe_error(error)
+        if rollback_error is not None:
+            message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {describe_error(rollback_error)}" + (
+                f" (after: {message})" if message else ""
+            )
+        if status is RunStatus.STOPPED:
+            message = None  # a stop on request is not an error
+        metrics = {
+            **result.metrics,
+            "resources_selected": len(result.resources),
+            "resources_injected": sum(1 for r in result.resources if r.after is not None),
+            "resources_restored": sum(1 for r in result.resources if r.restored is not None),
+        }
+        if result.start_time is not None:
+            metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
+        final = self._store.finish_run(result_id, status, message, metrics, f"run {status.value}")
+        return {"status": final.status.value, "result_id": result_id}
+

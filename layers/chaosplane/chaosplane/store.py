@@ -1,0 +1,609 @@
+"""DynamoDB adapter (pynamodb). Records are mapped to domain models here and nowhere else.
+
+Invariants kept with conditional writes, not with reads-then-writes:
+- an experiment has at most one active run (`active_run`), set when the run is created and
+  cleared when it is finalized, in the same transactions as the result record;
+- an experiment with an active run cannot be changed or deleted;
+- a journal entry, once written, keeps the prior state it first recorded (a retried injection
+  must not overwrite "running" with "stopped").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chaosplane.errors import Conflict, InvalidRequest, NotFound
+from chaosplane.faults.base import Resource
+from chaosplane.models import (
+    Experiment,
+    ExperimentResult,
+    ExperimentStatus,
+    ExperimentSpec,
+    JournalEntry,
+    JournalStatus,
+    Page,
+    ResourceState,
+    RunStatus,
+    Target,
+    TargetSpec,
+    new_id,
+    utcnow,
+)
+from chaosplane.settings import Settings
+
+# Every item belongs to a scope; lists are queries on (scope, created_at) so they come newest first
+# without a table scan. There is one scope until teams arrive; then the scope is the caller's team.
+DEFAULT_SCOPE = "default"
+MAX_PAGE = 100
+
+
+def _is_condition_failure(err: Exception) -> bool:
+    cause = getattr(err, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+def _cancellation_codes(err: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in (err.cancellation_reasons or [])]
+
+
+class _ByScope(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-scope"
+        projection = AllProjection()
+
+    scope = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class _ByTarget(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-target"
+        projection = AllProjection()
+
+    target = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class _ByExperiment(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-experiment"
+        projection = AllProjection()
+
+    experiment_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class _TimelineMap(MapAttribute[str, Any]):
+    at = UTCDateTimeAttribute()
+    step = UnicodeAttribute()
+    message = UnicodeAttribute()
+
+
+def _bind(settings: Settings) -> tuple[type[Model], type[Model], type[Model], type[Model]]:
+    """Build the record classes for the configured tables (pynamodb takes names at class level)."""
+
+    class TargetRecord(Model):
+        class Meta:
+            table_name = settings.targets_table
+            region = settings.aws_region
+
+        id = UnicodeAttribute(hash_key=True)
+        scope = UnicodeAttribute()
+        created_at = UTCDateTimeAttribute()
+        updated_at = UTCDateTimeAttribute()
+        name = UnicodeAttribute()
+        description = UnicodeAttribute(default="")
+        type = UnicodeAttribute()
+        namespace = UnicodeAttribute(null=True)
+        selector = UnicodeAttribute(null=True)
+        cluster = UnicodeAttribute(null=True)
+        resource_ids = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+        by_scope = _ByScope()
+
+    class ExperimentRecord(Model):
+        class Meta:
+            table_name = settings.experiments_table
+            region = settings.aws_region
+
+        id = UnicodeAttribute(hash_key=True)
+        scope = UnicodeAttribute()
+        created_at = UTCDateTimeAttribute()
+        updated_at = UTCDateTimeAttribute()
+        name = UnicodeAttribute()
+        description = UnicodeAttribute(default="")
+        type = UnicodeAttribute()
+        target = UnicodeAttribute()
+        parameters = JSONAttribute(default=dict)  # type: ignore[var-annotated]
+        duration = NumberAttribute()
+        selection = UnicodeAttribute()
+        stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)  # type: ignore[var-annotated]
+        status = UnicodeAttribute()
+        active_run = UnicodeAttribute(null=True)
+        by_scope = _ByScope()
+        by_target = _ByTarget()
+
+    class ResultRecord(Model):
+        class Meta:
+            table_name = settings.results_table
+            region = settings.aws_region
+
+        id = UnicodeAttribute(hash_key=True)
+        experiment_id = UnicodeAttribute()
+        created_at = UTCDateTimeAttribute()
+        status = UnicodeAttribute()
+        start_time = UTCDateTimeAttribute(null=True)
+        end_time = UTCDateTimeAttribute(null=True)
+        success = BooleanAttribute(null=True)
+        error = UnicodeAttribute(null=True)
+        metrics = JSONAttribute(default=dict)  # type: ignore[var-annotated]
+        resources = JSONAttribute(default=list)  # type: ignore[var-annotated]
+        timeline = ListAttribute(of=_TimelineMap, default=list)  # type: ignore[var-annotated]
+        fault = UnicodeAttribute()
+        target_id = UnicodeAttribute()
+        selection = UnicodeAttribute()
+        duration = NumberAttribute()
+        parameters = JSONAttribute(default=dict)  # type: ignore[var-annotated]
+        stop_requested = BooleanAttribute(default=False)
+        task_token = UnicodeAttribute(null=True)
+        by_experiment = _ByExperiment()
+
+    class JournalRecord(Model):
+        class Meta:
+            table_name = settings.journal_table
+            region = settings.aws_region
+
+        result_id = UnicodeAttribute(hash_key=True)
+        key = UnicodeAttribute(range_key=True)
+        resource_id = UnicodeAttribute()
+        kind = UnicodeAttribute()
+        action = UnicodeAttribute()
+        prior_state = JSONAttribute()  # type: ignore[var-annotated]
+        status = UnicodeAttribute()
+        created_at = UTCDateTimeAttribute()
+        updated_at = UTCDateTimeAttribute()
+
+    return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord
+
+
+def _encode_token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, expected_keys: set[str], scope_field: str, scope: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as err:
+        raise InvalidRequest("next_token is not a token this API issued") from err
+    if not isinstance(key, dict) or set(key) != expected_keys:
+        raise InvalidRequest("next_token is not a token this API issued")
+    if key.get(scope_field, {}).get("S") != scope:
+        raise InvalidRequest("next_token belongs to another listing")
+    return key
+
+
+class Store:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self._targets, self._experiments, self._results, self._journal = _bind(settings)
+        self._clock = clock
+
+    # -- paging ---------------------------------------------------------------------------------
+
+    def _page(
+        self,
+        query: Callable[..., Iterator[Any]],
+        hash_value: str,
+        hash_name: str,
+        limit: int,
+        next_token: str | None,
+        table_key: list[str],
+    ) -> tuple[list[Any], str | None]:
+        """Query one page, newest first. Asks for one extra item to know whether a next page exists."""
+        limit = max(1, min(limit, MAX_PAGE))
+        start = None
+        if next_token:
+            start = _decode_token(next_token, {*table_key, hash_name, "created_at"}, hash_name, hash_value)
+        records = list(
+            query(hash_value, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start)
+        )
+        if len(records) <= limit:
+            return records, None
+        last = records[limit - 1]
+        key = {name: {"S": str(getattr(last, name))} for name in [*table_key, hash_name]}
+        key["created_at"] = {"S": last.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f%z")}
+        return records[:limit], _encode_token(key)
+
+    # -- targets --------------------------------------------------------------------------------
+
+    def _target_record(self, target_id: str) -> Any:
+        try:
+            return self._targets.get(target_id, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("target", target_id) from None
+
+    @staticmethod
+    def _target(record: Any) -> Target:
+        return Target.model_validate(record.attribute_values)
+
+    def create_target(self, spec: TargetSpec) -> Target:
+        now = self._clock()
+        record = self._targets(
+            id=new_id(), scope=DEFAULT_SCOPE, created_at=now, updated_at=now, **spec.model_dump(mode="json")
+        )
+        record.save(condition=self._targets.id.does_not_exist())
+        return self._target(record)
+
+    def get_target(self, target_id: str) -> Target:
+        return self._target(self._target_record(target_id))
+
+    def list_targets(self, limit: int, next_token: str | None) -> Page[Target]:
+        records, token = self._page(
+            self._targets.by_scope.query, DEFAULT_SCOPE, "scope", limit, next_token, ["id"]
+        )
+        return Page[Target](items=[self._target(r) for r in records], next_token=token)
+
+    def replace_target(self, target_id: str, spec: TargetSpec) -> Target:
+        record = self._target_record(target_id)
+        if spec.type.value != record.type:
+            raise InvalidRequest("a target's type cannot change; create a new target instead")
+        running = [e.id for e in self.experiments_using(target_id) if e.active_run]
+        if running:
+            raise Conflict(f"target is in use by running experiment(s): {', '.join(running)}")
+        for name, value in spec.model_dump(mode="json").items():
+            setattr(record, name, value)
+        record.updated_at = self._clock()
+        try:
+            record.save(condition=self._targets.id.exists())
+        except PutError as err:
+            if _is_condition_failure(err):
+                raise NotFound("target", target_id) from err
+            raise
+        return self._target(record)
+
+    def delete_target(self, target_id: str) -> None:
+        self._target_record(target_id)
+        users = [e.id for e in self.experiments_using(target_id)]
+        if users:
+            raise Conflict(f"target is used by experiment(s) {', '.join(users)}; delete them first")
+        self._targets(id=target_id).delete()
+
+    def experiments_using(self, target_id: str) -> list[Any]:
+        return list(self._experiments.by_target.query(target_id))
+
+    # -- experiments ----------------------------------------------------------------------------
+
+    def _experiment_record(self, experiment_id: str) -> Any:
+        try:
+            return self._experiments.get(experiment_id, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("experiment", experiment_id) from None
+
+    @staticmethod
+    def _experiment(record: Any) -> Experiment:
+        values = dict(record.attribute_values)
+        values["duration"] = int(values["duration"])
+        return Experiment.model_validate(values)
+
+    def create_experiment(self, spec: ExperimentSpec) -> Experiment:
+        now = self._clock()
+        record = self._experiments(
+            id=new_id(),
+            scope=DEFAULT_SCOPE,
+            created_at=now,
+            updated_at=now,
+            status=ExperimentStatus.CREATED.value,
+            **spec.model_dump(mode="json"),
+        )
+        # The target must still exist when the experiment is written: check both in one transaction.
+        try:
+            with TransactWrite(connection=self._connection()) as tx:
+                tx.condition_check(self._targets, spec.target, condition=self._targets.id.exists())
+                tx.save(record, condition=self._experiments.id.does_not_exist())
+        except TransactWriteError as err:
+            if _cancellation_codes(err)[0] == "ConditionalCheckFailed":
+                raise InvalidRequest(f"target {spec.target!r} does not exist") from err
+            raise
+        return self._experiment(record)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self._experiment(self._experiment_record(experiment_id))
+
+    def active_run_of(self, experiment_id: str) -> str | None:
+        return self._experiment_record(experiment_id).active_run  # type: ignore[no-any-return]
+
+    def list_experiments(self, limit: int, next_token: str | None) -> Page[Experiment]:
+        records, token = self._page(
+            self._experiments.by_scope.query, DEFAULT_SCOPE, "scope", limit, next_token, ["id"]
+        )
+        return Page[Experiment](items=[self._experiment(r) for r in records], next_token=token)
+
+    def replace_experiment(self, experiment_id: str, spec: ExperimentSpec) -> Experiment:
+        record = self._experiment_record(experiment_id)
+        if record.active_run:
+            raise Conflict("experiment is running; stop it or wait for it to end before changing it")
+        for name, value in spec.model_dump(mode="json").items():
+            setattr(record, name, value)
+        record.updated_at = self._clock()
+        try:
+            with TransactWrite(connection=self._connection()) as tx:
+                tx.condition_check(self._targets, spec.target, condition=self._targets.id.exists())
+                tx.save(
+                    record,
+                    condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist(),
+                )
+        except TransactWriteError as err:
+            codes = _cancellation_codes(err)
+            if codes[0] == "ConditionalCheckFailed":
+                raise InvalidRequest(f"target {spec.target!r} does not exist") from err
+            if codes[1:] and codes[1] == "ConditionalCheckFailed":
+                raise Conflict("experiment started running or was deleted meanwhile") from err
+            raise
+        return self._experiment(record)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._experiment_record(experiment_id)
+        try:
+            self._experiments(id=experiment_id).delete(
+                condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist()
+            )
+        except Exception as err:
+            if _is_condition_failure(err):
+                raise Conflict("experiment is running; stop it before deleting it") from err
+            raise
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def _result_record(self, result_id: str) -> Any:
+        try:
+            return self._results.get(result_id, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("result", result_id) from None
+
+    @staticmethod
+    def _result(record: Any) -> ExperimentResult:
+        values = dict(record.attribute_values)
+        values["duration"] = int(values["duration"])
+        values["timeline"] = [t.attribute_values for t in values.get("timeline") or []]
+        return ExperimentResult.model_validate(values)
+
+    def create_run(self, experiment: Experiment, result_id: str | None = None) -> ExperimentResult:
+        """Create a `pending` result and mark it the experiment's active run, atomically.
+
+        Fails with Conflict when the experiment already has an active run, so two clicks on "run"
+        (or a schedule firing during a manual run) never start two runs.
+        """
+        now = self._clock()
+        record = self._results(
+            id=result_id or new_id(),
+            experiment_id=experiment.id,
+            created_at=now,
+            status=RunStatus.PENDING.value,
+            fault=experiment.type.value,
+            target_id=experiment.target,
+            selection=experiment.selection,
+            duration=experiment.duration,
+            parameters=experiment.parameters,
+            timeline=[_TimelineMap(at=now, step="created", message="run requested")],
+        )
+        try:
+            with TransactWrite(connection=self._connection()) as tx:
+                tx.save(record, condition=self._results.id.does_not_exist())
+                tx.update(
+                    self._experiments(id=experiment.id),
+                    actions=[
+                        self._experiments.active_run.set(record.id),
+                        self._experiments.status.set(RunStatus.PENDING.value),
+                    ],
+                    condition=self._experiments.id.exists()
+                    & self._experiments.active_run.does_not_exist(),
+                )
+        except TransactWriteError as err:
+            codes = _cancellation_codes(err)
+            if codes[1:] and codes[1] == "ConditionalCheckFailed":
+                raise Conflict(f"experiment {experiment.id} is already running") from err
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise Conflict(f"result {record.id} already exists") from err
+            raise
+        return self._result(record)
+
+    def abandon_run(self, result_id: str, experiment_id: str) -> None:
+        """Undo `create_run` when the workflow could not be started: no half-written run remains."""
+        with TransactWrite(connection=self._connection()) as tx:
+            tx.delete(self._results(id=result_id))
+            tx.update(
+                self._experiments(id=experiment_id),
+                actions=[self._experiments.active_run.remove()],
+                condition=self._experiments.active_run == result_id,
+            )
+        # The experiment's status goes back to what its latest finished run says.
+        latest = next(iter(self._results.by_experiment.query(experiment_id, scan_index_forward=False, limit=1)), None)
+        status = latest.status if latest is not None else ExperimentStatus.CREATED.value
+        self._experiments(id=experiment_id).update(actions=[self._experiments.status.set(status)])
+
+    def get_result(self, result_id: str) -> ExperimentResult:
+        return self._result(self._result_record(result_id))
+
+    def list_results(self, experiment_id: str, limit: int, next_token: str | None) -> Page[ExperimentResult]:
+        records, token = self._page(
+            self._results.by_experiment.query, experiment_id, "experiment_id", limit, next_token, ["id"]
+        )
+        return Page[ExperimentResult](items=[self._result(r) for r in records], next_token=token)
+
+    def update_run(
+        self,
+        result_id: str,
+        *,
+        event: tuple[str, str] | None = None,
+        status: RunStatus | None = None,
+        resources: list[ResourceState] | None = None,
+        metrics: dict[str, Any] | None = None,
+        start_time: datetime | None = None,
+    ) -> None:
+        """Change a run's record in one write; timeline events are appended, never rewritten."""
+        r = self._results
+        actions: list[Any] = []
+        if event is not None:
+            step, message = event
+            actions.append(r.timeline.set(r.timeline.append([_TimelineMap(at=self._clock(), step=step, message=message)])))
+        if status is not None:
+            actions.append(r.status.set(status.value))
+        if resources is not None:
+            actions.append(r.resources.set([res.model_dump(mode="json") for res in resources]))
+        if metrics is not None:
+            actions.append(r.metrics.set(metrics))
+        if start_time is not None:
+            actions.append(r.start_time.set(start_time))
+        self._results(id=result_id).update(actions=actions, condition=r.id.exists())
+
+    def mark_running(self, result_id: str, experiment_id: str) -> None:
+        now = self._clock()
+        with TransactWrite(connection=self._connection()) as tx:
+            tx.update(
+                self._results(id=result_id),
+                actions=[self._results.status.set(RunStatus.RUNNING.value), self._results.start_time.set(now)],
+                condition=self._results.status == RunStatus.PENDING.value,
+            )
+            tx.update(
+                self._experiments(id=experiment_id),
+                actions=[self._experiments.status.set(RunStatus.RUNNING.value)],
+                condition=self._experiments.active_run == result_id,
+            )
+
+    def register_task_token(self, result_id: str, token: str) -> bool:
+        """Store the Observe task's token; returns whether a stop was already requested."""
+        record = self._results(id=result_id)
+        record.update(actions=[self._results.task_token.set(token)], condition=self._results.id.exists())
+        return bool(record.stop_requested)
+
+    def request_stop(self, result_id: str) -> str | None:
+        """Flag the run to stop; returns the Observe task token if Observe has started."""
+        record = self._results(id=result_id)
+        try:
+            record.update(
+                actions=[self._results.stop_requested.set(True)],
+                condition=self._results.status.is_in(RunStatus.PENDING.value, RunStatus.RUNNING.value),
+            )
+        except UpdateError as err:
+            if _is_condition_failure(err):
+                raise Conflict("the run has already ended") from err
+            raise
+        return record.task_token  # type: ignore[no-any-return]
+
+    def stop_requested(self, result_id: str) -> bool:
+        return bool(self._result_record(result_id).stop_requested)
+
+    def finish_run(
+        self, result_id: str, status: RunStatus, error: str | None, metrics: dict[str, Any], message: str
+    ) -> ExperimentResult:
+        """Write the final state and release the experiment, in one transaction. Idempotent."""
+        record = self._result_record(result_id)
+        if RunStatus(record.status).is_final:
+            return self._result(record)
+        now = self._clock()
+        r, e = self._results, self._experiments
+        result_actions = [
+            r.status.set(status.value),
+            r.end_time.set(now),
+            r.success.set(status is RunStatus.COMPLETED),
+            r.metrics.set(metrics),
+            r.task_token.remove(),
+            r.timeline.set(r.timeline.append([_TimelineMap(at=now, step="finalize", message=message)])),
+        ]
+        if error is not None:
+            result_actions.append(r.error.set(error))
+        if record.start_time is None:
+            result_actions.append(r.start_time.set(now))
+        try:
+            with TransactWrite(connection=self._connection()) as tx:
+                tx.update(self._results(id=result_id), actions=result_actions, condition=r.status == record.status)
+                tx.update(
+                    e(id=record.experiment_id),
+                    actions=[e.status.set(status.value), e.active_run.remove()],
+                    condition=e.active_run == result_id,
+                )
+        except TransactWriteError as err:
+            codes = _cancellation_codes(err)
+            if codes[0] == "ConditionalCheckFailed":
+                return self.get_result(result_id)  # finalized concurrently: that write stands
+            if codes[1:] and codes[1] == "ConditionalCheckFailed":
+                # The experiment no longer points at this run: record the run's end all the same.
+                self._results(id=result_id).update(actions=result_actions)
+            else:
+                raise
+        return self.get_result(result_id)
+
+    # -- journal --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _entry(record: Any) -> JournalEntry:
+        return JournalEntry.model_validate(record.attribute_values)
+
+    def journal_before_change(
+        self, result_id: str, resource: Resource, action: str, prior_state: dict[str, Any]
+    ) -> JournalEntry:
+        now = self._clock()
+        record = self._journal(
+            result_id=result_id,
+            key=f"{resource.id}#{action}",
+            resource_id=resource.id,
+            kind=resource.kind,
+            action=action,
+            prior_state=prior_state,
+            status=JournalStatus.PENDING.value,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            record.save(condition=self._journal.key.does_not_exist())
+        except PutError as err:
+            if not _is_condition_failure(err):
+                raise
+            # A retried injection: the first entry holds the true prior state; keep it.
+            record = self._journal.get(result_id, f"{resource.id}#{action}", consistent_read=True)
+        return self._entry(record)
+
+    def journal_set_status(self, entry: JournalEntry, status: JournalStatus) -> None:
+        self._journal(result_id=entry.result_id, key=entry.key).update(
+            actions=[self._journal.status.set(status.value), self._journal.updated_at.set(self._clock())]
+        )
+
+    def journal(self, result_id: str) -> list[JournalEntry]:
+        return [self._entry(r) for r in self._journal.query(result_id, consistent_read=True)]
+
+    def _connection(self) -> Connection:
+        meta = self._targets.Meta
+        return Connection(region=meta.region, host=getattr(meta, "host", None))
+
+
+class RunJournal:
+    """The `Journal` a fault family writes to during one run."""
+
+    def __init__(self, store: Store, result_id: str) -> None:
+        self._store = store
+        self._result_id = result_id
+
+    def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
+        return self._store.journal_before_change(self._result_id, resource, action, prior_state)
+
+    def applied(self, entry: JournalEntry) -> None:
+        self._store.journal_set_status(entry, JournalStatus.APPLIED)

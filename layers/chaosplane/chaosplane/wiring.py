@@ -1,0 +1,88 @@
+"""Builds the real collaborators (DynamoDB store, AWS clients, fault families) from settings.
+
+The only module that turns configuration into live objects; handlers call it once at cold start.
+boto3 picks up AWS_ENDPOINT_URL by itself, which is how the same code talks to the embedded AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from chaosplane.faults.base import FaultFamily
+from chaosplane.faults.catalogue import spec
+from chaosplane.faults.ec2 import Ec2Instances
+from chaosplane.models import ExperimentResult, FaultType, TargetType
+from chaosplane.runs import HALTED, Runs
+from chaosplane.settings import Settings, load_settings
+from chaosplane.store import Store
+
+logger = logging.getLogger(__name__)
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+# A token Step Functions no longer knows means the task already ended: nothing left to halt.
+_ENDED_TASK = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
+
+
+class Clients:
+    """AWS clients, created once (client creation is not thread-safe; using a client is)."""
+
+    def __init__(self, settings: Settings) -> None:
+        session = boto3.session.Session(region_name=settings.aws_region)
+        self.ec2 = session.client("ec2", config=_RETRIES)
+        self.stepfunctions = session.client("stepfunctions", config=_RETRIES)
+
+
+def fault_families(clients: Clients) -> Callable[[FaultType], FaultFamily]:
+    by_target_type: dict[TargetType, Callable[[], FaultFamily]] = {
+        TargetType.EC2_INSTANCES: lambda: Ec2Instances(clients.ec2),
+    }
+
+    def family(fault: FaultType) -> FaultFamily:
+        return by_target_type[spec(fault).target_type]()
+
+    return family
+
+
+def workflow_starter(clients: Clients, state_machine_arn: str) -> Callable[[ExperimentResult], None]:
+    def start(result: ExperimentResult) -> None:
+        # The execution is named after the result: one run, one execution, found from either side.
+        clients.stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=result.id,
+            input=json.dumps({"result_id": result.id, "experiment_id": result.experiment_id}),
+        )
+
+    return start
+
+
+def halt_sender(clients: Clients) -> Callable[[str], None]:
+    def halt(task_token: str) -> None:
+        try:
+            clients.stepfunctions.send_task_failure(
+                taskToken=task_token, error=HALTED, cause="stop requested"
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in _ENDED_TASK:
+                raise
+            logger.info("halt: the Observe task had already ended")
+
+    return halt
+
+
+def build_runs(settings: Settings | None = None) -> Runs:
+    settings = settings or load_settings()
+    clients = Clients(settings)
+    return Runs(
+        Store(settings),
+        fault_families(clients),
+        start_workflow=(
+            workflow_starter(clients, settings.state_machine_arn) if settings.state_machine_arn else None
+        ),
+        send_halt=halt_sender(clients),
+    )

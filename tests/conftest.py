@@ -1,0 +1,112 @@
+"""Shared fixtures: an embedded AWS in this process with template.yaml deployed into it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from werkzeug.test import Client
+
+from chaosplane.local import lambda_patch
+from chaosplane.local.deploy import Deployment, deploy
+from chaosplane.local.gateway import LocalGateway
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never let a test reach a real AWS account."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "ChaosplaneTest",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy; fail with a clear message at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+@dataclass
+class Platform:
+    """The deployed platform: the API through the local gateway, and AWS clients to look behind it."""
+
+    deployment: Deployment
+    session: boto3.session.Session
+    http: Client
+
+    def api(self, method: str, path: str, body: Any = None, raw: str | None = None, **query: Any) -> Any:
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        response = self.http.open(path, method=method, data=data, query_string=query or None,
+                                  headers={"Content-Type": "application/json"})
+        return response
+
+    def json(self, method: str, path: str, body: Any = None, expect: int = 200, **query: Any) -> Any:
+        response = self.api(method, path, body, **query)
+        assert response.status_code == expect, (response.status_code, response.get_data(as_text=True))
+        return response.get_json(silent=True)
+
+    @property
+    def ec2(self) -> Any:
+        return self.session.client("ec2")
+
+    @property
+    def sfn(self) -> Any:
+        return self.session.client("stepfunctions")
+
+    def instances(self, count: int, tags: dict[str, str]) -> list[str]:
+        reservation = self.ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=count, MaxCount=count, InstanceType="t3.micro",
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )
+        return [i["InstanceId"] for i in reservation["Instances"]]
+
+    def states(self, instance_ids: list[str]) -> dict[str, str]:
+        found = self.ec2.describe_instances(InstanceIds=instance_ids)
+        return {i["InstanceId"]: i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]}
+
+    def wait_for_result(self, result_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            result = self.json("GET", f"/results/{result_id}")
+            return result if result["status"] in ("completed", "stopped", "failed") else None
+        return wait_until(final, timeout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        lambda_patch.apply()
+        session = boto3.session.Session(region_name=REGION)
+        deployment = deploy(TEMPLATE, session)
+        for key, value in deployment.environment.items():
+            monkeypatch.setenv(key, value)
+        lambda_patch.reset_loaded_handlers()
+        gateway = LocalGateway(session.client("lambda"), deployment.function_for_api())
+        yield Platform(deployment, session, Client(gateway))
