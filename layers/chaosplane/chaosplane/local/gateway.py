@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 from chaosplane.local.template import ACCOUNT_ID
 
 STAGE = "v1"
+access_log = logging.getLogger("gateway")
 
 
 def rest_event(
@@ -73,7 +76,10 @@ class LocalGateway:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        started = time.perf_counter()
         response = self.handle(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        access_log.info("%s %s %s %.0fms", request.method, request.full_path.rstrip("?"), response.status_code, elapsed_ms)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:

@@ -1,0 +1,168 @@
+"""`chaosplane local`: the whole platform on this machine, on an embedded AWS.
+
+One process: moto's server on --aws-port (so boto3 and the AWS CLI work against it with
+AWS_ENDPOINT_URL), every resource of template.yaml deployed into it, the executor and API functions
+running in-process through the Lambda patch, and the API served on --port by the local gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import boto3
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+DEMO_TAGS = {"app": "demo", "env": "local"}
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _check_free(port: int) -> None:
+    """moto's threaded server hangs if its port is taken, so look first and say so plainly."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as err:
+            raise PortInUse(f"port {port} on {HOST} is in use ({err.strerror})") from err
+
+
+@dataclass
+class LocalPlatform:
+    template: Path
+    port: int = 8080
+    aws_port: int = 4566
+    _moto: Any = None
+    _gateway: BaseWSGIServer | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
+
+    def start(self) -> None:
+        _check_free(self.aws_port)
+        _check_free(self.port)
+        # moto's server and ours both log every request through werkzeug; the gateway logs its own.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # This process is the embedded AWS: everything in it talks to it, and only to it.
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "MOTO_PORT": str(self.aws_port),  # where moto's Step Functions engine calls Lambda
+                "POWERTOOLS_TRACE_DISABLED": "1",
+                "POWERTOOLS_METRICS_DISABLED": "1",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        from chaosplane.local import lambda_patch
+        from chaosplane.local.deploy import deploy
+        from chaosplane.local.gateway import LocalGateway
+
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        lambda_patch.apply()
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+        self._moto.start()
+
+        session = boto3.session.Session(region_name=REGION)
+        deployment = deploy(self.template, session)
+        os.environ.update(deployment.environment)
+        gateway = LocalGateway(session.client("lambda"), deployment.function_for_api())
+        self._gateway = make_server(HOST, self.port, gateway, threaded=True)
+        thread = threading.Thread(target=self._gateway.serve_forever, name="gateway", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def seed_demo(self, instances: int = 4) -> dict[str, Any]:
+        """A few instances tagged app=demo, a target that selects them, an experiment that stops half."""
+        ec2 = boto3.session.Session(region_name=REGION).client("ec2")
+        ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=instances,
+            MaxCount=instances,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in DEMO_TAGS.items()]}
+            ],
+        )
+        target = self._post(
+            "/targets",
+            {
+                "name": "demo-web",
+                "description": "EC2 instances tagged app=demo",
+                "type": "ec2-instances",
+                "selector": "app=demo",
+            },
+        )
+        experiment = self._post(
+            "/experiments",
+            {
+                "name": "stop-half-of-demo",
+                "description": "Stop half of the demo instances for 20 seconds, then start them again",
+                "type": "ec2-stop",
+                "target": target["id"],
+                "duration": 20,
+                "selection": "PERCENT(50)",
+            },
+        )
+        return {"target": target, "experiment": experiment}
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = requests.post(f"{self.api_url}{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        if self._gateway is not None:
+            self._gateway.shutdown()
+            self._gateway.server_close()
+            self._gateway = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def serve_until_signalled(platform: LocalPlatform, on_ready: Callable[[], None]) -> None:
+    """Start, report, and block until SIGINT or SIGTERM; then stop everything we started."""
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        platform.start()
+        on_ready()
+        stopping.wait()
+    finally:
+        platform.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
