@@ -107,6 +107,5 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
         deployment = deploy(TEMPLATE, session)
         for key, value in deployment.environment.items():
             monkeypatch.setenv(key, value)
-        lambda_patch.reset_loaded_handlers()
         gateway = LocalGateway(session.client("lambda"), deployment.function_for_api())
         yield Platform(deployment, session, Client(gateway))

@@ -5,11 +5,9 @@ they are given, so tests and the local runtime pass real or fake ones without pa
 """
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from chaosplane.api import experiments, results, targets
@@ -32,19 +30,27 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _body_limit(max_bytes: int) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
-    def limit(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        body = app.current_event.body or ""
-        if len(body.encode()) > max_bytes:
-            return _error(413, f"request body is larger than {max_bytes} bytes")
-        return next_middleware(app)
+class _Resolver(APIGatewayRestResolver):
+    """Refuses oversize bodies before anything parses them (Powertools validates before middlewares)."""
 
-    return limit
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__(enable_validation=True)
+        self._max_body_bytes = max_body_bytes
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        body = event.get("body") or ""
+        if len(body.encode()) > self._max_body_bytes:
+            return {
+                "statusCode": 413,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps({"message": f"request body is larger than {self._max_body_bytes} bytes"}),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
 
 
 def build_app(store: Store, runs: Runs, max_body_bytes: int = 64 * 1024) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
-    app.use(middlewares=[_body_limit(max_body_bytes)])
+    app = _Resolver(max_body_bytes)
 
     @app.get("/health")
     def health() -> dict[str, str]:

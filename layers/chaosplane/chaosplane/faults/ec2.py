@@ -23,14 +23,14 @@ _THROTTLING = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "Int
 
 
 class StopParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     force: bool = False
     """Stop without a clean OS shutdown (as `aws ec2 stop-instances --force`)."""
 
 
 class RebootParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _transient(err: ClientError) -> bool:

@@ -1,0 +1,213 @@
+"""Runs end to end on the embedded AWS: the real state machine executing the real handlers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.conftest import Platform, wait_until
+
+
+def setup_experiment(platform: Platform, selector: str = "app=web", **overrides: object) -> dict:
+    target = platform.json(
+        "POST", "/targets", {"name": "web", "type": "ec2-instances", "selector": selector}, expect=201
+    )
+    body = {"name": "stop web", "type": "ec2-stop", "target": target["id"], "duration": 1, **overrides}
+    return platform.json("POST", "/experiments", body, expect=201)
+
+
+def invoke_executor(platform: Platform, step: str, state: dict) -> dict:
+    response = platform.session.client("lambda").invoke(
+        FunctionName=platform.deployment.functions["ExecutorFunction"],
+        Payload=json.dumps({"step": step, "state": state}).encode(),
+    )
+    payload = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, payload
+    return payload
+
+
+def journal(platform: Platform, result_id: str) -> list[dict]:
+    table = platform.deployment.tables["JournalTable"]
+    items = platform.session.client("dynamodb").query(
+        TableName=table,
+        KeyConditionExpression="result_id = :r",
+        ExpressionAttributeValues={":r": {"S": result_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return sorted(items, key=lambda item: item["key"]["S"])
+
+
+def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_duration(platform: Platform) -> None:
+    web = platform.instances(3, {"app": "web"})
+    other = platform.instances(1, {"app": "api"})
+    already_stopped = platform.instances(1, {"app": "web"})
+    platform.ec2.stop_instances(InstanceIds=already_stopped)
+    experiment = setup_experiment(platform, selection="COUNT(2)", duration=2)
+
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    assert run["status"] == "pending"
+
+    stopped = wait_until(lambda: [i for i, s in platform.states(web).items() if s == "stopped"] if
+                         list(platform.states(web).values()).count("stopped") == 2 else None)
+    assert platform.states(other) == {other[0]: "running"}
+    assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "running"
+
+    result = platform.wait_for_result(run["result_id"])
+    assert result["status"] == "completed" and result["success"] is True and result["error"] is None
+    assert sorted(r["id"] for r in result["resources"]) == sorted(stopped)
+    for resource in result["resources"]:
+        assert resource["before"] == "running" and resource["after"] in ("stopping", "stopped")
+        assert resource["restored"] in ("pending", "running")
+    assert set(platform.states(web).values()) == {"running"}
+    assert platform.states(already_stopped) == {already_stopped[0]: "stopped"}  # never ours to start
+    assert [entry["action"]["S"] for entry in journal(platform, run["result_id"])] == ["ec2:StopInstances"] * 2
+    assert {e["status"]["S"] for e in journal(platform, run["result_id"])} == {"rolled_back"}
+
+    steps = [event["step"] for event in result["timeline"]]
+    assert steps[0] == "created" and steps[-1] == "finalize"
+    for step in ("prepare", "inject", "observe", "rollback"):
+        assert step in steps
+    held = result["metrics"]["run_seconds"]
+    assert held >= 2, "the fault was held for at least the experiment's duration"
+    assert result["metrics"]["resources_restored"] == 2
+    assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "completed"
+    listed = platform.json("GET", f"/experiments/{experiment['id']}/results")
+    assert [r["id"] for r in listed["items"]] == [run["result_id"]]
+
+
+def test_stop_during_observe_restores_the_instances_and_ends_stopped(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, duration=600)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    wait_until(lambda: set(platform.states(web).values()) == {"stopped"})
+    wait_until(lambda: any(e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]))
+
+    asked = time.monotonic()
+    stop = platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
+    assert stop["result_id"] == run["result_id"]
+    result = platform.wait_for_result(run["result_id"], timeout=20)
+    assert time.monotonic() - asked < 20, "the stop did not wait out the 600 s duration"
+    assert result["status"] == "stopped" and result["success"] is False and result["error"] is None
+    assert set(platform.states(web).values()) == {"running"}
+    assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "stopped"
+    assert platform.api("POST", f"/experiments/{experiment['id']}/stop").status_code == 409
+
+
+def test_stop_right_after_run_never_leaves_a_fault(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, duration=600)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
+    result = platform.wait_for_result(run["result_id"], timeout=20)
+    assert result["status"] == "stopped"
+    assert set(platform.states(web).values()) == {"running"}
+
+
+def test_a_failing_injection_ends_failed_with_nothing_left_stopped(platform: Platform) -> None:
+    web = sorted(platform.instances(3, {"app": "web"}))
+    # Stop protection on the last instance (in the executor's order) makes its StopInstances fail
+    # after the first two have been stopped: a partial injection, as on real AWS.
+    platform.ec2.modify_instance_attribute(InstanceId=web[-1], DisableApiStop={"Value": True})
+    experiment = setup_experiment(platform, duration=600)
+
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+
+    assert result["status"] == "failed" and result["success"] is False
+    assert "InjectionFailed" in result["error"] and web[-1] in result["error"]
+    assert "OperationNotPermitted" in result["error"]
+    assert set(platform.states(web).values()) == {"running"}
+    entries = journal(platform, run["result_id"])
+    assert [e["resource_id"]["S"] for e in entries] == web  # journaled before each attempt, even the failed one
+    assert {e["status"]["S"] for e in entries} == {"rolled_back"}
+    assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "failed"
+    execution = platform.sfn.describe_execution(
+        executionArn=platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run['result_id']}"
+    )
+    assert execution["status"] == "FAILED"
+
+
+def test_a_crash_between_inject_and_rollback_is_recovered_from_the_journal(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, duration=600)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    wait_until(lambda: set(platform.states(web).values()) == {"stopped"})
+    wait_until(lambda: any(e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]))
+
+    # The workflow dies mid-run: nothing will roll back on its own.
+    execution_arn = platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run['result_id']}"
+    platform.sfn.stop_execution(executionArn=execution_arn, error="Crash", cause="simulated crash")
+    time.sleep(0.5)
+    assert set(platform.states(web).values()) == {"stopped"}
+
+    # Recovery needs nothing but the result id: rollback works from the journal alone.
+    assert invoke_executor(platform, "rollback", {"result_id": run["result_id"]}) == {"rolled_back": 2}
+    assert set(platform.states(web).values()) == {"running"}
+    after_first = journal(platform, run["result_id"])
+
+    # A second rollback changes nothing: no entry touched, no instance started again.
+    platform.ec2.stop_instances(InstanceIds=[web[0]])  # someone else stops it after recovery
+    assert invoke_executor(platform, "rollback", {"result_id": run["result_id"]}) == {"rolled_back": 0}
+    assert journal(platform, run["result_id"]) == after_first
+    assert platform.states([web[0]]) == {web[0]: "stopped"}
+
+    final = invoke_executor(platform, "finalize", {"result_id": run["result_id"], "error": {"Error": "Crash", "Cause": "workflow died"}})
+    assert final["status"] == "failed"
+    assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "failed"
+    platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)  # released for the next run
+
+
+def test_a_running_experiment_is_locked(platform: Platform) -> None:
+    platform.instances(1, {"app": "web"})
+    experiment = setup_experiment(platform, duration=600)
+    target_id = experiment["target"]
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+
+    assert platform.api("POST", f"/experiments/{experiment['id']}/run").status_code == 409
+    body = {k: experiment[k] for k in ("name", "type", "target", "duration")}
+    assert platform.api("PUT", f"/experiments/{experiment['id']}", {**body, "duration": 5}).status_code == 409
+    assert platform.api("DELETE", f"/experiments/{experiment['id']}").status_code == 409
+    replace_target = {"name": "web", "type": "ec2-instances", "selector": "app=other"}
+    assert platform.api("PUT", f"/targets/{target_id}", replace_target).status_code == 409
+    assert platform.api("DELETE", f"/targets/{target_id}").status_code == 409
+    assert platform.json("GET", f"/experiments/{experiment['id']}")["duration"] == 600
+
+    platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
+    platform.wait_for_result(run["result_id"])
+    platform.json("PUT", f"/experiments/{experiment['id']}", {**body, "duration": 5})
+
+
+def test_a_run_can_be_started_from_the_step_functions_console(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, duration=1)
+    platform.sfn.start_execution(
+        stateMachineArn=platform.deployment.state_machine_arn,
+        name="console-run",
+        input=json.dumps({"experiment_id": experiment["id"]}),
+    )
+    results = wait_until(lambda: platform.json("GET", f"/experiments/{experiment['id']}/results")["items"])
+    result = platform.wait_for_result(results[0]["id"])
+    assert result["status"] == "completed" and len(result["resources"]) == 2
+    assert set(platform.states(web).values()) == {"running"}
+
+
+def test_a_target_that_matches_nothing_fails_the_run_and_touches_nothing(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, selector="app=nothing-here")
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    assert result["status"] == "failed" and "NothingToHit" in result["error"]
+    assert result["resources"] == []
+    assert set(platform.states(web).values()) == {"running"}
+
+
+def test_a_reboot_is_recorded_and_has_nothing_to_roll_back(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, type="ec2-reboot")
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    assert result["status"] == "completed"
+    assert {r["after"] for r in result["resources"]} == {"rebooting"}
+    assert {r["restored"] for r in result["resources"]} == {"running"}
+    assert [e["action"]["S"] for e in journal(platform, run["result_id"])] == ["ec2:RebootInstances"] * 2
+    assert set(platform.states(web).values()) == {"running"}

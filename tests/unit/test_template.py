@@ -1,0 +1,115 @@
+"""template.yaml is valid SAM and CloudFormation, and the local runtime reads it faithfully."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.public.exceptions import InvalidDocumentException
+
+from chaosplane.local.template import Names, UnsupportedIntrinsic, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _NoManagedPolicies:
+    """samtranslator asks IAM for managed policy ARNs; offline, there are none to look up."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+    def get(self, name: str) -> None:
+        return None
+
+
+def test_cfn_lint_passes() -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    completed = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_sam_translator_transforms_the_template_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = load_template(TEMPLATE)
+    sam = copy.deepcopy(template)
+    # The translator wants uploaded artifacts, as `sam package` would leave them.
+    for resource in sam["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if key in props:
+                props[key] = f"s3://artifacts/{props[key]}"
+    try:
+        cfn = transform(sam, {}, _NoManagedPolicies())
+    except InvalidDocumentException as err:
+        pytest.fail("\n".join(str(cause) for cause in err.causes))
+    kinds = {r["Type"] for r in cfn["Resources"].values()}
+    assert {
+        "AWS::Lambda::Function",
+        "AWS::Lambda::LayerVersion",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::ApiGateway::RestApi",
+        "AWS::DynamoDB::Table",
+        "AWS::IAM::Role",
+    } <= kinds
+    machine = next(r for r in cfn["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+    assert "ExecutorFunctionArn" in machine["Properties"]["DefinitionSubstitutions"]
+
+
+def test_every_table_is_on_demand_encrypted_and_recoverable() -> None:
+    tables = [r for r in load_template(TEMPLATE)["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 4
+    for table in tables:
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_the_state_machine_only_uses_substitutions_the_template_defines() -> None:
+    template = load_template(TEMPLATE)
+    machine = template["Resources"]["ExperimentStateMachine"]["Properties"]
+    definition = (ROOT / machine["DefinitionUri"]).read_text()
+    for key in machine["DefinitionSubstitutions"]:
+        assert "${" + key + "}" in definition
+    json.loads(definition.replace("${ExecutorFunctionArn}", "arn"))
+
+
+def test_every_path_after_prepare_passes_through_rollback() -> None:
+    states = json.loads((ROOT / "statemachines/experiment.asl.json").read_text())["States"]
+
+    def successors(name: str) -> set[str]:
+        state = states[name]
+        nexts = {state["Next"]} if "Next" in state else set()
+        nexts |= {c["Next"] for c in state.get("Catch", [])}
+        nexts |= {c["Next"] for c in state.get("Choices", [])}
+        if "Default" in state:
+            nexts.add(state["Default"])
+        return nexts
+
+    def paths_avoid_rollback(name: str, seen: frozenset[str]) -> bool:
+        if name == "Rollback":
+            return False
+        nexts = successors(name) - seen
+        if not nexts:
+            return states[name]["Type"] in ("Succeed", "Fail")
+        return any(paths_avoid_rollback(n, seen | {name}) for n in nexts)
+
+    assert not paths_avoid_rollback("Inject", frozenset())
+    assert not paths_avoid_rollback("Observe", frozenset())
+
+
+def test_intrinsics_resolve_to_local_names() -> None:
+    names = Names(prefix="cp", region="eu-west-1", template=load_template(TEMPLATE))
+    assert names.resolve({"Ref": "TargetsTable"}) == "cp-TargetsTable"
+    assert names.resolve({"Fn::GetAtt": ["ExecutorFunction", "Arn"]}) == (
+        "arn:aws:lambda:eu-west-1:123456789012:function:cp-ExecutorFunction"
+    )
+    assert names.resolve({"Ref": "ExperimentStateMachine"}).endswith(":stateMachine:cp-ExperimentStateMachine")
+    assert names.resolve({"Ref": "LogLevel"}) == "INFO"
+    assert names.resolve({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:x"}) == "arn:aws:ec2:eu-west-1:x"
+    with pytest.raises(UnsupportedIntrinsic):
+        names.resolve({"Fn::ImportValue": "elsewhere"})
