@@ -1,0 +1,144 @@
+"""Canary: fails loudly when a moto upgrade breaks what the local runtime relies on.
+
+The local runtime patches one private moto method and leans on moto's Step Functions engine for
+Retry/Catch by error name, `.waitForTaskToken`, `TimeoutSecondsPath` and task failures. Each of
+those is checked here on its own, so a failure names what broke instead of a run hanging.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import moto
+import moto.awslambda.models
+import pytest
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+
+from chaosplane.local import lambda_patch
+from tests.conftest import ROOT, wait_until
+
+HANDLER = '''
+class Boom(Exception):
+    pass
+
+def lambda_handler(event, context):
+    if event.get("fail"):
+        raise Boom("asked to fail")
+    if event.get("token"):
+        TOKENS.append(event["token"])
+        return {"waiting": True}
+    return {"echo": event, "function": context.function_name}
+
+TOKENS = []
+'''
+
+
+def test_moto_is_the_pinned_version() -> None:
+    pin = re.search(r"^moto\[server\]==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.M)
+    assert pin is not None, "requirements-dev.txt must pin moto exactly"
+    assert moto.__version__ == pin[1], f"moto {moto.__version__} installed, {pin[1]} pinned"
+
+
+def test_the_patched_method_still_exists_with_the_same_shape() -> None:
+    # Read moto's own source: once patched, the class attribute is ours and proves nothing.
+    source = inspect.getsource(moto.awslambda.models)
+    assert re.search(r"def _invoke_lambda\(self, event: [^)]*\) -> tuple\[str, bool, str\]:", source), (
+        "moto.awslambda.models.LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs) "
+        "changed: update chaosplane/local/lambda_patch.py"
+    )
+    assert "res, errored, logs = self._invoke_lambda(event=body)" in source, "moto's invoke() calls it differently"
+    lambda_patch.apply()
+    assert LambdaFunction._invoke_lambda is lambda_patch.invoke_in_process
+
+
+@pytest.fixture
+def sfn_with_function(tmp_path: Path) -> Iterator[tuple[object, str]]:
+    (tmp_path / "app.py").write_text(HANDLER)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        lambda_patch.apply()
+        session = boto3.session.Session(region_name="us-east-1")
+        role = session.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        arn = session.client("lambda").create_function(
+            FunctionName="canary", Runtime="python3.13", Role=role, Handler="app.lambda_handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )["FunctionArn"]
+        lambda_patch.register_code("canary", tmp_path)
+        yield session, arn
+
+
+def run_machine(session: object, definition: dict, payload: dict, name: str) -> tuple[str, str]:
+    sfn = session.client("stepfunctions")  # type: ignore[attr-defined]
+    machine = sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input=json.dumps(payload))["executionArn"]
+    return machine, execution
+
+
+def finished(session: object, execution: str) -> dict:
+    sfn = session.client("stepfunctions")  # type: ignore[attr-defined]
+    return wait_until(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, 20)
+
+
+def test_a_task_runs_the_handler_in_process_and_errors_are_caught_by_class_name(sfn_with_function) -> None:
+    session, arn = sfn_with_function
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload.$": "$"},
+                "ResultSelector": {"out.$": "$.Payload"},
+                "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.caught", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    _, ok = run_machine(session, definition, {"hello": "world"}, "ok")
+    output = json.loads(finished(session, ok)["output"])
+    assert output == {"out": {"echo": {"hello": "world"}, "function": "canary"}}
+
+    _, failing = run_machine(session, definition, {"fail": True}, "failing")
+    caught = json.loads(finished(session, failing)["output"])["caught"]
+    assert caught["Error"] == "Boom", "Step Functions must see the exception class name as the error"
+    assert "asked to fail" in caught["Cause"]
+
+
+def test_wait_for_task_token_times_out_after_the_path_and_takes_task_failures(sfn_with_function) -> None:
+    session, arn = sfn_with_function
+    definition = {
+        "StartAt": "Observe",
+        "States": {
+            "Observe": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+                "TimeoutSecondsPath": "$.duration",
+                "Catch": [
+                    {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.ended", "Next": "TimedOut"},
+                    {"ErrorEquals": ["Halted"], "ResultPath": "$.ended", "Next": "Halted"},
+                ],
+                "End": True,
+            },
+            "TimedOut": {"Type": "Pass", "Result": "timeout", "ResultPath": "$.how", "End": True},
+            "Halted": {"Type": "Pass", "Result": "halted", "ResultPath": "$.how", "End": True},
+        },
+    }
+    started = time.monotonic()
+    _, timing_out = run_machine(session, definition, {"duration": 1}, "timeout")
+    assert json.loads(finished(session, timing_out)["output"])["how"] == "timeout"
+    assert time.monotonic() - started >= 1
+
+    module = lambda_patch._modules["canary"]
+    module.TOKENS.clear()
+    _, halting = run_machine(session, definition, {"duration": 600}, "halt")
+    token = wait_until(lambda: module.TOKENS and module.TOKENS[-1], 10)
+    session.client("stepfunctions").send_task_failure(taskToken=token, error="Halted", cause="stop")
+    assert json.loads(finished(session, halting)["output"])["how"] == "halted"
