@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,8 +62,13 @@ class Platform:
 
     def api(self, method: str, path: str, body: Any = None, raw: str | None = None, **query: Any) -> Any:
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = self.http.open(path, method=method, data=data, query_string=query or None,
-                                  headers={"Content-Type": "application/json"})
+        response = self.http.open(
+            path,
+            method=method,
+            data=data,
+            query_string=query or None,
+            headers={"Content-Type": "application/json"},
+        )
         return response
 
     def json(self, method: str, path: str, body: Any = None, expect: int = 200, **query: Any) -> Any:
@@ -82,9 +86,13 @@ class Platform:
 
     def instances(self, count: int, tags: dict[str, str]) -> list[str]:
         reservation = self.ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=count, MaxCount=count, InstanceType="t3.micro",
-            TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+            ImageId="ami-12c6146b",
+            MinCount=count,
+            MaxCount=count,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ],
         )
         return [i["InstanceId"] for i in reservation["Instances"]]
 
@@ -96,6 +104,7 @@ class Platform:
         def final() -> dict[str, Any] | None:
             result = self.json("GET", f"/results/{result_id}")
             return result if result["status"] in ("completed", "stopped", "failed") else None
+
         return wait_until(final, timeout)  # type: ignore[no-any-return]
 
 

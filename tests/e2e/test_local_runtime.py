@@ -62,7 +62,11 @@ def start_local(tmp_path: Path, *extra: str) -> Local:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
         [str(CLI), "local", "--port", str(port), "--aws-port", str(aws_port), *extra],
-        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     local = Local(process, port, aws_port, log)
 
@@ -105,7 +109,9 @@ def test_the_demo_runs_end_to_end_over_http(local: Local) -> None:
 
     # The demo holds its fault for 20 s; make it 2 s (as a user would, with PUT) to keep this quick.
     body = {k: demo[k] for k in ("name", "description", "type", "target", "parameters", "selection")}
-    requests.put(f"{local.url}/experiments/{demo['id']}", json={**body, "duration": 2}, timeout=5).raise_for_status()
+    requests.put(
+        f"{local.url}/experiments/{demo['id']}", json={**body, "duration": 2}, timeout=5
+    ).raise_for_status()
 
     run = requests.post(f"{local.url}/experiments/{demo['id']}/run", timeout=5)
     assert run.status_code == 202
@@ -124,18 +130,25 @@ def test_the_demo_runs_end_to_end_over_http(local: Local) -> None:
 
 def test_stop_over_http(local: Local) -> None:
     target = requests.post(
-        f"{local.url}/targets", json={"name": "all demo", "type": "ec2-instances", "selector": "app=demo"}, timeout=5
+        f"{local.url}/targets",
+        json={"name": "all demo", "type": "ec2-instances", "selector": "app=demo"},
+        timeout=5,
     ).json()
     experiment = requests.post(
         f"{local.url}/experiments",
         json={"name": "long stop", "type": "ec2-stop", "target": target["id"], "duration": 3600},
         timeout=5,
     ).json()
-    result_id = requests.post(f"{local.url}/experiments/{experiment['id']}/run", timeout=5).json()["result_id"]
+    result_id = requests.post(f"{local.url}/experiments/{experiment['id']}/run", timeout=5).json()[
+        "result_id"
+    ]
     wait_until(lambda: set(local.states("demo").values()) == {"stopped"}, timeout=30)
     assert requests.post(f"{local.url}/experiments/{experiment['id']}/stop", timeout=5).status_code == 202
     result = wait_until(
-        lambda: (r := requests.get(f"{local.url}/results/{result_id}", timeout=5).json())["status"] == "stopped" and r,
+        lambda: (
+            (r := requests.get(f"{local.url}/results/{result_id}", timeout=5).json())["status"] == "stopped"
+            and r
+        ),
         timeout=30,
     )
     assert result["error"] is None
@@ -147,7 +160,9 @@ def test_two_instances_on_other_ports_do_not_disturb_each_other(local: Local, tm
     try:
         assert requests.get(f"{second.url}/experiments", timeout=5).json()["items"] == []
         requests.post(
-            f"{second.url}/targets", json={"name": "only here", "type": "ec2-instances", "selector": "a=b"}, timeout=5
+            f"{second.url}/targets",
+            json={"name": "only here", "type": "ec2-instances", "selector": "a=b"},
+            timeout=5,
         ).raise_for_status()
         names = [t["name"] for t in requests.get(f"{local.url}/targets", timeout=5).json()["items"]]
         assert "only here" not in names
@@ -171,7 +186,10 @@ def test_sigterm_stops_cleanly_and_frees_the_ports(tmp_path: Path) -> None:
 def test_a_taken_port_is_a_clear_error(local: Local) -> None:
     completed = subprocess.run(
         [str(CLI), "local", "--port", str(local.port), "--aws-port", str(free_port()), "--no-demo"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert completed.returncode == 2
     assert f"port {local.port}" in completed.stdout and "in use" in completed.stdout

@@ -45,7 +45,13 @@ def test_target_crud(platform: Platform) -> None:
 
 
 def test_an_eks_target_is_stored(platform: Platform) -> None:
-    body = {"name": "pods", "type": "eks-pods", "cluster": "prod", "namespace": "shop", "selector": "app in (web,api)"}
+    body = {
+        "name": "pods",
+        "type": "eks-pods",
+        "cluster": "prod",
+        "namespace": "shop",
+        "selector": "app in (web,api)",
+    }
     created = platform.json("POST", "/targets", body, expect=201)
     assert {k: created[k] for k in body} == body
 
@@ -85,8 +91,13 @@ def test_lists_paginate_newest_first(platform: Platform) -> None:
 
 @pytest.mark.parametrize(
     ("path", "query"),
-    [("/targets", {"next_token": "garbage!"}), ("/targets", {"next_token": "eyJ4IjogMX0"}), ("/targets", {"limit": 0}),
-     ("/targets", {"limit": 1000}), ("/experiments", {"limit": "many"})],
+    [
+        ("/targets", {"next_token": "garbage!"}),
+        ("/targets", {"next_token": "eyJ4IjogMX0"}),
+        ("/targets", {"limit": 0}),
+        ("/targets", {"limit": 1000}),
+        ("/experiments", {"limit": "many"}),
+    ],
 )
 def test_bad_list_parameters_are_4xx(platform: Platform, path: str, query: dict) -> None:
     response = platform.api("GET", path, **query)
@@ -122,24 +133,44 @@ def test_bad_targets_get_field_level_422_and_change_nothing(
 def test_bad_experiments_are_rejected_and_change_nothing(platform: Platform) -> None:
     target = make_target(platform)
     eks = platform.json(
-        "POST", "/targets", {"name": "p", "type": "eks-pods", "cluster": "c", "namespace": "n", "selector": "a=b"},
+        "POST",
+        "/targets",
+        {"name": "p", "type": "eks-pods", "cluster": "c", "namespace": "n", "selector": "a=b"},
         expect=201,
     )
     before = everything(platform)
     cases = [
         ({"name": "e", "type": "ec2-stop", "target": target["id"], "duration": 0}, "body.duration"),
-        ({"name": "e", "type": "ec2-stop", "target": target["id"], "duration": 5, "selection": "MOST"}, "body.selection"),
-        ({"name": "e", "type": "ec2-stop", "target": target["id"], "duration": 5, "parameters": {"force": "yes"}}, "body"),
+        (
+            {"name": "e", "type": "ec2-stop", "target": target["id"], "duration": 5, "selection": "MOST"},
+            "body.selection",
+        ),
+        (
+            {
+                "name": "e",
+                "type": "ec2-stop",
+                "target": target["id"],
+                "duration": 5,
+                "parameters": {"force": "yes"},
+            },
+            "body",
+        ),
     ]
     for body, field in cases:
         response = platform.api("POST", "/experiments", body)
         assert response.status_code == 422, body
         assert any(p["field"].startswith(field) for p in response.get_json()["errors"]), response.get_json()
 
-    unknown = platform.api("POST", "/experiments", {"name": "e", "type": "ec2-stop", "target": "5b0c8f3e-3a5d-4c55-9a8e-5c9d3f1f8b11", "duration": 5})
+    unknown = platform.api(
+        "POST",
+        "/experiments",
+        {"name": "e", "type": "ec2-stop", "target": "5b0c8f3e-3a5d-4c55-9a8e-5c9d3f1f8b11", "duration": 5},
+    )
     assert unknown.status_code == 422 and "does not exist" in unknown.get_json()["message"]
 
-    wrong_type = platform.api("POST", "/experiments", {"name": "e", "type": "ec2-stop", "target": eks["id"], "duration": 5})
+    wrong_type = platform.api(
+        "POST", "/experiments", {"name": "e", "type": "ec2-stop", "target": eks["id"], "duration": 5}
+    )
     assert wrong_type.status_code == 422
     assert "acts on ec2-instances targets" in wrong_type.get_json()["message"]
     assert everything(platform) == before
@@ -153,8 +184,13 @@ def test_oversize_bodies_are_413(platform: Platform) -> None:
 
 
 def test_unknown_ids_and_routes_are_404(platform: Platform) -> None:
-    for path in ["/targets/nope", "/experiments/5b0c8f3e-3a5d-4c55-9a8e-5c9d3f1f8b11", "/results/x",
-                 "/experiments/x/results", "/no/such/route"]:
+    for path in [
+        "/targets/nope",
+        "/experiments/5b0c8f3e-3a5d-4c55-9a8e-5c9d3f1f8b11",
+        "/results/x",
+        "/experiments/x/results",
+        "/no/such/route",
+    ]:
         response = platform.api("GET", path)
         assert response.status_code == 404, path
         assert response.get_json()["message"]
@@ -167,7 +203,11 @@ def test_a_target_in_use_cannot_be_deleted_and_its_type_cannot_change(platform: 
     experiment = make_experiment(platform, target["id"])
     response = platform.api("DELETE", f"/targets/{target['id']}")
     assert response.status_code == 409 and experiment["id"] in response.get_json()["message"]
-    changed = platform.api("PUT", f"/targets/{target['id']}", {"name": "p", "type": "eks-pods", "cluster": "c", "namespace": "n", "selector": "a=b"})
+    changed = platform.api(
+        "PUT",
+        f"/targets/{target['id']}",
+        {"name": "p", "type": "eks-pods", "cluster": "c", "namespace": "n", "selector": "a=b"},
+    )
     assert changed.status_code == 422
     assert platform.json("GET", f"/targets/{target['id']}") == target
 
@@ -175,8 +215,15 @@ def test_a_target_in_use_cannot_be_deleted_and_its_type_cannot_change(platform: 
 def test_openapi_and_docs_are_served_without_external_urls(platform: Platform) -> None:
     spec = platform.json("GET", "/openapi.json")
     assert spec["openapi"].startswith("3.")
-    for path in ["/targets", "/targets/{target_id}", "/experiments", "/experiments/{experiment_id}/run",
-                 "/experiments/{experiment_id}/stop", "/experiments/{experiment_id}/results", "/results/{result_id}"]:
+    for path in [
+        "/targets",
+        "/targets/{target_id}",
+        "/experiments",
+        "/experiments/{experiment_id}/run",
+        "/experiments/{experiment_id}/stop",
+        "/experiments/{experiment_id}/results",
+        "/results/{result_id}",
+    ]:
         assert path in spec["paths"], path
     assert "TargetSpec" in spec["components"]["schemas"]
     docs = platform.api("GET", "/docs")

@@ -24,7 +24,7 @@ from moto.awslambda.models import LambdaFunction
 from chaosplane.local import lambda_patch
 from tests.conftest import ROOT, wait_until
 
-HANDLER = '''
+HANDLER = """
 class Boom(Exception):
     pass
 
@@ -37,7 +37,7 @@ def lambda_handler(event, context):
     return {"echo": event, "function": context.function_name}
 
 TOKENS = []
-'''
+"""
 
 
 def test_moto_is_the_pinned_version() -> None:
@@ -53,7 +53,9 @@ def test_the_patched_method_still_exists_with_the_same_shape() -> None:
         "moto.awslambda.models.LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs) "
         "changed: update chaosplane/local/lambda_patch.py"
     )
-    assert "res, errored, logs = self._invoke_lambda(event=body)" in source, "moto's invoke() calls it differently"
+    assert "res, errored, logs = self._invoke_lambda(event=body)" in source, (
+        "moto's invoke() calls it differently"
+    )
     lambda_patch.apply()
     assert LambdaFunction._invoke_lambda is lambda_patch.invoke_in_process
 
@@ -66,7 +68,10 @@ def sfn_with_function(tmp_path: Path) -> Iterator[tuple[object, str]]:
         session = boto3.session.Session(region_name="us-east-1")
         role = session.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         arn = session.client("lambda").create_function(
-            FunctionName="canary", Runtime="python3.13", Role=role, Handler="app.lambda_handler",
+            FunctionName="canary",
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.lambda_handler",
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
         )["FunctionArn"]
         lambda_patch.register_code("canary", tmp_path)
@@ -78,13 +83,17 @@ def run_machine(session: object, definition: dict, payload: dict, name: str) -> 
     machine = sfn.create_state_machine(
         name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input=json.dumps(payload))["executionArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input=json.dumps(payload))[
+        "executionArn"
+    ]
     return machine, execution
 
 
 def finished(session: object, execution: str) -> dict:
     sfn = session.client("stepfunctions")  # type: ignore[attr-defined]
-    return wait_until(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, 20)
+    return wait_until(
+        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, 20
+    )
 
 
 def test_a_task_runs_the_handler_in_process_and_errors_are_caught_by_class_name(sfn_with_function) -> None:
@@ -93,7 +102,8 @@ def test_a_task_runs_the_handler_in_process_and_errors_are_caught_by_class_name(
         "StartAt": "Call",
         "States": {
             "Call": {
-                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": arn, "Payload.$": "$"},
                 "ResultSelector": {"out.$": "$.Payload"},
                 "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.caught", "Next": "Caught"}],
@@ -118,7 +128,8 @@ def test_wait_for_task_token_times_out_after_the_path_and_takes_task_failures(sf
         "StartAt": "Observe",
         "States": {
             "Observe": {
-                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
                 "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
                 "TimeoutSecondsPath": "$.duration",
                 "Catch": [

@@ -37,7 +37,9 @@ def journal(platform: Platform, result_id: str) -> list[dict]:
     return sorted(items, key=lambda item: item["key"]["S"])
 
 
-def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_duration(platform: Platform) -> None:
+def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_duration(
+    platform: Platform,
+) -> None:
     web = platform.instances(3, {"app": "web"})
     other = platform.instances(1, {"app": "api"})
     already_stopped = platform.instances(1, {"app": "web"})
@@ -47,8 +49,13 @@ def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_du
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     assert run["status"] == "pending"
 
-    stopped = wait_until(lambda: [i for i, s in platform.states(web).items() if s == "stopped"] if
-                         list(platform.states(web).values()).count("stopped") == 2 else None)
+    stopped = wait_until(
+        lambda: (
+            [i for i, s in platform.states(web).items() if s == "stopped"]
+            if list(platform.states(web).values()).count("stopped") == 2
+            else None
+        )
+    )
     assert platform.states(other) == {other[0]: "running"}
     assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "running"
 
@@ -60,7 +67,9 @@ def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_du
         assert resource["restored"] in ("pending", "running")
     assert set(platform.states(web).values()) == {"running"}
     assert platform.states(already_stopped) == {already_stopped[0]: "stopped"}  # never ours to start
-    assert [entry["action"]["S"] for entry in journal(platform, run["result_id"])] == ["ec2:StopInstances"] * 2
+    assert [entry["action"]["S"] for entry in journal(platform, run["result_id"])] == [
+        "ec2:StopInstances"
+    ] * 2
     assert {e["status"]["S"] for e in journal(platform, run["result_id"])} == {"rolled_back"}
 
     steps = [event["step"] for event in result["timeline"]]
@@ -80,7 +89,11 @@ def test_stop_during_observe_restores_the_instances_and_ends_stopped(platform: P
     experiment = setup_experiment(platform, duration=600)
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     wait_until(lambda: set(platform.states(web).values()) == {"stopped"})
-    wait_until(lambda: any(e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]))
+    wait_until(
+        lambda: any(
+            e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]
+        )
+    )
 
     asked = time.monotonic()
     stop = platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
@@ -118,11 +131,14 @@ def test_a_failing_injection_ends_failed_with_nothing_left_stopped(platform: Pla
     assert "OperationNotPermitted" in result["error"]
     assert set(platform.states(web).values()) == {"running"}
     entries = journal(platform, run["result_id"])
-    assert [e["resource_id"]["S"] for e in entries] == web  # journaled before each attempt, even the failed one
+    assert [
+        e["resource_id"]["S"] for e in entries
+    ] == web  # journaled before each attempt, even the failed one
     assert {e["status"]["S"] for e in entries} == {"rolled_back"}
     assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "failed"
     execution = platform.sfn.describe_execution(
-        executionArn=platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run['result_id']}"
+        executionArn=platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:")
+        + f":{run['result_id']}"
     )
     assert execution["status"] == "FAILED"
 
@@ -132,10 +148,17 @@ def test_a_crash_between_inject_and_rollback_is_recovered_from_the_journal(platf
     experiment = setup_experiment(platform, duration=600)
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     wait_until(lambda: set(platform.states(web).values()) == {"stopped"})
-    wait_until(lambda: any(e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]))
+    wait_until(
+        lambda: any(
+            e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]
+        )
+    )
 
     # The workflow dies mid-run: nothing will roll back on its own.
-    execution_arn = platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run['result_id']}"
+    execution_arn = (
+        platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:")
+        + f":{run['result_id']}"
+    )
     platform.sfn.stop_execution(executionArn=execution_arn, error="Crash", cause="simulated crash")
     time.sleep(0.5)
     assert set(platform.states(web).values()) == {"stopped"}
@@ -151,7 +174,11 @@ def test_a_crash_between_inject_and_rollback_is_recovered_from_the_journal(platf
     assert journal(platform, run["result_id"]) == after_first
     assert platform.states([web[0]]) == {web[0]: "stopped"}
 
-    final = invoke_executor(platform, "finalize", {"result_id": run["result_id"], "error": {"Error": "Crash", "Cause": "workflow died"}})
+    final = invoke_executor(
+        platform,
+        "finalize",
+        {"result_id": run["result_id"], "error": {"Error": "Crash", "Cause": "workflow died"}},
+    )
     assert final["status"] == "failed"
     assert platform.json("GET", f"/experiments/{experiment['id']}")["status"] == "failed"
     platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)  # released for the next run

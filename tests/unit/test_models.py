@@ -15,7 +15,9 @@ def errors(model: type, payload: dict) -> str:
 def test_an_ec2_target_needs_a_selector_or_ids() -> None:
     assert "needs a selector, resource_ids" in errors(TargetSpec, {"name": "x", "type": "ec2-instances"})
     assert TargetSpec.model_validate({"name": "x", "type": "ec2-instances", "selector": "app=web"})
-    assert TargetSpec.model_validate({"name": "x", "type": "ec2-instances", "resource_ids": ["i-0123456789abcdef0"]})
+    assert TargetSpec.model_validate(
+        {"name": "x", "type": "ec2-instances", "resource_ids": ["i-0123456789abcdef0"]}
+    )
 
 
 @pytest.mark.parametrize(
@@ -38,7 +40,13 @@ def test_bad_targets_are_rejected(payload: dict, message: str) -> None:
 
 def test_an_eks_target_is_accepted_and_kept() -> None:
     spec = TargetSpec.model_validate(
-        {"name": "web pods", "type": "eks-pods", "cluster": "prod", "namespace": "shop", "selector": "app=web"}
+        {
+            "name": "web pods",
+            "type": "eks-pods",
+            "cluster": "prod",
+            "namespace": "shop",
+            "selector": "app=web",
+        }
     )
     assert (spec.cluster, spec.namespace) == ("prod", "shop")
 

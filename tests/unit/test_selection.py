@@ -13,7 +13,11 @@ class Item:
 
 @pytest.mark.parametrize(
     ("text", "mode", "value"),
-    [("ALL", SelectionMode.ALL, None), ("count(3)", SelectionMode.COUNT, 3), ("PERCENT(25)", SelectionMode.PERCENT, 25)],
+    [
+        ("ALL", SelectionMode.ALL, None),
+        ("count(3)", SelectionMode.COUNT, 3),
+        ("PERCENT(25)", SelectionMode.PERCENT, 25),
+    ],
 )
 def test_parse(text: str, mode: SelectionMode, value: int | None) -> None:
     selection = Selection.parse(text)
@@ -21,7 +25,9 @@ def test_parse(text: str, mode: SelectionMode, value: int | None) -> None:
     assert str(selection) == text.upper()
 
 
-@pytest.mark.parametrize("text", ["", "SOME", "COUNT(0)", "COUNT(-1)", "PERCENT(0)", "PERCENT(101)", "COUNT(x)"])
+@pytest.mark.parametrize(
+    "text", ["", "SOME", "COUNT(0)", "COUNT(-1)", "PERCENT(0)", "PERCENT(101)", "COUNT(x)"]
+)
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         Selection.parse(text)

@@ -33,7 +33,19 @@ def test_selector_matches_like_kubernetes(selector: str, labels: dict[str, str],
 
 @pytest.mark.parametrize(
     "selector",
-    ["", "   ", "app=", "=web", "app=web,", "env in ()", "env in (a", "env in a)", "app=w b", "a b", "app=(x)"],
+    [
+        "",
+        "   ",
+        "app=",
+        "=web",
+        "app=web,",
+        "env in ()",
+        "env in (a",
+        "env in a)",
+        "app=w b",
+        "a b",
+        "app=(x)",
+    ],
 )
 def test_bad_selectors_are_rejected_with_a_reason(selector: str) -> None:
     # "app=" means "app is the empty string" in Kubernetes and is valid; everything else here is not.

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from samtranslator.translator.transform import transform
 from samtranslator.public.exceptions import InvalidDocumentException
+from samtranslator.translator.transform import transform
 
 from chaosplane.local.template import Names, UnsupportedIntrinsic, load_template
 
@@ -108,8 +108,12 @@ def test_intrinsics_resolve_to_local_names() -> None:
     assert names.resolve({"Fn::GetAtt": ["ExecutorFunction", "Arn"]}) == (
         "arn:aws:lambda:eu-west-1:123456789012:function:cp-ExecutorFunction"
     )
-    assert names.resolve({"Ref": "ExperimentStateMachine"}).endswith(":stateMachine:cp-ExperimentStateMachine")
+    assert names.resolve({"Ref": "ExperimentStateMachine"}).endswith(
+        ":stateMachine:cp-ExperimentStateMachine"
+    )
     assert names.resolve({"Ref": "LogLevel"}) == "INFO"
-    assert names.resolve({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:x"}) == "arn:aws:ec2:eu-west-1:x"
+    assert (
+        names.resolve({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:x"}) == "arn:aws:ec2:eu-west-1:x"
+    )
     with pytest.raises(UnsupportedIntrinsic):
         names.resolve({"Fn::ImportValue": "elsewhere"})

@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Chaosplane: a serverless chaos-engineering control plane for AWS.", no_args_is_help=True)
+app = typer.Typer(
+    help="Chaosplane: a serverless chaos-engineering control plane for AWS.", no_args_is_help=True
+)
 console = Console(soft_wrap=True)
 
 
@@ -24,9 +26,9 @@ def _root() -> None:
 def local(
     port: Annotated[int, typer.Option(help="port of the HTTP API")] = 8080,
     aws_port: Annotated[int, typer.Option(help="port of the embedded AWS endpoint")] = 4566,
-    template: Annotated[Path, typer.Option(help="the SAM template to deploy", exists=True, dir_okay=False)] = Path(
-        "template.yaml"
-    ),
+    template: Annotated[
+        Path, typer.Option(help="the SAM template to deploy", exists=True, dir_okay=False)
+    ] = Path("template.yaml"),
     demo: Annotated[bool, typer.Option(help="seed demo instances, a target and an experiment")] = True,
 ) -> None:
     """Run the whole platform on this machine, on an embedded AWS (no AWS account needed)."""

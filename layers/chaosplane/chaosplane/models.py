@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -36,17 +36,17 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class TargetType(str, Enum):
+class TargetType(StrEnum):
     EC2_INSTANCES = "ec2-instances"
     EKS_PODS = "eks-pods"
 
 
-class FaultType(str, Enum):
+class FaultType(StrEnum):
     EC2_STOP = "ec2-stop"
     EC2_REBOOT = "ec2-reboot"
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -58,7 +58,7 @@ class RunStatus(str, Enum):
         return self in (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED)
 
 
-class ExperimentStatus(str, Enum):
+class ExperimentStatus(StrEnum):
     """`created` until the first run, then the status of the latest run."""
 
     CREATED = "created"
@@ -215,7 +215,7 @@ class ExperimentResult(BaseModel):
     created_at: datetime
 
 
-class JournalStatus(str, Enum):
+class JournalStatus(StrEnum):
     PENDING = "pending"  # written before the change; the change may or may not have happened
     APPLIED = "applied"  # the change is known to have happened
     ROLLED_BACK = "rolled_back"

@@ -147,7 +147,9 @@ class Runs:
         plan = plan_run(self._families(result.fault), target, result.fault, result.selection, self._rng)
         if not plan.chosen:
             raise NothingToHit(f"target {target.id} matched no resource that {result.fault.value} can act on")
-        resources = [ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail)) for r in plan.chosen]
+        resources = [
+            ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail)) for r in plan.chosen
+        ]
         self._store.update_run(
             result.id,
             resources=resources,
@@ -169,7 +171,9 @@ class Runs:
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         journal = RunJournal(self._store, result_id)
-        applied = {e.resource_id for e in self._store.journal(result_id) if e.status is not JournalStatus.PENDING}
+        applied = {
+            e.resource_id for e in self._store.journal(result_id) if e.status is not JournalStatus.PENDING
+        }
         started = self._clock()
         for resource in result.resources:
             if resource.id in applied:
@@ -186,9 +190,7 @@ class Runs:
                 event=("inject", f"{result.fault.value} {resource.id}: {resource.before} -> {after}"),
             )
         elapsed = (self._clock() - started).total_seconds()
-        self._store.update_run(
-            result_id, metrics={**result.metrics, "inject_seconds": round(elapsed, 3)}
-        )
+        self._store.update_run(result_id, metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
         return {"injected": len(result.resources)}
 
     def observe(self, result_id: str, task_token: str) -> dict[str, Any]:
@@ -236,8 +238,9 @@ class Runs:
         result = self._store.get_result(result_id)
         message = describe_error(error)
         if rollback_error is not None:
-            message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {describe_error(rollback_error)}" + (
-                f" (after: {message})" if message else ""
+            message = (
+                f"ROLLBACK INCOMPLETE, resources may still be faulted: {describe_error(rollback_error)}"
+                + (f" (after: {message})" if message else "")
             )
         if status is RunStatus.STOPPED:
             message = None  # a stop on request is not an error
@@ -251,4 +254,3 @@ class Runs:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
         final = self._store.finish_run(result_id, status, message, metrics, f"run {status.value}")
         return {"status": final.status.value, "result_id": result_id}
-

@@ -11,7 +11,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TypeVar
 
 _PATTERN = re.compile(r"^(ALL|COUNT\((\d{1,6})\)|PERCENT\((\d{1,3})\))$")
@@ -19,7 +19,7 @@ _PATTERN = re.compile(r"^(ALL|COUNT\((\d{1,6})\)|PERCENT\((\d{1,3})\))$")
 T = TypeVar("T")
 
 
-class SelectionMode(str, Enum):
+class SelectionMode(StrEnum):
     ALL = "ALL"
     COUNT = "COUNT"
     PERCENT = "PERCENT"

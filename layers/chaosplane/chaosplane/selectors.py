@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 # AWS tag keys may hold ':' '/' '@' '+' (e.g. aws:cloudformation:stack-name); Kubernetes keys are a
 # subset. Values are as free, except for the characters the grammar itself needs.
@@ -36,7 +36,7 @@ class SelectorError(ValueError):
     """A selector that does not parse; the message says which part and why."""
 
 
-class Operator(str, Enum):
+class Operator(StrEnum):
     EQUALS = "="
     NOT_EQUALS = "!="
     IN = "in"
@@ -75,9 +75,7 @@ class LabelSelector:
 
     def equalities(self) -> dict[str, tuple[str, ...]]:
         """Requirements a server-side filter can apply (tag:key = any of values)."""
-        return {
-            r.key: r.values for r in self.requirements if r.operator in (Operator.EQUALS, Operator.IN)
-        }
+        return {r.key: r.values for r in self.requirements if r.operator in (Operator.EQUALS, Operator.IN)}
 
     def required_keys(self) -> list[str]:
         return [r.key for r in self.requirements if r.operator is Operator.EXISTS]

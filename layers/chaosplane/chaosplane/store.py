@@ -37,8 +37,8 @@ from chaosplane.faults.base import Resource
 from chaosplane.models import (
     Experiment,
     ExperimentResult,
-    ExperimentStatus,
     ExperimentSpec,
+    ExperimentStatus,
     JournalEntry,
     JournalStatus,
     Page,
@@ -99,8 +99,12 @@ class _TimelineMap(MapAttribute[str, Any]):
     message = UnicodeAttribute()
 
 
-def _bind(settings: Settings) -> tuple[type[Model], type[Model], type[Model], type[Model]]:
-    """Build the record classes for the configured tables (pynamodb takes names at class level)."""
+def _bind(settings: Settings) -> tuple[Any, Any, Any, Any]:
+    """Build the record classes for the configured tables (pynamodb takes names at class level).
+
+    Typed as Any: mypy cannot see attributes of classes built at run time, and pynamodb's own
+    attribute typing stops at the record boundary anyway; records become pydantic models here.
+    """
 
     class TargetRecord(Model):
         class Meta:
@@ -117,7 +121,7 @@ def _bind(settings: Settings) -> tuple[type[Model], type[Model], type[Model], ty
         namespace = UnicodeAttribute(null=True)
         selector = UnicodeAttribute(null=True)
         cluster = UnicodeAttribute(null=True)
-        resource_ids = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+        resource_ids = ListAttribute(of=UnicodeAttribute, null=True)
         by_scope = _ByScope()
 
     class ExperimentRecord(Model):
@@ -133,10 +137,10 @@ def _bind(settings: Settings) -> tuple[type[Model], type[Model], type[Model], ty
         description = UnicodeAttribute(default="")
         type = UnicodeAttribute()
         target = UnicodeAttribute()
-        parameters = JSONAttribute(default=dict)  # type: ignore[var-annotated]
+        parameters = JSONAttribute(default=dict)
         duration = NumberAttribute()
         selection = UnicodeAttribute()
-        stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)  # type: ignore[var-annotated]
+        stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
         status = UnicodeAttribute()
         active_run = UnicodeAttribute(null=True)
         by_scope = _ByScope()
@@ -155,14 +159,14 @@ def _bind(settings: Settings) -> tuple[type[Model], type[Model], type[Model], ty
         end_time = UTCDateTimeAttribute(null=True)
         success = BooleanAttribute(null=True)
         error = UnicodeAttribute(null=True)
-        metrics = JSONAttribute(default=dict)  # type: ignore[var-annotated]
-        resources = JSONAttribute(default=list)  # type: ignore[var-annotated]
-        timeline = ListAttribute(of=_TimelineMap, default=list)  # type: ignore[var-annotated]
+        metrics = JSONAttribute(default=dict)
+        resources = JSONAttribute(default=list)
+        timeline = ListAttribute(of=_TimelineMap, default=list)
         fault = UnicodeAttribute()
         target_id = UnicodeAttribute()
         selection = UnicodeAttribute()
         duration = NumberAttribute()
-        parameters = JSONAttribute(default=dict)  # type: ignore[var-annotated]
+        parameters = JSONAttribute(default=dict)
         stop_requested = BooleanAttribute(default=False)
         task_token = UnicodeAttribute(null=True)
         by_experiment = _ByExperiment()
@@ -177,7 +181,7 @@ def _bind(settings: Settings) -> tuple[type[Model], type[Model], type[Model], ty
         resource_id = UnicodeAttribute()
         kind = UnicodeAttribute()
         action = UnicodeAttribute()
-        prior_state = JSONAttribute()  # type: ignore[var-annotated]
+        prior_state = JSONAttribute()
         status = UnicodeAttribute()
         created_at = UTCDateTimeAttribute()
         updated_at = UTCDateTimeAttribute()
@@ -223,9 +227,7 @@ class Store:
         start = None
         if next_token:
             start = _decode_token(next_token, {*table_key, hash_name, "created_at"}, hash_name, hash_value)
-        records = list(
-            query(hash_value, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start)
-        )
+        records = list(query(hash_value, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start))
         if len(records) <= limit:
             return records, None
         last = records[limit - 1]
@@ -329,7 +331,7 @@ class Store:
         return self._experiment(self._experiment_record(experiment_id))
 
     def active_run_of(self, experiment_id: str) -> str | None:
-        return self._experiment_record(experiment_id).active_run  # type: ignore[no-any-return]
+        return self._experiment_record(experiment_id).active_run
 
     def list_experiments(self, limit: int, next_token: str | None) -> Page[Experiment]:
         records, token = self._page(
@@ -414,8 +416,7 @@ class Store:
                         self._experiments.active_run.set(record.id),
                         self._experiments.status.set(RunStatus.PENDING.value),
                     ],
-                    condition=self._experiments.id.exists()
-                    & self._experiments.active_run.does_not_exist(),
+                    condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist(),
                 )
         except TransactWriteError as err:
             codes = _cancellation_codes(err)
@@ -436,7 +437,9 @@ class Store:
                 condition=self._experiments.active_run == result_id,
             )
         # The experiment's status goes back to what its latest finished run says.
-        latest = next(iter(self._results.by_experiment.query(experiment_id, scan_index_forward=False, limit=1)), None)
+        latest = next(
+            iter(self._results.by_experiment.query(experiment_id, scan_index_forward=False, limit=1)), None
+        )
         status = latest.status if latest is not None else ExperimentStatus.CREATED.value
         self._experiments(id=experiment_id).update(actions=[self._experiments.status.set(status)])
 
@@ -464,7 +467,11 @@ class Store:
         actions: list[Any] = []
         if event is not None:
             step, message = event
-            actions.append(r.timeline.set(r.timeline.append([_TimelineMap(at=self._clock(), step=step, message=message)])))
+            actions.append(
+                r.timeline.set(
+                    r.timeline.append([_TimelineMap(at=self._clock(), step=step, message=message)])
+                )
+            )
         if status is not None:
             actions.append(r.status.set(status.value))
         if resources is not None:
@@ -480,7 +487,10 @@ class Store:
         with TransactWrite(connection=self._connection()) as tx:
             tx.update(
                 self._results(id=result_id),
-                actions=[self._results.status.set(RunStatus.RUNNING.value), self._results.start_time.set(now)],
+                actions=[
+                    self._results.status.set(RunStatus.RUNNING.value),
+                    self._results.start_time.set(now),
+                ],
                 condition=self._results.status == RunStatus.PENDING.value,
             )
             tx.update(
@@ -507,7 +517,7 @@ class Store:
             if _is_condition_failure(err):
                 raise Conflict("the run has already ended") from err
             raise
-        return record.task_token  # type: ignore[no-any-return]
+        return record.task_token
 
     def stop_requested(self, result_id: str) -> bool:
         return bool(self._result_record(result_id).stop_requested)
@@ -535,7 +545,9 @@ class Store:
             result_actions.append(r.start_time.set(now))
         try:
             with TransactWrite(connection=self._connection()) as tx:
-                tx.update(self._results(id=result_id), actions=result_actions, condition=r.status == record.status)
+                tx.update(
+                    self._results(id=result_id), actions=result_actions, condition=r.status == record.status
+                )
                 tx.update(
                     e(id=record.experiment_id),
                     actions=[e.status.set(status.value), e.active_run.remove()],

@@ -5,6 +5,7 @@ they are given, so tests and the local runtime pass real or fake ones without pa
 """
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -37,7 +38,7 @@ class _Resolver(APIGatewayRestResolver):
         super().__init__(enable_validation=True)
         self._max_body_bytes = max_body_bytes
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         body = event.get("body") or ""
         if len(body.encode()) > self._max_body_bytes:
             return {

@@ -3,11 +3,12 @@
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
+from chaosplane.api.params import Limit, NextToken
 from chaosplane.errors import InvalidRequest, NotFound
 from chaosplane.models import Experiment, ExperimentSpec, Page, RunStatus, Target
 from chaosplane.runs import Runs, check_target_fits
-from chaosplane.api.params import Limit, NextToken
 from chaosplane.store import Store
+
 
 class RunAccepted(BaseModel):
     result_id: str

@@ -2,15 +2,18 @@
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from chaosplane.models import ExperimentResult, Page
 from chaosplane.api.params import Limit, NextToken
+from chaosplane.models import ExperimentResult, Page
 from chaosplane.store import Store
+
 
 def router(store: Store) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
     @r.get("/experiments/<experiment_id>/results", tags=["results"])
-    def list_results(experiment_id: str, limit: Limit = 25, next_token: NextToken = None) -> Page[ExperimentResult]:
+    def list_results(
+        experiment_id: str, limit: Limit = 25, next_token: NextToken = None
+    ) -> Page[ExperimentResult]:
         store.get_experiment(experiment_id)
         return store.list_results(experiment_id, limit, next_token)
 

@@ -2,9 +2,10 @@
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from chaosplane.models import Page, Target, TargetSpec
 from chaosplane.api.params import Limit, NextToken
+from chaosplane.models import Page, Target, TargetSpec
 from chaosplane.store import Store
+
 
 def router(store: Store) -> APIGatewayRouter:
     r = APIGatewayRouter()

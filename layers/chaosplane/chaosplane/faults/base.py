@@ -28,9 +28,7 @@ class Resource:
 
 
 class Journal(Protocol):
-    def before_change(
-        self, resource: Resource, action: str, prior_state: dict[str, Any]
-    ) -> JournalEntry: ...
+    def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry: ...
 
     def applied(self, entry: JournalEntry) -> None: ...
 
@@ -40,9 +38,7 @@ class FaultFamily(Protocol):
         """Every resource the target matches that the fault can act on, in no particular order."""
         ...
 
-    def inject(
-        self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal
-    ) -> str:
+    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
         """Change one resource; return its state afterwards. Journal first, then act."""
         ...
 

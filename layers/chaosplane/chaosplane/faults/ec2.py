@@ -74,9 +74,7 @@ class Ec2Instances:
             raise
         return resources
 
-    def inject(
-        self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal
-    ) -> str:
+    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
         if fault is FaultType.EC2_STOP:
             assert isinstance(parameters, StopParameters)
             entry = journal.before_change(resource, STOP, {"state": resource.state})
@@ -120,7 +118,7 @@ class Ec2Instances:
 
     def _call(self, operation: str, instance_id: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return getattr(self._ec2, operation)(**kwargs)  # type: ignore[no-any-return]
+            return getattr(self._ec2, operation)(**kwargs)
         except ClientError as err:
             if _transient(err):
                 raise TransientError(str(err)) from err

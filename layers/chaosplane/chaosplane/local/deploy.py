@@ -74,9 +74,7 @@ def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {**a, **b}
 
 
-def deploy(
-    template_path: Path, session: boto3.session.Session, prefix: str = "chaosplane"
-) -> Deployment:
+def deploy(template_path: Path, session: boto3.session.Session, prefix: str = "chaosplane") -> Deployment:
     root = template_path.parent
     template = load_template(template_path)
     names = Names(prefix=prefix, region=session.region_name or "us-east-1", template=template)

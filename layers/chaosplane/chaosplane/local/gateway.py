@@ -34,7 +34,7 @@ def rest_event(
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
     """An API Gateway REST API proxy event (the `/{proxy+}` resource), as Lambda receives it."""
-    query = {k: list(v) for k, v in (query or {}).items()}
+    multi_query: dict[str, list[str]] = {k: list(v) for k, v in (query or {}).items()}
     headers = dict(headers or {})
     now = datetime.now(UTC)
     return {
@@ -43,8 +43,8 @@ def rest_event(
         "httpMethod": method,
         "headers": headers or None,
         "multiValueHeaders": {k: [v] for k, v in headers.items()} or None,
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
@@ -69,7 +69,9 @@ def rest_event(
 class LocalGateway:
     """WSGI app: each request is one synchronous invoke of the API function."""
 
-    def __init__(self, lambda_client: Any, function_name: str, max_body_bytes: int = 10 * 1024 * 1024) -> None:
+    def __init__(
+        self, lambda_client: Any, function_name: str, max_body_bytes: int = 10 * 1024 * 1024
+    ) -> None:
         self._lambda = lambda_client
         self._function = function_name
         self._max_body = max_body_bytes  # API Gateway's own payload limit
@@ -79,7 +81,9 @@ class LocalGateway:
         started = time.perf_counter()
         response = self.handle(request)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        access_log.info("%s %s %s %.0fms", request.method, request.full_path.rstrip("?"), response.status_code, elapsed_ms)
+        access_log.info(
+            "%s %s %s %.0fms", request.method, request.full_path.rstrip("?"), response.status_code, elapsed_ms
+        )
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -102,7 +106,9 @@ class LocalGateway:
         payload = json.loads(invoked["Payload"].read() or b"null")
         if invoked.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
             # What API Gateway answers when the integration fails.
-            return Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
+            return Response(
+                json.dumps({"message": "Internal server error"}), 502, mimetype="application/json"
+            )
         return to_http(payload)
 
 

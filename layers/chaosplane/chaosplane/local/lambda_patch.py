@@ -65,7 +65,7 @@ def _handler_for(function_name: str, handler: str) -> Callable[..., Any]:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             _modules[function_name] = module
-    return getattr(module, attribute)  # type: ignore[no-any-return]
+    return getattr(module, attribute)
 
 
 def invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -76,7 +76,7 @@ def invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, boo
         invoked_function_arn=self.function_arn,
     )
     try:
-        result = _handler_for(self.function_name, self.handler)(payload, context)
+        result = _handler_for(self.function_name, str(self.handler))(payload, context)
         return json.dumps(result, default=str), False, ""
     except Exception as err:  # reported to the caller exactly as Lambda would
         error = {

@@ -136,7 +136,7 @@ class LocalPlatform:
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = requests.post(f"{self.api_url}{path}", json=body, timeout=30)
         response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def stop(self) -> None:
         if self._gateway is not None:

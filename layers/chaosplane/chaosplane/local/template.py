@@ -40,7 +40,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 def load_template(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)
 
 
 class UnsupportedIntrinsic(ValueError):
@@ -56,7 +56,7 @@ class Names:
     template: dict[str, Any]
 
     def resource(self, logical_id: str) -> dict[str, Any]:
-        return self.template["Resources"][logical_id]  # type: ignore[no-any-return]
+        return self.template["Resources"][logical_id]
 
     def physical_name(self, logical_id: str) -> str:
         return f"{self.prefix}-{logical_id}"
@@ -101,7 +101,7 @@ class Names:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
