@@ -16,6 +16,19 @@ def setup_experiment(platform: Platform, selector: str = "app=web", **overrides:
     return platform.json("POST", "/experiments", body, expect=201)
 
 
+def start_and_hold(platform: Platform, instances: list[str]) -> tuple[dict, dict]:
+    """Start a long ec2-stop run and wait until every instance is stopped and Observe holds the fault."""
+    experiment = setup_experiment(platform, duration=600)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    wait_until(lambda: set(platform.states(instances).values()) == {"stopped"})
+    wait_until(
+        lambda: any(
+            e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]
+        )
+    )
+    return experiment, run
+
+
 def invoke_executor(platform: Platform, step: str, state: dict) -> dict:
     response = platform.session.client("lambda").invoke(
         FunctionName=platform.deployment.functions["ExecutorFunction"],
@@ -86,14 +99,7 @@ def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_du
 
 def test_stop_during_observe_restores_the_instances_and_ends_stopped(platform: Platform) -> None:
     web = platform.instances(2, {"app": "web"})
-    experiment = setup_experiment(platform, duration=600)
-    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
-    wait_until(lambda: set(platform.states(web).values()) == {"stopped"})
-    wait_until(
-        lambda: any(
-            e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]
-        )
-    )
+    experiment, run = start_and_hold(platform, web)
 
     asked = time.monotonic()
     stop = platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
@@ -145,14 +151,7 @@ def test_a_failing_injection_ends_failed_with_nothing_left_stopped(platform: Pla
 
 def test_a_crash_between_inject_and_rollback_is_recovered_from_the_journal(platform: Platform) -> None:
     web = platform.instances(2, {"app": "web"})
-    experiment = setup_experiment(platform, duration=600)
-    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
-    wait_until(lambda: set(platform.states(web).values()) == {"stopped"})
-    wait_until(
-        lambda: any(
-            e["step"] == "observe" for e in platform.json("GET", f"/results/{run['result_id']}")["timeline"]
-        )
-    )
+    experiment, run = start_and_hold(platform, web)
 
     # The workflow dies mid-run: nothing will roll back on its own.
     execution_arn = (
