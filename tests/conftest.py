@@ -11,9 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from werkzeug.test import Client
 
+from chaosplane.auth import Role, mint_token
 from chaosplane.local import lambda_patch
 from chaosplane.local.deploy import Deployment, deploy
 from chaosplane.local.gateway import LocalGateway
@@ -21,6 +23,8 @@ from chaosplane.local.gateway import LocalGateway
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 REGION = "us-east-1"
+TEAM = "test"
+_DEFAULT = object()
 
 
 @pytest.fixture(autouse=True)
@@ -60,19 +64,34 @@ class Platform:
     session: boto3.session.Session
     http: Client
 
-    def api(self, method: str, path: str, body: Any = None, raw: str | None = None, **query: Any) -> Any:
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = self.http.open(
-            path,
-            method=method,
-            data=data,
-            query_string=query or None,
-            headers={"Content-Type": "application/json"},
-        )
-        return response
+    def secret(self) -> str:
+        name = self.deployment.secrets["JwtSecret"]
+        return str(self.session.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
 
-    def json(self, method: str, path: str, body: Any = None, expect: int = 200, **query: Any) -> Any:
-        response = self.api(method, path, body, **query)
+    def token(self, role: Role = Role.ADMIN, team: str = TEAM, subject: str = "tester", **kwargs: Any) -> str:
+        return mint_token(self.secret(), subject=subject, role=role, team=team, **kwargs)
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: str | None = None,
+        token: Any = _DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """Call the API through the local gateway; as an admin of TEAM unless `token` says otherwise."""
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        headers = {"Content-Type": "application/json"}
+        bearer = self.token() if token is _DEFAULT else token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        return self.http.open(path, method=method, data=data, query_string=query or None, headers=headers)
+
+    def json(
+        self, method: str, path: str, body: Any = None, expect: int = 200, token: Any = _DEFAULT, **query: Any
+    ) -> Any:
+        response = self.api(method, path, body, token=token, **query)
         assert response.status_code == expect, (response.status_code, response.get_data(as_text=True))
         return response.get_json(silent=True)
 
@@ -114,7 +133,8 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
         lambda_patch.apply()
         session = boto3.session.Session(region_name=REGION)
         deployment = deploy(TEMPLATE, session)
+        parameters.clear_caches()  # each test deploys a new signing secret: a cold start, as it were
         for key, value in deployment.environment.items():
             monkeypatch.setenv(key, value)
-        gateway = LocalGateway(session.client("lambda"), deployment.function_for_api())
+        gateway = LocalGateway(session.client("lambda"), deployment.api())
         yield Platform(deployment, session, Client(gateway))

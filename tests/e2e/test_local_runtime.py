@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -55,6 +56,15 @@ class Local:
     def output(self) -> str:
         return self.log.read_text()
 
+    @property
+    def http(self) -> requests.Session:
+        """A session that carries the admin token `chaosplane local` printed."""
+        token = re.search(r"export TOKEN=(\S+)", self.output())
+        assert token is not None, self.output()
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token[1]}"
+        return session
+
 
 def start_local(tmp_path: Path, *extra: str) -> Local:
     port, aws_port = free_port(), free_port()
@@ -101,25 +111,25 @@ def test_it_prints_where_everything_is(local: Local) -> None:
 
 
 def test_the_demo_runs_end_to_end_over_http(local: Local) -> None:
-    experiments = requests.get(f"{local.url}/experiments", timeout=5).json()["items"]
+    experiments = local.http.get(f"{local.url}/experiments", timeout=5).json()["items"]
     demo = next(e for e in experiments if e["name"] == "stop-half-of-demo")
-    target = requests.get(f"{local.url}/targets/{demo['target']}", timeout=5).json()
+    target = local.http.get(f"{local.url}/targets/{demo['target']}", timeout=5).json()
     assert target["selector"] == "app=demo"
     assert set(local.states("demo").values()) == {"running"} and len(local.states("demo")) == 4
 
     # The demo holds its fault for 20 s; make it 2 s (as a user would, with PUT) to keep this quick.
     body = {k: demo[k] for k in ("name", "description", "type", "target", "parameters", "selection")}
-    requests.put(
+    local.http.put(
         f"{local.url}/experiments/{demo['id']}", json={**body, "duration": 2}, timeout=5
     ).raise_for_status()
 
-    run = requests.post(f"{local.url}/experiments/{demo['id']}/run", timeout=5)
+    run = local.http.post(f"{local.url}/experiments/{demo['id']}/run", timeout=5)
     assert run.status_code == 202
     result_id = run.json()["result_id"]
     wait_until(lambda: list(local.states("demo").values()).count("stopped") == 2, timeout=30)
 
     def final() -> dict | None:
-        result = requests.get(f"{local.url}/results/{result_id}", timeout=5).json()
+        result = local.http.get(f"{local.url}/results/{result_id}", timeout=5).json()
         return result if result["status"] in ("completed", "stopped", "failed") else None
 
     result = wait_until(final, timeout=60)
@@ -129,24 +139,24 @@ def test_the_demo_runs_end_to_end_over_http(local: Local) -> None:
 
 
 def test_stop_over_http(local: Local) -> None:
-    target = requests.post(
+    target = local.http.post(
         f"{local.url}/targets",
         json={"name": "all demo", "type": "ec2-instances", "selector": "app=demo"},
         timeout=5,
     ).json()
-    experiment = requests.post(
+    experiment = local.http.post(
         f"{local.url}/experiments",
         json={"name": "long stop", "type": "ec2-stop", "target": target["id"], "duration": 3600},
         timeout=5,
     ).json()
-    result_id = requests.post(f"{local.url}/experiments/{experiment['id']}/run", timeout=5).json()[
+    result_id = local.http.post(f"{local.url}/experiments/{experiment['id']}/run", timeout=5).json()[
         "result_id"
     ]
     wait_until(lambda: set(local.states("demo").values()) == {"stopped"}, timeout=30)
-    assert requests.post(f"{local.url}/experiments/{experiment['id']}/stop", timeout=5).status_code == 202
+    assert local.http.post(f"{local.url}/experiments/{experiment['id']}/stop", timeout=5).status_code == 202
     result = wait_until(
         lambda: (
-            (r := requests.get(f"{local.url}/results/{result_id}", timeout=5).json())["status"] == "stopped"
+            (r := local.http.get(f"{local.url}/results/{result_id}", timeout=5).json())["status"] == "stopped"
             and r
         ),
         timeout=30,
@@ -158,13 +168,13 @@ def test_stop_over_http(local: Local) -> None:
 def test_two_instances_on_other_ports_do_not_disturb_each_other(local: Local, tmp_path: Path) -> None:
     second = start_local(tmp_path, "--no-demo")
     try:
-        assert requests.get(f"{second.url}/experiments", timeout=5).json()["items"] == []
-        requests.post(
+        assert second.http.get(f"{second.url}/experiments", timeout=5).json()["items"] == []
+        second.http.post(
             f"{second.url}/targets",
             json={"name": "only here", "type": "ec2-instances", "selector": "a=b"},
             timeout=5,
         ).raise_for_status()
-        names = [t["name"] for t in requests.get(f"{local.url}/targets", timeout=5).json()["items"]]
+        names = [t["name"] for t in local.http.get(f"{local.url}/targets", timeout=5).json()["items"]]
         assert "only here" not in names
         assert second.states("demo") == {}
     finally:
@@ -176,11 +186,12 @@ def test_two_instances_on_other_ports_do_not_disturb_each_other(local: Local, tm
 
 def test_sigterm_stops_cleanly_and_frees_the_ports(tmp_path: Path) -> None:
     running = start_local(tmp_path, "--no-demo")
+    # Everything runs in one process (threads): there must be no child process to leave behind.
+    children = subprocess.run(["pgrep", "-P", str(running.process.pid)], capture_output=True, text=True)
+    assert children.stdout.strip() == "", f"unexpected child processes: {children.stdout}"
     assert shut_down(running, signal.SIGTERM) == 0
     assert "Chaosplane stopped." in running.output()
     assert port_is_free(running.port) and port_is_free(running.aws_port)
-    children = subprocess.run(["pgrep", "-P", str(running.process.pid)], capture_output=True, text=True)
-    assert children.stdout.strip() == ""
 
 
 def test_a_taken_port_is_a_clear_error(local: Local) -> None:

@@ -32,7 +32,8 @@ def local(
     demo: Annotated[bool, typer.Option(help="seed demo instances, a target and an experiment")] = True,
 ) -> None:
     """Run the whole platform on this machine, on an embedded AWS (no AWS account needed)."""
-    from chaosplane.local.runtime import LocalPlatform, PortInUse, serve_until_signalled
+    from chaosplane.auth import Role
+    from chaosplane.local.runtime import DEMO_TEAM, LocalPlatform, PortInUse, serve_until_signalled
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gateway").setLevel(logging.INFO)
@@ -40,16 +41,21 @@ def local(
     platform = LocalPlatform(template=template.resolve(), port=port, aws_port=aws_port)
 
     def ready() -> None:
+        admin = platform.token(Role.ADMIN, DEMO_TEAM)
         console.print(f"[bold green]Chaosplane is running[/] (pid {os.getpid()})")
         console.print(f"  API:          {platform.api_url}")
         console.print(f"  API docs:     {platform.api_url}/docs")
         console.print(f"  AWS endpoint: {platform.aws_endpoint}  (AWS_ENDPOINT_URL={platform.aws_endpoint})")
+        console.print(f"  admin token for team {DEMO_TEAM} (12 h):", highlight=False)
+        console.print(f"    export TOKEN={admin}", highlight=False)
         if demo:
-            seeded = platform.seed_demo()
+            seeded = platform.seed_demo(admin)
             console.print(f"  demo target:      {seeded['target']['id']} (EC2 instances tagged app=demo)")
             console.print(f"  demo experiment:  {seeded['experiment']['id']}")
             console.print(
-                f"  try: curl -X POST {platform.api_url}/experiments/{seeded['experiment']['id']}/run"
+                f'  try: curl -X POST -H "Authorization: Bearer $TOKEN" '
+                f"{platform.api_url}/experiments/{seeded['experiment']['id']}/run",
+                highlight=False,
             )
         console.print("Press Ctrl-C to stop.", highlight=False)
         sys.stdout.flush()
@@ -60,6 +66,56 @@ def local(
         console.print(f"[bold red]error:[/] {err}; choose another with --port / --aws-port")
         raise typer.Exit(code=2) from err
     console.print("Chaosplane stopped.")
+
+
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(text: str) -> int:
+    """'3600', '90s', '30m', '12h', '7d' -> seconds."""
+    text = text.strip().lower()
+    unit = _TTL_UNITS.get(text[-1:])
+    number = text[:-1] if unit else text
+    if not number.isdigit() or int(number) <= 0:
+        raise typer.BadParameter("use a positive number of seconds, or e.g. 90s, 30m, 12h, 7d")
+    return int(number) * (unit or 1)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "operator",
+    team: Annotated[str, typer.Option(help="the team the token acts for")] = "demo",
+    ttl: Annotated[str, typer.Option(help="lifetime: seconds, or 90s, 30m, 12h, 7d")] = "1h",
+    subject: Annotated[str, typer.Option(help="the principal (sub claim)")] = "cli-user",
+    secret_id: Annotated[
+        str | None,
+        typer.Option(help="the HS256 secret (name or ARN; the stack's JwtSecretArn output); default: local"),
+    ] = None,
+    aws_port: Annotated[int, typer.Option(help="embedded AWS port of `chaosplane local`")] = 4566,
+) -> None:
+    """Mint a bearer token signed with the platform's HS256 secret (local or deployed)."""
+    import boto3
+
+    from chaosplane.auth import Role, mint_token
+
+    chosen = Role.named(role)
+    if chosen is None:
+        raise typer.BadParameter("role must be viewer, operator or admin", param_hint="--role")
+    seconds = parse_ttl(ttl)
+    if secret_id is None:
+        # The embedded AWS of `chaosplane local`, whose secret is named after the template's resource.
+        client = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+        ).client("secretsmanager", endpoint_url=f"http://127.0.0.1:{aws_port}")
+        secret_id = "chaosplane-JwtSecret"
+    else:
+        client = boto3.client("secretsmanager")
+    try:
+        secret = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    except Exception as err:
+        console.print(f"[bold red]error:[/] cannot read the signing secret {secret_id}: {err}")
+        raise typer.Exit(code=1) from err
+    print(mint_token(secret, subject=subject, role=chosen, team=team, ttl_seconds=seconds))
 
 
 def main() -> None:

@@ -121,6 +121,7 @@ class Target(TargetSpec):
     model_config = ConfigDict(extra="ignore")
 
     id: str
+    team: str
     created_at: datetime
     updated_at: datetime
 
@@ -172,6 +173,7 @@ class Experiment(ExperimentSpec):
     model_config = ConfigDict(extra="ignore")
 
     id: str
+    team: str
     status: ExperimentStatus = ExperimentStatus.CREATED
     created_at: datetime
     updated_at: datetime
@@ -196,6 +198,7 @@ class TimelineEvent(BaseModel):
 
 class ExperimentResult(BaseModel):
     id: str
+    team: str
     experiment_id: str
     status: RunStatus
     start_time: datetime | None = None
@@ -233,6 +236,29 @@ class JournalEntry(BaseModel):
     status: JournalStatus = JournalStatus.PENDING
     created_at: datetime
     updated_at: datetime
+
+
+class AuditOutcome(StrEnum):
+    ALLOWED = "allowed"  # the request did what it asked
+    DENIED = "denied"  # the caller's role may not do this
+    REJECTED = "rejected"  # invalid, not found, or in conflict: nothing changed
+    FAILED = "failed"  # a server fault
+
+
+class AuditEntry(BaseModel):
+    """One mutating (or denied) request: who, which team, when, what, on what, and how it ended."""
+
+    at: datetime
+    team: str
+    principal: str
+    role: str
+    method: str
+    route: str
+    path: str
+    resource_id: str | None = None
+    status: int
+    outcome: AuditOutcome
+    request_id: str
 
 
 T = TypeVar("T")

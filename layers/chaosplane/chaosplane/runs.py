@@ -102,12 +102,12 @@ class Runs:
 
     # -- API side -------------------------------------------------------------------------------
 
-    def start(self, experiment_id: str) -> ExperimentResult:
+    def start(self, experiment_id: str, *, team: str) -> ExperimentResult:
         """Create the run and start its workflow; if the start fails, nothing is left behind."""
         if self._start_workflow is None:
             raise RuntimeError("this component cannot start runs (no state machine configured)")
-        experiment = self._store.get_experiment(experiment_id)
-        check_target_fits(experiment.type, self._store.get_target(experiment.target))
+        experiment = self._store.get_experiment(experiment_id, team=team)
+        check_target_fits(experiment.type, self._store.get_target(experiment.target, team=team))
         result = self._store.create_run(experiment)
         try:
             self._start_workflow(result)
@@ -116,8 +116,8 @@ class Runs:
             raise
         return result
 
-    def stop(self, experiment_id: str) -> ExperimentResult:
-        result_id = self._store.active_run_of(experiment_id)
+    def stop(self, experiment_id: str, *, team: str) -> ExperimentResult:
+        result_id = self._store.active_run_of(experiment_id, team=team)
         if result_id is None:
             raise Conflict(f"experiment {experiment_id} is not running")
         token = self._store.request_stop(result_id)
@@ -125,7 +125,7 @@ class Runs:
         if token is not None and self._send_halt is not None:
             self._send_halt(token)
         # Without a token, Observe has not started: Inject and Observe check the flag themselves.
-        return self._store.get_result(result_id)
+        return self._store.get_result(result_id, team=team)
 
     # -- workflow side --------------------------------------------------------------------------
 
@@ -135,14 +135,14 @@ class Runs:
             # Started outside the API (Step Functions console, a schedule): create the run here.
             if experiment_id is None:
                 raise InvalidRequest("the run input needs experiment_id or result_id")
-            result = self._store.create_run(self._store.get_experiment(experiment_id))
+            result = self._store.create_run(self._store.get_experiment(experiment_id, team=None))
         else:
-            result = self._store.get_result(result_id)
+            result = self._store.get_result(result_id, team=None)
         if result.status is not RunStatus.PENDING:
             return self._run_state(result)  # a retried Prepare: the plan is already recorded
         if result.stop_requested:
             raise Halted("stop requested before the run started")
-        target = self._store.get_target(result.target_id)
+        target = self._store.get_target(result.target_id, team=result.team)
         check_target_fits(result.fault, target)
         plan = plan_run(self._families(result.fault), target, result.fault, result.selection, self._rng)
         if not plan.chosen:
@@ -167,7 +167,7 @@ class Runs:
         return {"result_id": result.id, "duration": result.duration}
 
     def inject(self, result_id: str) -> dict[str, Any]:
-        result = self._store.get_result(result_id)
+        result = self._store.get_result(result_id, team=None)
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         journal = RunJournal(self._store, result_id)
@@ -197,13 +197,13 @@ class Runs:
         """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
         if self._store.register_task_token(result_id, task_token):
             raise Halted("stop requested")
-        result = self._store.get_result(result_id)
+        result = self._store.get_result(result_id, team=None)
         self._store.update_run(result_id, event=("observe", f"holding the fault for {result.duration}s"))
         return {"observing": result_id}
 
     def rollback(self, result_id: str) -> dict[str, Any]:
         """Undo every journaled change not yet undone. Works from the journal alone; idempotent."""
-        result = self._store.get_result(result_id)
+        result = self._store.get_result(result_id, team=None)
         family = self._families(result.fault)
         by_id = {r.id: r for r in result.resources}
         started = self._clock()
@@ -235,7 +235,7 @@ class Runs:
         status = outcome(error, rollback_error)
         if result_id is None:
             return {"status": RunStatus.FAILED.value, "error": describe_error(error)}
-        result = self._store.get_result(result_id)
+        result = self._store.get_result(result_id, team=None)
         message = describe_error(error)
         if rollback_error is not None:
             message = (

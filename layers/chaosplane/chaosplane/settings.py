@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     experiments_table: str
     results_table: str
     journal_table: str
+    audit_table: str
     aws_region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # Only the API function starts runs; the executor never needs it (and must not: that would be a
     # dependency cycle in template.yaml, since the state machine invokes the executor).

@@ -35,6 +35,7 @@ from pynamodb.transactions import TransactWrite
 from chaosplane.errors import Conflict, InvalidRequest, NotFound
 from chaosplane.faults.base import Resource
 from chaosplane.models import (
+    AuditEntry,
     Experiment,
     ExperimentResult,
     ExperimentSpec,
@@ -51,9 +52,8 @@ from chaosplane.models import (
 )
 from chaosplane.settings import Settings
 
-# Every item belongs to a scope; lists are queries on (scope, created_at) so they come newest first
-# without a table scan. There is one scope until teams arrive; then the scope is the caller's team.
-DEFAULT_SCOPE = "default"
+# Every item belongs to a scope, its team; lists are queries on (scope, created_at) so they come
+# newest first without a table scan, and a team's list never reads another team's items.
 MAX_PAGE = 100
 
 
@@ -99,7 +99,7 @@ class _TimelineMap(MapAttribute[str, Any]):
     message = UnicodeAttribute()
 
 
-def _bind(settings: Settings) -> tuple[Any, Any, Any, Any]:
+def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any]:
     """Build the record classes for the configured tables (pynamodb takes names at class level).
 
     Typed as Any: mypy cannot see attributes of classes built at run time, and pynamodb's own
@@ -152,6 +152,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any]:
             region = settings.aws_region
 
         id = UnicodeAttribute(hash_key=True)
+        scope = UnicodeAttribute()
         experiment_id = UnicodeAttribute()
         created_at = UTCDateTimeAttribute()
         status = UnicodeAttribute()
@@ -186,7 +187,16 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any]:
         created_at = UTCDateTimeAttribute()
         updated_at = UTCDateTimeAttribute()
 
-    return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord
+    class AuditRecord(Model):
+        class Meta:
+            table_name = settings.audit_table
+            region = settings.aws_region
+
+        team = UnicodeAttribute(hash_key=True)
+        at_id = UnicodeAttribute(range_key=True)  # ISO time + request id: newest first, never equal
+        entry = JSONAttribute()
+
+    return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord, AuditRecord
 
 
 def _encode_token(key: dict[str, Any]) -> str:
@@ -208,7 +218,7 @@ def _decode_token(token: str, expected_keys: set[str], scope_field: str, scope: 
 
 class Store:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        self._targets, self._experiments, self._results, self._journal = _bind(settings)
+        self._targets, self._experiments, self._results, self._journal, self._audit = _bind(settings)
         self._clock = clock
 
     # -- paging ---------------------------------------------------------------------------------
@@ -237,35 +247,47 @@ class Store:
 
     # -- targets --------------------------------------------------------------------------------
 
-    def _target_record(self, target_id: str) -> Any:
+    @staticmethod
+    def _scoped(record: Any, team: str | None, kind: str, item_id: str) -> Any:
+        """Another team's item is reported exactly like a missing one: 404, never 403."""
+        if team is not None and record.scope != team:
+            raise NotFound(kind, item_id)
+        return record
+
+    def _target_record(self, target_id: str, team: str | None) -> Any:
         try:
-            return self._targets.get(target_id, consistent_read=True)
+            record = self._targets.get(target_id, consistent_read=True)
         except DoesNotExist:
             raise NotFound("target", target_id) from None
+        return self._scoped(record, team, "target", target_id)
 
     @staticmethod
-    def _target(record: Any) -> Target:
-        return Target.model_validate(record.attribute_values)
+    def _values(record: Any) -> dict[str, Any]:
+        values = dict(record.attribute_values)
+        values["team"] = values.pop("scope")
+        return values
 
-    def create_target(self, spec: TargetSpec) -> Target:
+    @classmethod
+    def _target(cls, record: Any) -> Target:
+        return Target.model_validate(cls._values(record))
+
+    def create_target(self, spec: TargetSpec, *, team: str) -> Target:
         now = self._clock()
         record = self._targets(
-            id=new_id(), scope=DEFAULT_SCOPE, created_at=now, updated_at=now, **spec.model_dump(mode="json")
+            id=new_id(), scope=team, created_at=now, updated_at=now, **spec.model_dump(mode="json")
         )
         record.save(condition=self._targets.id.does_not_exist())
         return self._target(record)
 
-    def get_target(self, target_id: str) -> Target:
-        return self._target(self._target_record(target_id))
+    def get_target(self, target_id: str, *, team: str | None) -> Target:
+        return self._target(self._target_record(target_id, team))
 
-    def list_targets(self, limit: int, next_token: str | None) -> Page[Target]:
-        records, token = self._page(
-            self._targets.by_scope.query, DEFAULT_SCOPE, "scope", limit, next_token, ["id"]
-        )
+    def list_targets(self, limit: int, next_token: str | None, *, team: str) -> Page[Target]:
+        records, token = self._page(self._targets.by_scope.query, team, "scope", limit, next_token, ["id"])
         return Page[Target](items=[self._target(r) for r in records], next_token=token)
 
-    def replace_target(self, target_id: str, spec: TargetSpec) -> Target:
-        record = self._target_record(target_id)
+    def replace_target(self, target_id: str, spec: TargetSpec, *, team: str) -> Target:
+        record = self._target_record(target_id, team)
         if spec.type.value != record.type:
             raise InvalidRequest("a target's type cannot change; create a new target instead")
         running = [e.id for e in self.experiments_using(target_id) if e.active_run]
@@ -282,8 +304,8 @@ class Store:
             raise
         return self._target(record)
 
-    def delete_target(self, target_id: str) -> None:
-        self._target_record(target_id)
+    def delete_target(self, target_id: str, *, team: str) -> None:
+        self._target_record(target_id, team)
         users = [e.id for e in self.experiments_using(target_id)]
         if users:
             raise Conflict(f"target is used by experiment(s) {', '.join(users)}; delete them first")
@@ -294,23 +316,27 @@ class Store:
 
     # -- experiments ----------------------------------------------------------------------------
 
-    def _experiment_record(self, experiment_id: str) -> Any:
+    def _experiment_record(self, experiment_id: str, team: str | None) -> Any:
         try:
-            return self._experiments.get(experiment_id, consistent_read=True)
+            record = self._experiments.get(experiment_id, consistent_read=True)
         except DoesNotExist:
             raise NotFound("experiment", experiment_id) from None
+        return self._scoped(record, team, "experiment", experiment_id)
 
-    @staticmethod
-    def _experiment(record: Any) -> Experiment:
-        values = dict(record.attribute_values)
+    @classmethod
+    def _experiment(cls, record: Any) -> Experiment:
+        values = cls._values(record)
         values["duration"] = int(values["duration"])
         return Experiment.model_validate(values)
 
-    def create_experiment(self, spec: ExperimentSpec) -> Experiment:
+    def _same_team_target(self, team: str) -> Any:
+        return self._targets.id.exists() & (self._targets.scope == team)
+
+    def create_experiment(self, spec: ExperimentSpec, *, team: str) -> Experiment:
         now = self._clock()
         record = self._experiments(
             id=new_id(),
-            scope=DEFAULT_SCOPE,
+            scope=team,
             created_at=now,
             updated_at=now,
             status=ExperimentStatus.CREATED.value,
@@ -319,7 +345,7 @@ class Store:
         # The target must still exist when the experiment is written: check both in one transaction.
         try:
             with TransactWrite(connection=self._connection()) as tx:
-                tx.condition_check(self._targets, spec.target, condition=self._targets.id.exists())
+                tx.condition_check(self._targets, spec.target, condition=self._same_team_target(team))
                 tx.save(record, condition=self._experiments.id.does_not_exist())
         except TransactWriteError as err:
             if _cancellation_codes(err)[0] == "ConditionalCheckFailed":
@@ -327,20 +353,20 @@ class Store:
             raise
         return self._experiment(record)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        return self._experiment(self._experiment_record(experiment_id))
+    def get_experiment(self, experiment_id: str, *, team: str | None) -> Experiment:
+        return self._experiment(self._experiment_record(experiment_id, team))
 
-    def active_run_of(self, experiment_id: str) -> str | None:
-        return self._experiment_record(experiment_id).active_run
+    def active_run_of(self, experiment_id: str, *, team: str | None) -> str | None:
+        return self._experiment_record(experiment_id, team).active_run
 
-    def list_experiments(self, limit: int, next_token: str | None) -> Page[Experiment]:
+    def list_experiments(self, limit: int, next_token: str | None, *, team: str) -> Page[Experiment]:
         records, token = self._page(
-            self._experiments.by_scope.query, DEFAULT_SCOPE, "scope", limit, next_token, ["id"]
+            self._experiments.by_scope.query, team, "scope", limit, next_token, ["id"]
         )
         return Page[Experiment](items=[self._experiment(r) for r in records], next_token=token)
 
-    def replace_experiment(self, experiment_id: str, spec: ExperimentSpec) -> Experiment:
-        record = self._experiment_record(experiment_id)
+    def replace_experiment(self, experiment_id: str, spec: ExperimentSpec, *, team: str) -> Experiment:
+        record = self._experiment_record(experiment_id, team)
         if record.active_run:
             raise Conflict("experiment is running; stop it or wait for it to end before changing it")
         for name, value in spec.model_dump(mode="json").items():
@@ -348,7 +374,7 @@ class Store:
         record.updated_at = self._clock()
         try:
             with TransactWrite(connection=self._connection()) as tx:
-                tx.condition_check(self._targets, spec.target, condition=self._targets.id.exists())
+                tx.condition_check(self._targets, spec.target, condition=self._same_team_target(team))
                 tx.save(
                     record,
                     condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist(),
@@ -362,8 +388,8 @@ class Store:
             raise
         return self._experiment(record)
 
-    def delete_experiment(self, experiment_id: str) -> None:
-        self._experiment_record(experiment_id)
+    def delete_experiment(self, experiment_id: str, *, team: str) -> None:
+        self._experiment_record(experiment_id, team)
         try:
             self._experiments(id=experiment_id).delete(
                 condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist()
@@ -375,15 +401,16 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------------
 
-    def _result_record(self, result_id: str) -> Any:
+    def _result_record(self, result_id: str, team: str | None = None) -> Any:
         try:
-            return self._results.get(result_id, consistent_read=True)
+            record = self._results.get(result_id, consistent_read=True)
         except DoesNotExist:
             raise NotFound("result", result_id) from None
+        return self._scoped(record, team, "result", result_id)
 
-    @staticmethod
-    def _result(record: Any) -> ExperimentResult:
-        values = dict(record.attribute_values)
+    @classmethod
+    def _result(cls, record: Any) -> ExperimentResult:
+        values = cls._values(record)
         values["duration"] = int(values["duration"])
         values["timeline"] = [t.attribute_values for t in values.get("timeline") or []]
         return ExperimentResult.model_validate(values)
@@ -397,6 +424,7 @@ class Store:
         now = self._clock()
         record = self._results(
             id=result_id or new_id(),
+            scope=experiment.team,
             experiment_id=experiment.id,
             created_at=now,
             status=RunStatus.PENDING.value,
@@ -443,8 +471,8 @@ class Store:
         status = latest.status if latest is not None else ExperimentStatus.CREATED.value
         self._experiments(id=experiment_id).update(actions=[self._experiments.status.set(status)])
 
-    def get_result(self, result_id: str) -> ExperimentResult:
-        return self._result(self._result_record(result_id))
+    def get_result(self, result_id: str, *, team: str | None) -> ExperimentResult:
+        return self._result(self._result_record(result_id, team))
 
     def list_results(self, experiment_id: str, limit: int, next_token: str | None) -> Page[ExperimentResult]:
         records, token = self._page(
@@ -556,13 +584,13 @@ class Store:
         except TransactWriteError as err:
             codes = _cancellation_codes(err)
             if codes[0] == "ConditionalCheckFailed":
-                return self.get_result(result_id)  # finalized concurrently: that write stands
+                return self.get_result(result_id, team=None)  # finalized concurrently: that write stands
             if codes[1:] and codes[1] == "ConditionalCheckFailed":
                 # The experiment no longer points at this run: record the run's end all the same.
                 self._results(id=result_id).update(actions=result_actions)
             else:
                 raise
-        return self.get_result(result_id)
+        return self.get_result(result_id, team=None)
 
     # -- journal --------------------------------------------------------------------------------
 
@@ -601,6 +629,26 @@ class Store:
 
     def journal(self, result_id: str) -> list[JournalEntry]:
         return [self._entry(r) for r in self._journal.query(result_id, consistent_read=True)]
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        at_id = f"{entry.at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{entry.request_id}"
+        self._audit(team=entry.team, at_id=at_id, entry=entry.model_dump(mode="json")).save()
+
+    def list_audit(self, limit: int, next_token: str | None, *, team: str) -> Page[AuditEntry]:
+        limit = max(1, min(limit, MAX_PAGE))
+        start = _decode_token(next_token, {"team", "at_id"}, "team", team) if next_token else None
+        records = list(
+            self._audit.query(team, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start)
+        )
+        token = None
+        if len(records) > limit:
+            last = records[limit - 1]
+            token = _encode_token({"team": {"S": last.team}, "at_id": {"S": last.at_id}})
+        return Page[AuditEntry](
+            items=[AuditEntry.model_validate(r.entry) for r in records[:limit]], next_token=token
+        )
 
     def _connection(self) -> Connection:
         meta = self._targets.Meta

@@ -2,22 +2,33 @@
 
 Why a builder instead of module-level routers: the routes close over the store and run service
 they are given, so tests and the local runtime pass real or fake ones without patching globals.
+
+Every request passes one gate before Powertools parses it: body size, then the route's minimum
+role (api/access.py), so a caller without the role learns nothing from validation errors. After
+the response, every mutating request and every denied one is written to the audit trail.
 """
 
 import json
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chaosplane.api import experiments, results, targets
+from chaosplane.api import access, audit, experiments, results, targets
+from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound
+from chaosplane.models import AuditEntry, AuditOutcome, utcnow
 from chaosplane.runs import Runs
 from chaosplane.store import Store
 
 TITLE = "Chaosplane API"
 VERSION = "1.0.0"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+logger = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[str]:
@@ -27,39 +38,123 @@ def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
+def _proxy_error(status: int, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"message": message}),
+        "isBase64Encoded": False,
+    }
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-class _Resolver(APIGatewayRestResolver):
-    """Refuses oversize bodies before anything parses them (Powertools validates before middlewares)."""
+def caller_of(event: Mapping[str, Any]) -> Caller | None:
+    """The caller the authorizer vouched for; the API trusts nothing else about identity."""
+    return Caller.from_context((event.get("requestContext") or {}).get("authorizer"))
 
-    def __init__(self, max_body_bytes: int) -> None:
+
+def _outcome(status: int) -> AuditOutcome:
+    if status in (401, 403):
+        return AuditOutcome.DENIED
+    if status >= 500:
+        return AuditOutcome.FAILED
+    if status >= 400:
+        return AuditOutcome.REJECTED
+    return AuditOutcome.ALLOWED
+
+
+def _resource_id(path_arguments: dict[str, str], response: dict[str, Any]) -> str | None:
+    for name in ("target_id", "experiment_id", "result_id"):
+        if name in path_arguments:
+            return path_arguments[name]
+    try:
+        body = json.loads(response.get("body") or "null")
+    except ValueError:
+        return None
+    return (body.get("id") or body.get("result_id")) if isinstance(body, dict) else None
+
+
+class _Resolver(APIGatewayRestResolver):
+    def __init__(self, max_body_bytes: int, record_audit: Callable[[AuditEntry], None]) -> None:
         super().__init__(enable_validation=True)
         self._max_body_bytes = max_body_bytes
+        self._record_audit = record_audit
+
+    def routes(self) -> list[Route]:
+        return [*self._static_routes, *self._dynamic_routes]
+
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        for route in self.routes():
+            if route.method == method and (found := route.rule.match(path)):
+                return route, found.groupdict()
+        return None, {}
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        body = event.get("body") or ""
-        if len(body.encode()) > self._max_body_bytes:
-            return {
-                "statusCode": 413,
-                "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": json.dumps({"message": f"request body is larger than {self._max_body_bytes} bytes"}),
-                "isBase64Encoded": False,
-            }
-        return super().resolve(event, context)
+        method, path = str(event.get("httpMethod", "")).upper(), str(event.get("path", ""))
+        route, arguments = self._match(method, path)
+        caller = caller_of(event)
+        try:
+            if route is not None:
+                access.check(method, route.path, caller)
+            if len((event.get("body") or "").encode()) > self._max_body_bytes:
+                response = _proxy_error(413, f"request body is larger than {self._max_body_bytes} bytes")
+            else:
+                response = super().resolve(event, context)
+        except access.Denied as denied:
+            response = _proxy_error(denied.status, str(denied))
+        if caller is not None and (method not in SAFE_METHODS or response["statusCode"] in (401, 403)):
+            self._audit(event, caller, method, route.path if route else path, arguments, response)
+        return response
+
+    def _audit(
+        self,
+        event: Mapping[str, Any],
+        caller: Caller,
+        method: str,
+        rule: str,
+        arguments: dict[str, str],
+        response: dict[str, Any],
+    ) -> None:
+        status = int(response["statusCode"])
+        entry = AuditEntry(
+            at=utcnow(),
+            team=caller.team,
+            principal=caller.principal,
+            role=caller.role.label,
+            method=method,
+            route=re.sub(r"<(\w+)>", r"{\1}", rule),
+            path=str(event.get("path", "")),
+            resource_id=_resource_id(arguments, response),
+            status=status,
+            outcome=_outcome(status),
+            request_id=str((event.get("requestContext") or {}).get("requestId", "")),
+        )
+        try:
+            self._record_audit(entry)
+        except Exception:  # the request's own outcome stands; a lost audit entry is logged loudly
+            logger.exception("audit entry could not be written: %s", entry.model_dump_json())
 
 
 def build_app(store: Store, runs: Runs, max_body_bytes: int = 64 * 1024) -> APIGatewayRestResolver:
-    app = _Resolver(max_body_bytes)
+    app = _Resolver(max_body_bytes, store.record_audit)
+
+    def caller() -> Caller:
+        found = caller_of(app.current_event.raw_event)
+        if found is None:  # the gate lets no non-public route through without one
+            raise RuntimeError("no caller on a route that needs one")
+        return found
 
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(targets.router(store))
-    app.include_router(experiments.router(store, runs))
-    app.include_router(results.router(store))
+    app.include_router(targets.router(store, caller))
+    app.include_router(experiments.router(store, runs, caller))
+    app.include_router(results.router(store, caller))
+    app.include_router(audit.router(store, caller))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:

@@ -1,9 +1,12 @@
 """/experiments: what to inject, where, for how long; and starting and stopping runs."""
 
+from collections.abc import Callable
+
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
 from chaosplane.api.params import Limit, NextToken
+from chaosplane.auth import Caller
 from chaosplane.errors import InvalidRequest, NotFound
 from chaosplane.models import Experiment, ExperimentSpec, Page, RunStatus, Target
 from chaosplane.runs import Runs, check_target_fits
@@ -15,48 +18,50 @@ class RunAccepted(BaseModel):
     status: RunStatus
 
 
-def _existing_target(store: Store, target_id: str) -> Target:
+def _existing_target(store: Store, target_id: str, team: str) -> Target:
     try:
-        return store.get_target(target_id)
+        return store.get_target(target_id, team=team)
     except NotFound as err:
         raise InvalidRequest(f"target {target_id!r} does not exist") from err
 
 
-def router(store: Store, runs: Runs) -> APIGatewayRouter:
+def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
     @r.post("/experiments", tags=["experiments"])
     def create_experiment(spec: ExperimentSpec) -> tuple[Experiment, int]:
-        check_target_fits(spec.type, _existing_target(store, spec.target))
-        return store.create_experiment(spec), 201
+        team = caller().team
+        check_target_fits(spec.type, _existing_target(store, spec.target, team))
+        return store.create_experiment(spec, team=team), 201
 
     @r.get("/experiments", tags=["experiments"])
     def list_experiments(limit: Limit = 25, next_token: NextToken = None) -> Page[Experiment]:
-        return store.list_experiments(limit, next_token)
+        return store.list_experiments(limit, next_token, team=caller().team)
 
     @r.get("/experiments/<experiment_id>", tags=["experiments"])
     def get_experiment(experiment_id: str) -> Experiment:
-        return store.get_experiment(experiment_id)
+        return store.get_experiment(experiment_id, team=caller().team)
 
     @r.put("/experiments/<experiment_id>", tags=["experiments"])
     def replace_experiment(experiment_id: str, spec: ExperimentSpec) -> Experiment:
-        store.get_experiment(experiment_id)  # 404 before 422: the experiment must exist first
-        check_target_fits(spec.type, _existing_target(store, spec.target))
-        return store.replace_experiment(experiment_id, spec)
+        team = caller().team
+        store.get_experiment(experiment_id, team=team)  # 404 before 422: the experiment must exist first
+        check_target_fits(spec.type, _existing_target(store, spec.target, team))
+        return store.replace_experiment(experiment_id, spec, team=team)
 
     @r.delete("/experiments/<experiment_id>", tags=["experiments"])
     def delete_experiment(experiment_id: str) -> tuple[None, int]:
-        store.delete_experiment(experiment_id)
+        store.delete_experiment(experiment_id, team=caller().team)
         return None, 204
 
     @r.post("/experiments/<experiment_id>/run", tags=["runs"])
     def run_experiment(experiment_id: str) -> tuple[RunAccepted, int]:
-        result = runs.start(experiment_id)
+        result = runs.start(experiment_id, team=caller().team)
         return RunAccepted(result_id=result.id, status=result.status), 202
 
     @r.post("/experiments/<experiment_id>/stop", tags=["runs"])
     def stop_experiment(experiment_id: str) -> tuple[RunAccepted, int]:
-        result = runs.stop(experiment_id)
+        result = runs.stop(experiment_id, team=caller().team)
         return RunAccepted(result_id=result.id, status=result.status), 202
 
     return r

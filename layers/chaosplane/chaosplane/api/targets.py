@@ -1,34 +1,37 @@
-"""/targets: what experiments can hit."""
+"""/targets: what experiments can hit. Every call is confined to the caller's team."""
+
+from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from chaosplane.api.params import Limit, NextToken
+from chaosplane.auth import Caller
 from chaosplane.models import Page, Target, TargetSpec
 from chaosplane.store import Store
 
 
-def router(store: Store) -> APIGatewayRouter:
+def router(store: Store, caller: Callable[[], Caller]) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
     @r.post("/targets", tags=["targets"])
     def create_target(spec: TargetSpec) -> tuple[Target, int]:
-        return store.create_target(spec), 201
+        return store.create_target(spec, team=caller().team), 201
 
     @r.get("/targets", tags=["targets"])
     def list_targets(limit: Limit = 25, next_token: NextToken = None) -> Page[Target]:
-        return store.list_targets(limit, next_token)
+        return store.list_targets(limit, next_token, team=caller().team)
 
     @r.get("/targets/<target_id>", tags=["targets"])
     def get_target(target_id: str) -> Target:
-        return store.get_target(target_id)
+        return store.get_target(target_id, team=caller().team)
 
     @r.put("/targets/<target_id>", tags=["targets"])
     def replace_target(target_id: str, spec: TargetSpec) -> Target:
-        return store.replace_target(target_id, spec)
+        return store.replace_target(target_id, spec, team=caller().team)
 
     @r.delete("/targets/<target_id>", tags=["targets"])
     def delete_target(target_id: str) -> tuple[None, int]:
-        store.delete_target(target_id)
+        store.delete_target(target_id, team=caller().team)
         return None, 204
 
     return r

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,21 +27,62 @@ class TemplateConflict(ValueError):
     """Two functions need different values for one environment variable (see REFERENCE: one process)."""
 
 
+@dataclass(frozen=True)
+class ApiConfig:
+    """How API Gateway fronts the API function, as template.yaml configures it."""
+
+    function: str
+    authorizer_function: str | None
+    identity_header: str
+    authorizer_ttl_seconds: int
+    public_routes: frozenset[tuple[str, str]]  # (method, path) with Auth: {Authorizer: NONE}
+    gateway_responses: dict[str, dict[str, Any]]
+    rate_limit: float
+    burst_limit: int
+
+
 @dataclass
 class Deployment:
     names: Names
     tables: dict[str, str] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
 
-    def function_for_api(self) -> str:
-        """The function that serves the REST API (the one with Api events)."""
-        for logical_id, resource in self.names.of_type("AWS::Serverless::Function").items():
-            events = resource.get("Properties", {}).get("Events", {})
-            if any(event.get("Type") == "Api" for event in events.values()):
-                return self.functions[logical_id]
-        raise LookupError("template.yaml has no function with an Api event")
+    def api(self) -> ApiConfig:
+        """The REST API, its authorizer, public routes, gateway responses and throttling."""
+        names = self.names
+        ((api_id, api),) = names.of_type("AWS::Serverless::Api").items()
+        props = names.resolve(api["Properties"])
+        function, public = None, set()
+        for logical_id, resource in names.of_type("AWS::Serverless::Function").items():
+            for event in resource.get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") != "Api" or event["Properties"].get("RestApiId") != {"Ref": api_id}:
+                    continue
+                function = self.functions[logical_id]
+                if event["Properties"].get("Auth", {}).get("Authorizer") == "NONE":
+                    public.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+        if function is None:
+            raise LookupError(f"no function serves {api_id}")
+        auth = props.get("Auth", {})
+        authorizer = auth.get("Authorizers", {}).get(auth.get("DefaultAuthorizer", ""), {})
+        authorizer_function = None
+        if authorizer:
+            arn = authorizer["FunctionArn"]
+            authorizer_function = arn.rsplit(":", 1)[-1]
+        identity = authorizer.get("Identity", {})
+        (throttle,) = props.get("MethodSettings", [{}])
+        return ApiConfig(
+            function=function,
+            authorizer_function=authorizer_function,
+            identity_header=identity.get("Header", "Authorization"),
+            authorizer_ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
+            public_routes=frozenset(public),
+            gateway_responses=props.get("GatewayResponses", {}),
+            rate_limit=float(throttle.get("ThrottlingRateLimit", 10000)),
+            burst_limit=int(throttle.get("ThrottlingBurstLimit", 5000)),
+        )
 
     @property
     def state_machine_arn(self) -> str:
@@ -70,10 +112,6 @@ def _placeholder_zip() -> bytes:
     return buffer.getvalue()
 
 
-def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    return {**a, **b}
-
-
 def deploy(template_path: Path, session: boto3.session.Session, prefix: str = "chaosplane") -> Deployment:
     root = template_path.parent
     template = load_template(template_path)
@@ -91,6 +129,18 @@ def deploy(template_path: Path, session: boto3.session.Session, prefix: str = "c
             )
         deployment.tables[logical_id] = name
 
+    secrets_manager = session.client("secretsmanager")
+    for logical_id, resource in names.of_type("AWS::SecretsManager::Secret").items():
+        properties = names.resolve(resource.get("Properties", {}))
+        name = names.physical_name(logical_id)
+        length = int(properties.get("GenerateSecretString", {}).get("PasswordLength", 32))
+        secrets_manager.create_secret(
+            Name=name,
+            Description=properties.get("Description", ""),
+            SecretString=secrets.token_hex(length // 2),
+        )
+        deployment.secrets[logical_id] = name
+
     iam = session.client("iam")
     role_arn = iam.create_role(
         RoleName=f"{prefix}-{LOCAL_ROLE}",
@@ -100,7 +150,7 @@ def deploy(template_path: Path, session: boto3.session.Session, prefix: str = "c
     globals_ = names.resolve(template.get("Globals", {}).get("Function", {}))
     lambda_client = session.client("lambda")
     for logical_id, resource in names.of_type("AWS::Serverless::Function").items():
-        properties = _merged(globals_, names.resolve(resource["Properties"]))
+        properties = {**globals_, **names.resolve(resource["Properties"])}
         environment = {
             **globals_.get("Environment", {}).get("Variables", {}),
             **properties.get("Environment", {}).get("Variables", {}),

@@ -1,23 +1,31 @@
-"""A local API Gateway: HTTP request -> REST API proxy event -> Lambda invoke -> HTTP response.
+"""A local API Gateway: HTTP request -> authorizer -> throttle -> REST proxy event -> Lambda.
 
-Powertools' local resolver neither emulates a REST proxy event nor goes through Lambda; this does
-both, so the API function runs exactly as API Gateway would call it, via the embedded Lambda.
+Powertools' local resolver neither emulates a REST proxy event nor runs a Lambda authorizer; this
+does both, in API Gateway's order, from what template.yaml configures: the TOKEN authorizer and its
+cache TTL, the routes that need no token, the gateway responses (401 with a reason, 429), and the
+stage throttle, which is applied here per principal.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import logging
+import math
+import re
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
+from chaosplane.local.deploy import ApiConfig
 from chaosplane.local.template import ACCOUNT_ID
 
 STAGE = "v1"
@@ -66,15 +74,62 @@ def rest_event(
     }
 
 
+class TokenBucket:
+    """API Gateway's throttle: `rate` requests a second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take one token; return 0 if granted, else the seconds until one is available."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self._rate
+
+
+@dataclass
+class _Decision:
+    allowed: bool
+    principal: str
+    context: dict[str, Any]
+    expires: float
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
 class LocalGateway:
-    """WSGI app: each request is one synchronous invoke of the API function."""
+    """WSGI app: the authorizer, throttling and the API function, in API Gateway's order."""
 
     def __init__(
-        self, lambda_client: Any, function_name: str, max_body_bytes: int = 10 * 1024 * 1024
+        self,
+        lambda_client: Any,
+        config: ApiConfig,
+        max_body_bytes: int = 10 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lambda = lambda_client
-        self._function = function_name
+        self._config = config
         self._max_body = max_body_bytes  # API Gateway's own payload limit
+        self._clock = clock
+        self._decisions: dict[str, _Decision] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -88,27 +143,125 @@ class LocalGateway:
 
     def handle(self, request: Request) -> Response:
         if (request.content_length or 0) > self._max_body:
-            return Response(json.dumps({"message": "Request Too Long"}), 413, mimetype="application/json")
+            return _json(413, {"message": "Request Too Long"})
         raw = request.get_data()
         try:
             body = raw.decode() if raw else None
         except UnicodeDecodeError:
-            return Response(json.dumps({"message": "body is not UTF-8"}), 400, mimetype="application/json")
+            return _json(400, {"message": "body is not UTF-8"})
         event = rest_event(
             request.method,
             request.path,
             query={k: request.args.getlist(k) for k in request.args},
-            headers={k: v for k, v in request.headers.items()},
+            headers=dict(request.headers.items()),
             body=body,
             source_ip=request.remote_addr or "127.0.0.1",
         )
-        invoked = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(event).encode())
+        principal = request.remote_addr or "anonymous"
+        if self._needs_authorizer(request.method, request.path):
+            token = request.headers.get(self._config.identity_header)
+            if not token:
+                return self._gateway_response("UNAUTHORIZED", {}, default=(401, {"message": "Unauthorized"}))
+            decision = self._authorize(token, request.method, request.path)
+            if decision is None:
+                return _json(500, {"message": None})  # what API Gateway answers when the authorizer fails
+            if not decision.allowed:
+                return self._gateway_response(
+                    "ACCESS_DENIED", decision.context, default=(403, {"message": "Forbidden"})
+                )
+            event["requestContext"]["authorizer"] = {"principalId": decision.principal, **decision.context}
+            principal = decision.principal
+        wait = self._bucket(principal).take()
+        if wait > 0:
+            return self._gateway_response(
+                "THROTTLED",
+                {},
+                default=(429, {"message": "Too Many Requests"}),
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return self._invoke(event)
+
+    def _needs_authorizer(self, method: str, path: str) -> bool:
+        if self._config.authorizer_function is None:
+            return False
+        return (method, path) not in self._config.public_routes
+
+    def _authorize(self, token: str, method: str, path: str) -> _Decision | None:
+        now = self._clock()
+        with self._lock:
+            cached = self._decisions.get(token)
+        if cached is not None and cached.expires > now:
+            return cached
+        method_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}"
+        invoked = self._lambda.invoke(
+            FunctionName=self._config.authorizer_function,
+            Payload=json.dumps(
+                {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+            ).encode(),
+        )
+        answer = json.loads(invoked["Payload"].read() or b"null")
+        if invoked.get("FunctionError") or not isinstance(answer, dict) or "policyDocument" not in answer:
+            return None
+        statements = answer["policyDocument"].get("Statement", [])
+        applicable = [st for st in statements if _matches(str(st.get("Resource", "")), method_arn)]
+        allowed = bool(applicable) and all(st.get("Effect") == "Allow" for st in applicable)
+        decision = _Decision(
+            allowed=allowed,
+            principal=str(answer.get("principalId", "")),
+            context={k: str(v) for k, v in (answer.get("context") or {}).items()},
+            expires=now + self._config.authorizer_ttl_seconds,
+        )
+        if self._config.authorizer_ttl_seconds > 0:
+            with self._lock:
+                self._decisions[token] = decision
+        return decision
+
+    def _bucket(self, principal: str) -> TokenBucket:
+        with self._lock:
+            bucket = self._buckets.get(principal)
+            if bucket is None:
+                bucket = TokenBucket(self._config.rate_limit, self._config.burst_limit, self._clock)
+                self._buckets[principal] = bucket
+            return bucket
+
+    def _gateway_response(
+        self,
+        kind: str,
+        authorizer_context: dict[str, Any],
+        default: tuple[int, dict[str, Any]],
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Render a gateway response as template.yaml's GatewayResponses configure it."""
+        configured = self._config.gateway_responses.get(kind)
+        if configured is None:
+            return _json(default[0], default[1], headers)
+        template = configured.get("ResponseTemplates", {}).get("application/json")
+        if template is None:
+            body = json.dumps(default[1])
+        else:
+            body = re.sub(
+                r"\$context\.authorizer\.(\w+)",
+                lambda m: json.dumps(str(authorizer_context.get(m[1], "")))[1:-1],
+                template,
+            )
+        all_headers = {
+            name: value.strip("'")
+            for name, value in configured.get("ResponseParameters", {}).get("Headers", {}).items()
+        }
+        all_headers.update(headers or {})
+        return Response(
+            body,
+            int(configured.get("StatusCode", default[0])),
+            headers=all_headers,
+            mimetype="application/json",
+        )
+
+    def _invoke(self, event: dict[str, Any]) -> Response:
+        invoked = self._lambda.invoke(FunctionName=self._config.function, Payload=json.dumps(event).encode())
         payload = json.loads(invoked["Payload"].read() or b"null")
         if invoked.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
             # What API Gateway answers when the integration fails.
-            return Response(
-                json.dumps({"message": "Internal server error"}), 502, mimetype="application/json"
-            )
+            return _json(502, {"message": "Internal server error"})
         return to_http(payload)
 
 

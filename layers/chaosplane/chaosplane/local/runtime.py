@@ -22,9 +22,13 @@ import boto3
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from chaosplane.auth import Role, mint_token
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 DEMO_TAGS = {"app": "demo", "env": "local"}
+DEMO_TEAM = "demo"
+SECRET_LOGICAL_ID = "JwtSecret"
 
 
 class PortInUse(RuntimeError):
@@ -48,6 +52,7 @@ class LocalPlatform:
     aws_port: int = 4566
     _moto: Any = None
     _gateway: BaseWSGIServer | None = None
+    _secret_name: str | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @property
@@ -92,14 +97,26 @@ class LocalPlatform:
 
         session = boto3.session.Session(region_name=REGION)
         deployment = deploy(self.template, session)
+        self._secret_name = deployment.secrets.get(SECRET_LOGICAL_ID)
         os.environ.update(deployment.environment)
-        gateway = LocalGateway(session.client("lambda"), deployment.function_for_api())
+        gateway = LocalGateway(session.client("lambda"), deployment.api())
         self._gateway = make_server(HOST, self.port, gateway, threaded=True)
         thread = threading.Thread(target=self._gateway.serve_forever, name="gateway", daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def seed_demo(self, instances: int = 4) -> dict[str, Any]:
+    def token(self, role: Role, team: str, ttl_seconds: int = 12 * 3600, subject: str = "local-admin") -> str:
+        """A token signed with the embedded stack's own secret (HS256 mode)."""
+        if self._secret_name is None:
+            raise RuntimeError("template.yaml has no HS256 secret; local tokens need AuthMode HS256")
+        secret = (
+            boto3.session.Session(region_name=REGION)
+            .client("secretsmanager")
+            .get_secret_value(SecretId=self._secret_name)["SecretString"]
+        )
+        return mint_token(secret, subject=subject, role=role, team=team, ttl_seconds=ttl_seconds)
+
+    def seed_demo(self, token: str, instances: int = 4) -> dict[str, Any]:
         """A few instances tagged app=demo, a target that selects them, an experiment that stops half."""
         ec2 = boto3.session.Session(region_name=REGION).client("ec2")
         ec2.run_instances(
@@ -119,6 +136,7 @@ class LocalPlatform:
                 "type": "ec2-instances",
                 "selector": "app=demo",
             },
+            token,
         )
         experiment = self._post(
             "/experiments",
@@ -130,11 +148,14 @@ class LocalPlatform:
                 "duration": 20,
                 "selection": "PERCENT(50)",
             },
+            token,
         )
         return {"target": target, "experiment": experiment}
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = requests.post(f"{self.api_url}{path}", json=body, timeout=30)
+    def _post(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.api_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         response.raise_for_status()
         return response.json()
 

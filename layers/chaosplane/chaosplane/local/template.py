@@ -47,6 +47,13 @@ class UnsupportedIntrinsic(ValueError):
     pass
 
 
+class _NoValue:
+    """AWS::NoValue: the property or list item is dropped."""
+
+
+NO_VALUE = _NoValue()
+
+
 @dataclass
 class Names:
     """Physical names and ARNs of the template's resources in the embedded AWS."""
@@ -77,7 +84,9 @@ class Names:
         kind = self.resource(logical_id)["Type"]
         if kind == "AWS::Serverless::StateMachine":
             return self.state_machine_arn(logical_id)
-        return self.physical_name(logical_id)  # tables, functions, APIs: Ref is the name
+        # Tables, functions, APIs: Ref is the name. Secrets: Ref is the ARN on AWS, but every
+        # secrets API takes the name too, and the name is known before the secret exists.
+        return self.physical_name(logical_id)
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         kind = self.resource(logical_id)["Type"]
@@ -94,24 +103,48 @@ class Names:
     def state_machine_arn(self, logical_id: str) -> str:
         return f"arn:aws:states:{self.region}:{ACCOUNT_ID}:stateMachine:{self.physical_name(logical_id)}"
 
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template.get("Conditions", {})[name]))
+
+    def active(self, logical_id: str) -> bool:
+        """Whether a resource exists with the template's parameter defaults (its Condition holds)."""
+        condition = self.resource(logical_id).get("Condition")
+        return condition is None or self.condition(condition)
+
     def resolve(self, value: Any) -> Any:
         """Resolve intrinsic functions in `value`, recursively."""
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            items = [self.resolve(v) for v in value]
+            return [item for item in items if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self.ref(arg)
+                return NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
             if key == "Fn::GetAtt":
                 logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self.get_att(logical_id, attribute)
             if key == "Fn::Sub":
                 return self._sub(arg)
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(name) else when_false)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(v) for v in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in arg)
+            if key == "Condition":
+                return self.condition(arg)
             if key.startswith("Fn::"):
                 raise UnsupportedIntrinsic(f"{key} is not supported by the local runtime")
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
     def _sub(self, arg: str | list[Any]) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
@@ -128,4 +161,5 @@ class Names:
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == kind}
+        """Resources of one type that exist with the parameter defaults."""
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == kind and self.active(k)}

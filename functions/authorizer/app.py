@@ -1,0 +1,23 @@
+"""Authorizer Lambda: API Gateway TOKEN authorizer events in, an IAM policy and the caller out."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chaosplane.authorizer import authorize, build_verifier
+
+logger = Logger()
+verifier = build_verifier()
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    decision = authorize(verifier, event)
+    statement = decision["policyDocument"]["Statement"][0]
+    # Log the decision, never the token.
+    logger.info(
+        "authorizer",
+        effect=statement["Effect"],
+        principal=decision["principalId"],
+        reason=decision["context"].get("reason"),
+    )
+    return decision
