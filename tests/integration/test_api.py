@@ -94,6 +94,8 @@ def test_lists_paginate_newest_first(platform: Platform) -> None:
     [
         ("/targets", {"next_token": "garbage!"}),
         ("/targets", {"next_token": "eyJ4IjogMX0"}),
+        # a well-formed token whose values are not DynamoDB strings
+        ("/targets", {"next_token": "eyJjcmVhdGVkX2F0IjogIngiLCAiaWQiOiAieCIsICJzY29wZSI6ICJ0ZXN0In0"}),
         ("/targets", {"limit": 0}),
         ("/targets", {"limit": 1000}),
         ("/experiments", {"limit": "many"}),
@@ -231,3 +233,23 @@ def test_openapi_and_docs_are_served_without_external_urls(platform: Platform) -
     html = docs.get_data(as_text=True)
     for marker in ('src="http', "src='http", 'href="http', "unpkg.com", "cdn.jsdelivr"):
         assert marker not in html
+
+
+def test_odd_ids_and_types_are_4xx_never_5xx(platform: Platform) -> None:
+    target = make_target(platform)
+    for path in [f"/targets/{'x' * 3000}", "/results/%F0%9F%92%A5", "/experiments/a%20b"]:
+        assert platform.api("GET", path).status_code == 404, path
+    for duration in [True, "5", 5.5, 10**20]:
+        body = {"name": "e", "type": "ec2-stop", "target": target["id"], "duration": duration}
+        assert platform.api("POST", "/experiments", body).status_code == 422, duration
+
+
+def test_a_target_is_deletable_once_no_experiment_uses_it(platform: Platform) -> None:
+    first, second = make_target(platform, name="first"), make_target(platform, name="second")
+    experiment = make_experiment(platform, first["id"])
+    body = {k: experiment[k] for k in ("name", "type", "duration")}
+    platform.json("PUT", f"/experiments/{experiment['id']}", {**body, "target": second["id"]})
+    platform.json("DELETE", f"/targets/{first['id']}", expect=204)  # the experiment moved away
+    assert platform.api("DELETE", f"/targets/{second['id']}").status_code == 409
+    platform.json("DELETE", f"/experiments/{experiment['id']}", expect=204)
+    platform.json("DELETE", f"/targets/{second['id']}", expect=204)

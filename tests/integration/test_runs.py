@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.instances import InstanceBackend
+
 from tests.conftest import Platform, wait_until
 
 
@@ -29,10 +33,22 @@ def start_and_hold(platform: Platform, instances: list[str]) -> tuple[dict, dict
     return experiment, run
 
 
-def invoke_executor(platform: Platform, step: str, state: dict) -> dict:
+def execution_arn(platform: Platform, name: str) -> str:
+    return platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def invoke_executor(platform: Platform, step: str, state: dict, **extra: str) -> dict:
+    """Invoke the executor as the state machine does, or (step "recover-event") as EventBridge does."""
+    if step == "recover-event":
+        event: dict = {
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {**state, "stateMachineArn": platform.deployment.state_machine_arn},
+        }
+    else:
+        event = {"step": step, "state": state, **extra}
     response = platform.session.client("lambda").invoke(
-        FunctionName=platform.deployment.functions["ExecutorFunction"],
-        Payload=json.dumps({"step": step, "state": state}).encode(),
+        FunctionName=platform.deployment.functions["ExecutorFunction"], Payload=json.dumps(event).encode()
     )
     payload = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, payload
@@ -237,3 +253,140 @@ def test_a_reboot_is_recorded_and_has_nothing_to_roll_back(platform: Platform) -
     assert {r["restored"] for r in result["resources"]} == {"running"}
     assert [e["action"]["S"] for e in journal(platform, run["result_id"])] == ["ec2:RebootInstances"] * 2
     assert set(platform.states(web).values()) == {"running"}
+
+
+# -- what a crash, a race or a stubborn resource does to a run -----------------------------------
+
+
+def test_rollback_restores_every_instance_it_can_and_keeps_the_run_locked_until_all_are(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web = sorted(platform.instances(3, {"app": "web"}))
+    experiment, run = start_and_hold(platform, web)
+
+    # The cloud refuses to start the first instance (as AWS does when capacity runs out).
+    original = InstanceBackend.start_instances
+
+    def no_capacity_for_first(self: InstanceBackend, instance_ids: list[str]) -> list:
+        if web[0] in instance_ids:
+            raise EC2ClientError("InsufficientInstanceCapacity", "no capacity for this instance type")
+        return original(self, instance_ids)
+
+    monkeypatch.setattr(InstanceBackend, "start_instances", no_capacity_for_first)
+    platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
+    result = platform.wait_for_result(run["result_id"], timeout=60)
+
+    assert result["status"] == "failed"
+    assert "ROLLBACK INCOMPLETE" in result["error"] and web[0] in result["error"]
+    assert platform.states(web) == {web[0]: "stopped", web[1]: "running", web[2]: "running"}
+    # Nothing new may start on resources that may still be faulted.
+    assert platform.api("POST", f"/experiments/{experiment['id']}/run").status_code == 409
+
+    # Capacity is back; recovery (what the execution-ended rule triggers) finishes the job.
+    monkeypatch.setattr(InstanceBackend, "start_instances", original)
+    recovered = invoke_executor(platform, "recover-event", {"name": run["result_id"], "status": "FAILED"})
+    assert recovered["rolled_back"] == 1
+    assert set(platform.states(web).values()) == {"running"}
+    platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+
+
+def test_an_aborted_execution_is_recovered_from_the_execution_ended_event(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    experiment, run = start_and_hold(platform, web)
+    platform.sfn.stop_execution(executionArn=execution_arn(platform, run["result_id"]), error="Crash")
+    time.sleep(0.5)
+    assert set(platform.states(web).values()) == {"stopped"}
+
+    recovered = invoke_executor(platform, "recover-event", {"name": run["result_id"], "status": "ABORTED"})
+    assert recovered == {"rolled_back": 2, "status": "failed", "result_id": run["result_id"]}
+    assert set(platform.states(web).values()) == {"running"}
+    result = platform.json("GET", f"/results/{run['result_id']}")
+    assert "execution aborted" in result["error"]
+    # The same event delivered again changes nothing.
+    again = invoke_executor(platform, "recover-event", {"name": run["result_id"], "status": "ABORTED"})
+    assert again["rolled_back"] == 0
+    assert platform.json("GET", f"/results/{run['result_id']}")["timeline"] == result["timeline"]
+    platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+
+
+def test_a_retried_console_prepare_finds_its_run_instead_of_making_another(platform: Platform) -> None:
+    platform.instances(2, {"app": "web"})
+    experiment = setup_experiment(platform, duration=600)
+    state = {"experiment_id": experiment["id"]}
+    first = invoke_executor(platform, "prepare", state, execution_name="console-7")
+    again = invoke_executor(platform, "prepare", state, execution_name="console-7")
+    assert first == again == {"result_id": "console-7", "duration": 600}
+    results = platform.json("GET", f"/experiments/{experiment['id']}/results")["items"]
+    assert [r["id"] for r in results] == ["console-7"]
+    assert results[0]["status"] == "running"
+    invoke_executor(platform, "finalize", {"result_id": "console-7", "error": {"Error": "Test"}})
+
+
+def test_an_instance_stopped_by_its_owner_after_prepare_is_neither_stopped_nor_started_by_us(
+    platform: Platform,
+) -> None:
+    web = sorted(platform.instances(2, {"app": "web"}))
+    experiment = setup_experiment(platform, duration=600)
+    prepared = invoke_executor(
+        platform, "prepare", {"experiment_id": experiment["id"]}, execution_name="race-1"
+    )
+    platform.ec2.stop_instances(InstanceIds=[web[0]])  # the owner, between Prepare and Inject
+
+    assert invoke_executor(platform, "inject", {"run": prepared}) == {"injected": 1}
+    assert invoke_executor(platform, "rollback", {"run": prepared}) == {"rolled_back": 1}
+    assert platform.states(web) == {web[0]: "stopped", web[1]: "running"}
+    result = platform.json("GET", "/results/race-1")
+    skipped = next(r for r in result["resources"] if r["id"] == web[0])
+    assert skipped["after"] is None and "stopped now" in skipped["detail"]["skipped"]
+    assert [e["resource_id"]["S"] for e in journal(platform, "race-1")] == [web[1]]
+
+
+def test_a_stop_that_arrives_during_rollback_still_ends_the_run_stopped(platform: Platform) -> None:
+    web = platform.instances(1, {"app": "web"})
+    experiment = setup_experiment(platform, duration=600)
+    prepared = invoke_executor(
+        platform, "prepare", {"experiment_id": experiment["id"]}, execution_name="late-stop"
+    )
+    invoke_executor(platform, "inject", {"run": prepared})
+    # Observe timed out (the normal end) and Rollback is running when the stop arrives.
+    platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
+    invoke_executor(platform, "rollback", {"run": prepared})
+    assert invoke_executor(platform, "finalize", {"run": prepared})["status"] == "stopped"
+    assert platform.states(web) == {web[0]: "running"}
+
+
+def test_one_run_per_target_at_a_time(platform: Platform) -> None:
+    platform.instances(2, {"app": "web"})
+    first = setup_experiment(platform, duration=600)
+    second = platform.json(
+        "POST",
+        "/experiments",
+        {"name": "reboot web", "type": "ec2-reboot", "target": first["target"], "duration": 5},
+        expect=201,
+    )
+    run = platform.json("POST", f"/experiments/{first['id']}/run", expect=202)
+    busy = platform.api("POST", f"/experiments/{second['id']}/run")
+    assert busy.status_code == 409 and "busy" in busy.get_json()["message"]
+    assert platform.json("GET", f"/experiments/{second['id']}")["status"] == "created"
+    platform.json("POST", f"/experiments/{first['id']}/stop", expect=202)
+    platform.wait_for_result(run["result_id"])
+    platform.json("POST", f"/experiments/{second['id']}/run", expect=202)
+
+
+def test_a_vanished_instance_id_does_not_fail_the_runs_of_its_target(platform: Platform) -> None:
+    (alive,) = platform.instances(1, {"app": "web"})
+    target = platform.json(
+        "POST",
+        "/targets",
+        {"name": "pinned", "type": "ec2-instances", "resource_ids": [alive, "i-0123456789abcdef0"]},
+        expect=201,
+    )
+    experiment = platform.json(
+        "POST",
+        "/experiments",
+        {"name": "e", "type": "ec2-stop", "target": target["id"], "duration": 1},
+        expect=201,
+    )
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    assert result["status"] == "completed" and [r["id"] for r in result["resources"]] == [alive]

@@ -16,6 +16,10 @@ class Conflict(ChaosplaneError):
     """The request is valid but the current state forbids it (e.g. editing a running experiment)."""
 
 
+class RunExists(Conflict):
+    """A run with this id is already recorded (a retried start of the same execution)."""
+
+
 class InvalidRequest(ChaosplaneError):
     """The request is well-formed but refers to something unusable (e.g. a target of the wrong type)."""
 
@@ -34,3 +38,11 @@ class InjectionFailed(ChaosplaneError):
 
 class NothingToHit(ChaosplaneError):
     """The target matched no resource in a state the fault can act on."""
+
+
+class NotEligible(ChaosplaneError):
+    """A planned resource changed state before injection (someone else acted): leave it alone."""
+
+
+class RollbackIncomplete(ChaosplaneError):
+    """Some journaled changes could not be undone; the run keeps its locks until they are."""

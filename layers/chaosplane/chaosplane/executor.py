@@ -1,4 +1,4 @@
-"""The executor: one Lambda, one entry per state of the run workflow.
+"""The executor: one Lambda, one entry per state of the run workflow, plus recovery.
 
 Every step gets the whole workflow state (`"state.$": "$"` in the ASL), so a step can find the
 result id however the run was started (API, console, schedule) and Finalize can see how the run
@@ -25,10 +25,20 @@ def _required_result_id(state: dict[str, Any]) -> str:
     return result_id
 
 
+EXECUTION_ENDED = "Step Functions Execution Status Change"
+
+
 def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("detail-type") == EXECUTION_ENDED:
+        # EventBridge: a run's execution ended (aborted, timed out, failed). The execution is named
+        # after its run, so the journal says what, if anything, is left to roll back.
+        detail = event.get("detail") or {}
+        return runs.recover(str(detail["name"]), f"execution {detail.get('status', 'ended').lower()}")
     state: dict[str, Any] = event.get("state") or {}
     steps: dict[str, Callable[[], dict[str, Any]]] = {
-        "prepare": lambda: runs.prepare(state.get("experiment_id"), state.get("result_id")),
+        "prepare": lambda: runs.prepare(
+            state.get("experiment_id"), state.get("result_id"), event.get("execution_name")
+        ),
         "inject": lambda: runs.inject(_required_result_id(state)),
         "observe": lambda: runs.observe(_required_result_id(state), event["task_token"]),
         "rollback": lambda: runs.rollback(_required_result_id(state)),

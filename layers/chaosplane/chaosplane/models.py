@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chaosplane.selection import Selection
 from chaosplane.selectors import SelectorError, parse_selector
@@ -79,9 +88,9 @@ class TargetSpec(_Request):
     name: Name
     description: Description = ""
     type: TargetType
-    namespace: str | None = Field(default=None, max_length=63)
+    namespace: str | None = Field(default=None, max_length=63, validate_default=True)
     selector: str | None = Field(default=None, max_length=1024)
-    cluster: str | None = Field(default=None, max_length=100)
+    cluster: str | None = Field(default=None, max_length=100, validate_default=True)
     resource_ids: list[str] | None = Field(default=None, max_length=MAX_RESOURCE_IDS)
 
     @field_validator("selector")
@@ -95,25 +104,41 @@ class TargetSpec(_Request):
             raise ValueError(f"invalid label selector: {err}") from err
         return value.strip()
 
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") is TargetType.EKS_PODS and (not value or not _K8S_NAME.match(value)):
+            raise ValueError("an eks-pods target needs a valid Kubernetes namespace")
+        return value
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind is TargetType.EKS_PODS and not value:
+            raise ValueError("an eks-pods target needs a cluster")
+        if kind is not None and kind is not TargetType.EKS_PODS and value is not None:
+            raise ValueError(f"cluster applies to eks-pods targets only, not {kind.value}")
+        return value
+
+    @field_validator("resource_ids")
+    @classmethod
+    def _ids_fit_type(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if not value:
+            return value
+        if info.data.get("type") is TargetType.EC2_INSTANCES:
+            bad = [rid for rid in value if not _EC2_INSTANCE_ID.match(rid)]
+            if bad:
+                raise ValueError(f"not EC2 instance ids: {', '.join(bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("resource_ids has duplicates")
+        return value
+
     @model_validator(mode="after")
-    def _fits_type(self) -> TargetSpec:
+    def _selects_something(self) -> TargetSpec:
         if not self.selector and not self.resource_ids:
             # An empty target would match every resource of the type: never a sane default.
             raise ValueError("a target needs a selector, resource_ids, or both")
-        if self.type is TargetType.EKS_PODS:
-            if not self.cluster:
-                raise ValueError("an eks-pods target needs a cluster")
-            if not self.namespace or not _K8S_NAME.match(self.namespace):
-                raise ValueError("an eks-pods target needs a valid Kubernetes namespace")
-        else:
-            if self.cluster is not None:
-                raise ValueError(f"cluster applies to eks-pods targets only, not {self.type.value}")
-        if self.type is TargetType.EC2_INSTANCES and self.resource_ids:
-            bad = [rid for rid in self.resource_ids if not _EC2_INSTANCE_ID.match(rid)]
-            if bad:
-                raise ValueError(f"resource_ids are not EC2 instance ids: {', '.join(bad)}")
-        if self.resource_ids and len(set(self.resource_ids)) != len(self.resource_ids):
-            raise ValueError("resource_ids has duplicates")
         return self
 
 
@@ -133,8 +158,8 @@ class ExperimentSpec(_Request):
     description: Description = ""
     type: FaultType
     target: str = Field(description="id of the target to hit")
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    duration: int = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
+    parameters: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    duration: StrictInt = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
     selection: str = Field(default="ALL", description="ALL, COUNT(n) or PERCENT(n)")
     stop_conditions: list[str] = Field(default_factory=list, max_length=MAX_STOP_CONDITIONS)
 
@@ -161,12 +186,13 @@ class ExperimentSpec(_Request):
             raise ValueError("stop_conditions has duplicates")
         return value
 
-    @model_validator(mode="after")
-    def _parameters_fit_fault(self) -> ExperimentSpec:
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_fit_fault(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         from chaosplane.faults import catalogue  # the catalogue imports these models
 
-        self.parameters = catalogue.validate_parameters(self.type, self.parameters)
-        return self
+        fault = info.data.get("type")
+        return value if fault is None else catalogue.validate_parameters(fault, value)
 
 
 class Experiment(ExperimentSpec):

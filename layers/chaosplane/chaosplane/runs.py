@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chaosplane.errors import Conflict, Halted, InvalidRequest, NothingToHit
+from chaosplane.errors import (
+    Conflict,
+    Halted,
+    InvalidRequest,
+    NotEligible,
+    NothingToHit,
+    RollbackIncomplete,
+    RunExists,
+    TransientError,
+)
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import FaultFamily, Resource
 from chaosplane.models import (
@@ -129,15 +138,23 @@ class Runs:
 
     # -- workflow side --------------------------------------------------------------------------
 
-    def prepare(self, experiment_id: str | None, result_id: str | None) -> dict[str, Any]:
+    def prepare(
+        self, experiment_id: str | None, result_id: str | None, execution_name: str | None = None
+    ) -> dict[str, Any]:
         """Resolve and select the resources, record the plan, mark the run `running`."""
         if result_id is None:
-            # Started outside the API (Step Functions console, a schedule): create the run here.
-            if experiment_id is None:
-                raise InvalidRequest("the run input needs experiment_id or result_id")
-            result = self._store.create_run(self._store.get_experiment(experiment_id, team=None))
-        else:
-            result = self._store.get_result(result_id, team=None)
+            # Started outside the API (Step Functions console, a schedule): the run is created here,
+            # named after the execution so that a retried Prepare finds it instead of a second one.
+            if experiment_id is None or execution_name is None:
+                raise InvalidRequest("the run input needs experiment_id (or result_id)")
+            try:
+                experiment = self._store.get_experiment(experiment_id, team=None)
+                check_target_fits(experiment.type, self._store.get_target(experiment.target, team=None))
+                self._store.create_run(experiment, result_id=execution_name)
+            except RunExists:
+                pass
+            result_id = execution_name
+        result = self._store.get_result(result_id, team=None)
         if result.status is not RunStatus.PENDING:
             return self._run_state(result)  # a retried Prepare: the plan is already recorded
         if result.stop_requested:
@@ -171,27 +188,27 @@ class Runs:
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         journal = RunJournal(self._store, result_id)
-        applied = {
-            e.resource_id for e in self._store.journal(result_id) if e.status is not JournalStatus.PENDING
-        }
+        done = {e.resource_id for e in self._store.journal(result_id) if e.status is not JournalStatus.PENDING}
         started = self._clock()
         for resource in result.resources:
-            if resource.id in applied:
+            if resource.id in done or "skipped" in resource.detail:
                 continue  # a retried Inject: this one is done
             if self._store.stop_requested(result_id):
                 raise Halted("stop requested during injection")
-            after = family.inject(
-                result.fault, Resource(resource.id, resource.kind, resource.before), parameters, journal
-            )
-            resource.after = after
-            self._store.update_run(
-                result_id,
-                resources=result.resources,
-                event=("inject", f"{result.fault.value} {resource.id}: {resource.before} -> {after}"),
-            )
+            planned = Resource(resource.id, resource.kind, resource.before)
+            try:
+                resource.after = family.inject(result.fault, planned, parameters, journal)
+                message = f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}"
+            except NotEligible as err:
+                # Changed since Prepare (by someone else): not ours to touch, and not ours to restore.
+                resource.detail["skipped"] = str(err)
+                message = f"skipped {resource.id}: {err}"
+            self._store.update_run(result_id, resources=result.resources, event=("inject", message))
+        if not any(r.after is not None for r in result.resources):
+            raise NothingToHit("every selected resource changed state before it could be injected")
         elapsed = (self._clock() - started).total_seconds()
         self._store.update_run(result_id, metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
-        return {"injected": len(result.resources)}
+        return {"injected": sum(1 for r in result.resources if r.after is not None)}
 
     def observe(self, result_id: str, task_token: str) -> dict[str, Any]:
         """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
@@ -202,16 +219,30 @@ class Runs:
         return {"observing": result_id}
 
     def rollback(self, result_id: str) -> dict[str, Any]:
-        """Undo every journaled change not yet undone. Works from the journal alone; idempotent."""
+        """Undo every journaled change not yet undone. Works from the journal alone; idempotent.
+
+        One resource that cannot be restored does not stop the others from being restored: every
+        entry is tried, then the run fails with all the errors (transient ones first, so that Step
+        Functions retries the whole rollback while any error might still go away).
+        """
         result = self._store.get_result(result_id, team=None)
         family = self._families(result.fault)
         by_id = {r.id: r for r in result.resources}
         started = self._clock()
         undone = 0
+        transient: list[str] = []
+        lasting: list[str] = []
         for entry in self._store.journal(result_id):
             if entry.status is JournalStatus.ROLLED_BACK:
                 continue
-            restored = family.rollback(entry)
+            try:
+                restored = family.rollback(entry)
+            except TransientError as err:
+                transient.append(f"{entry.resource_id}: {err}")
+                continue
+            except Exception as err:
+                lasting.append(f"{entry.resource_id}: {type(err).__name__}: {err}")
+                continue
             self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
             undone += 1
             if entry.resource_id in by_id:
@@ -221,6 +252,10 @@ class Runs:
                 resources=result.resources,
                 event=("rollback", f"{entry.action} {entry.resource_id}: undone, now {restored}"),
             )
+        if transient:
+            raise TransientError("rollback not finished, will retry: " + "; ".join(transient + lasting))
+        if lasting:
+            raise RollbackIncomplete("; ".join(lasting))
         elapsed = (self._clock() - started).total_seconds()
         self._store.update_run(
             result_id,
@@ -236,14 +271,16 @@ class Runs:
         if result_id is None:
             return {"status": RunStatus.FAILED.value, "error": describe_error(error)}
         result = self._store.get_result(result_id, team=None)
+        if status is RunStatus.COMPLETED and result.stop_requested:
+            status = RunStatus.STOPPED  # asked to stop as the fault's time ran out: the request stands
         message = describe_error(error)
         if rollback_error is not None:
-            message = (
-                f"ROLLBACK INCOMPLETE, resources may still be faulted: {describe_error(rollback_error)}"
-                + (f" (after: {message})" if message else "")
+            message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {describe_error(rollback_error)}" + (
+                f" (after: {message})" if message else ""
             )
         if status is RunStatus.STOPPED:
             message = None  # a stop on request is not an error
+        unrestored = [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
         metrics = {
             **result.metrics,
             "resources_selected": len(result.resources),
@@ -252,5 +289,23 @@ class Runs:
         }
         if result.start_time is not None:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
-        final = self._store.finish_run(result_id, status, message, metrics, f"run {status.value}")
+        final = self._store.finish_run(
+            result_id, status, message, metrics, f"run {status.value}", release=not unrestored
+        )
         return {"status": final.status.value, "result_id": result_id}
+
+    def recover(self, result_id: str, reason: str) -> dict[str, Any]:
+        """Finish a run whose workflow ended without finishing it (aborted, timed out, crashed).
+
+        Rolls back whatever the journal still holds, then finalizes the run (if it is not final
+        yet) or releases its locks (if Finalize ran while the rollback was incomplete).
+        Safe to call for any run, any number of times.
+        """
+        result = self._store.get_result(result_id, team=None)
+        unrestored = [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
+        if result.status.is_final and not unrestored:
+            self._store.finish_run(result_id, result.status, None, result.metrics, "", release=True)
+            return {"rolled_back": 0, "status": result.status.value, "result_id": result_id}
+        rolled = self.rollback(result_id)
+        final = self.finalize(result_id, {"Error": "WorkflowEnded", "Cause": reason}, None)
+        return {**rolled, **final}

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +29,12 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chaosplane.errors import Conflict, InvalidRequest, NotFound
+from chaosplane.errors import ChaosplaneError, Conflict, InvalidRequest, NotFound, RunExists, TransientError
 from chaosplane.faults.base import Resource
 from chaosplane.models import (
     AuditEntry,
@@ -55,6 +57,8 @@ from chaosplane.settings import Settings
 # Every item belongs to a scope, its team; lists are queries on (scope, created_at) so they come
 # newest first without a table scan, and a team's list never reads another team's items.
 MAX_PAGE = 100
+# Ids are UUIDs, or Step Functions execution names for runs started outside the API.
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 
 def _is_condition_failure(err: Exception) -> bool:
@@ -122,6 +126,8 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any]:
         selector = UnicodeAttribute(null=True)
         cluster = UnicodeAttribute(null=True)
         resource_ids = ListAttribute(of=UnicodeAttribute, null=True)
+        experiments = NumberAttribute(default=0)  # how many experiments use it: it cannot go from under them
+        active_run = UnicodeAttribute(null=True)  # one run per target at a time
         by_scope = _ByScope()
 
     class ExperimentRecord(Model):
@@ -211,7 +217,10 @@ def _decode_token(token: str, expected_keys: set[str], scope_field: str, scope: 
         raise InvalidRequest("next_token is not a token this API issued") from err
     if not isinstance(key, dict) or set(key) != expected_keys:
         raise InvalidRequest("next_token is not a token this API issued")
-    if key.get(scope_field, {}).get("S") != scope:
+    for value in key.values():
+        if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str):
+            raise InvalidRequest("next_token is not a token this API issued")
+    if key[scope_field]["S"] != scope:
         raise InvalidRequest("next_token belongs to another listing")
     return key
 
@@ -245,7 +254,26 @@ class Store:
         key["created_at"] = {"S": last.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f%z")}
         return records[:limit], _encode_token(key)
 
-    # -- targets --------------------------------------------------------------------------------
+    # -- transactions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *failures: ChaosplaneError | None) -> Iterator[TransactWrite]:
+        """A DynamoDB transaction whose failed conditions become domain errors.
+
+        `failures[i]` is raised when the condition of the transaction's i-th operation failed;
+        a conflicting concurrent transaction is transient (the caller may simply retry).
+        """
+        try:
+            with TransactWrite(connection=self._connection()) as tx:
+                yield tx
+        except TransactWriteError as err:
+            codes = _cancellation_codes(err)
+            for code, failure in zip(codes, failures, strict=False):
+                if code == "ConditionalCheckFailed" and failure is not None:
+                    raise failure from err
+            if "TransactionConflict" in codes or err.cause_response_code == "TransactionInProgressException":
+                raise TransientError("a concurrent change got there first; retry") from err
+            raise
 
     @staticmethod
     def _scoped(record: Any, team: str | None, kind: str, item_id: str) -> Any:
@@ -254,18 +282,25 @@ class Store:
             raise NotFound(kind, item_id)
         return record
 
-    def _target_record(self, target_id: str, team: str | None) -> Any:
+    def _get(self, model: Any, kind: str, item_id: str, team: str | None) -> Any:
+        if not _ID.match(item_id):
+            raise NotFound(kind, item_id[:80])  # cannot exist; and DynamoDB would refuse the key
         try:
-            record = self._targets.get(target_id, consistent_read=True)
+            record = model.get(item_id, consistent_read=True)
         except DoesNotExist:
-            raise NotFound("target", target_id) from None
-        return self._scoped(record, team, "target", target_id)
+            raise NotFound(kind, item_id) from None
+        return self._scoped(record, team, kind, item_id)
 
     @staticmethod
     def _values(record: Any) -> dict[str, Any]:
         values = dict(record.attribute_values)
         values["team"] = values.pop("scope")
         return values
+
+    # -- targets --------------------------------------------------------------------------------
+
+    def _target_record(self, target_id: str, team: str | None) -> Any:
+        return self._get(self._targets, "target", target_id, team)
 
     @classmethod
     def _target(cls, record: Any) -> Target:
@@ -274,7 +309,12 @@ class Store:
     def create_target(self, spec: TargetSpec, *, team: str) -> Target:
         now = self._clock()
         record = self._targets(
-            id=new_id(), scope=team, created_at=now, updated_at=now, **spec.model_dump(mode="json")
+            id=new_id(),
+            scope=team,
+            created_at=now,
+            updated_at=now,
+            experiments=0,
+            **spec.model_dump(mode="json"),
         )
         record.save(condition=self._targets.id.does_not_exist())
         return self._target(record)
@@ -290,38 +330,41 @@ class Store:
         record = self._target_record(target_id, team)
         if spec.type.value != record.type:
             raise InvalidRequest("a target's type cannot change; create a new target instead")
-        running = [e.id for e in self.experiments_using(target_id) if e.active_run]
-        if running:
-            raise Conflict(f"target is in use by running experiment(s): {', '.join(running)}")
-        for name, value in spec.model_dump(mode="json").items():
-            setattr(record, name, value)
-        record.updated_at = self._clock()
+        t = self._targets
+        values = spec.model_dump(mode="json")
+        actions = [
+            getattr(t, name).set(value) if value is not None else getattr(t, name).remove()
+            for name, value in values.items()
+        ]
+        actions.append(t.updated_at.set(self._clock()))
         try:
-            record.save(condition=self._targets.id.exists())
-        except PutError as err:
+            # A run in progress resolved this target at its start; changing it now would make the
+            # record of what the run hit disagree with the target it names.
+            record.update(actions=actions, condition=t.id.exists() & t.active_run.does_not_exist())
+        except UpdateError as err:
             if _is_condition_failure(err):
-                raise NotFound("target", target_id) from err
+                raise Conflict("target is in use by a running experiment; wait for the run to end") from err
             raise
         return self._target(record)
 
     def delete_target(self, target_id: str, *, team: str) -> None:
         self._target_record(target_id, team)
-        users = [e.id for e in self.experiments_using(target_id)]
-        if users:
-            raise Conflict(f"target is used by experiment(s) {', '.join(users)}; delete them first")
-        self._targets(id=target_id).delete()
-
-    def experiments_using(self, target_id: str) -> list[Any]:
-        return list(self._experiments.by_target.query(target_id))
+        t = self._targets
+        try:
+            self._targets(id=target_id).delete(
+                condition=(t.experiments.does_not_exist() | (t.experiments == 0))
+                & t.active_run.does_not_exist()
+            )
+        except DeleteError as err:
+            if not _is_condition_failure(err):
+                raise
+            users = [e.id for e in self._experiments.by_target.query(target_id)]
+            raise Conflict(f"target is used by experiment(s) {', '.join(users)}; delete them first") from err
 
     # -- experiments ----------------------------------------------------------------------------
 
     def _experiment_record(self, experiment_id: str, team: str | None) -> Any:
-        try:
-            record = self._experiments.get(experiment_id, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound("experiment", experiment_id) from None
-        return self._scoped(record, team, "experiment", experiment_id)
+        return self._get(self._experiments, "experiment", experiment_id, team)
 
     @classmethod
     def _experiment(cls, record: Any) -> Experiment:
@@ -329,8 +372,8 @@ class Store:
         values["duration"] = int(values["duration"])
         return Experiment.model_validate(values)
 
-    def _same_team_target(self, team: str) -> Any:
-        return self._targets.id.exists() & (self._targets.scope == team)
+    def _target_gone(self, target_id: str) -> InvalidRequest:
+        return InvalidRequest(f"target {target_id!r} does not exist")
 
     def create_experiment(self, spec: ExperimentSpec, *, team: str) -> Experiment:
         now = self._clock()
@@ -342,15 +385,16 @@ class Store:
             status=ExperimentStatus.CREATED.value,
             **spec.model_dump(mode="json"),
         )
-        # The target must still exist when the experiment is written: check both in one transaction.
-        try:
-            with TransactWrite(connection=self._connection()) as tx:
-                tx.condition_check(self._targets, spec.target, condition=self._same_team_target(team))
-                tx.save(record, condition=self._experiments.id.does_not_exist())
-        except TransactWriteError as err:
-            if _cancellation_codes(err)[0] == "ConditionalCheckFailed":
-                raise InvalidRequest(f"target {spec.target!r} does not exist") from err
-            raise
+        t = self._targets
+        # The target must exist (in this team) when the experiment is written, and counts its users
+        # so that it cannot be deleted from under them: both in one transaction.
+        with self._transaction(self._target_gone(spec.target), None) as tx:
+            tx.update(
+                t(id=spec.target),
+                actions=[t.experiments.add(1)],
+                condition=t.id.exists() & (t.scope == team),
+            )
+            tx.save(record, condition=self._experiments.id.does_not_exist())
         return self._experiment(record)
 
     def get_experiment(self, experiment_id: str, *, team: str | None) -> Experiment:
@@ -369,44 +413,35 @@ class Store:
         record = self._experiment_record(experiment_id, team)
         if record.active_run:
             raise Conflict("experiment is running; stop it or wait for it to end before changing it")
-        for name, value in spec.model_dump(mode="json").items():
-            setattr(record, name, value)
-        record.updated_at = self._clock()
-        try:
-            with TransactWrite(connection=self._connection()) as tx:
-                tx.condition_check(self._targets, spec.target, condition=self._same_team_target(team))
-                tx.save(
-                    record,
-                    condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist(),
-                )
-        except TransactWriteError as err:
-            codes = _cancellation_codes(err)
-            if codes[0] == "ConditionalCheckFailed":
-                raise InvalidRequest(f"target {spec.target!r} does not exist") from err
-            if codes[1:] and codes[1] == "ConditionalCheckFailed":
-                raise Conflict("experiment started running or was deleted meanwhile") from err
-            raise
-        return self._experiment(record)
+        e, t = self._experiments, self._targets
+        values = spec.model_dump(mode="json")
+        actions = [getattr(e, name).set(value) for name, value in values.items()]
+        actions.append(e.updated_at.set(self._clock()))
+        busy = Conflict("experiment started running or was deleted meanwhile")
+        same_team_target = t.id.exists() & (t.scope == team)
+        if spec.target == record.target:
+            with self._transaction(self._target_gone(spec.target), busy) as tx:
+                tx.condition_check(t, spec.target, condition=same_team_target)
+                tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
+        else:
+            with self._transaction(self._target_gone(spec.target), None, busy) as tx:
+                tx.update(t(id=spec.target), actions=[t.experiments.add(1)], condition=same_team_target)
+                tx.update(t(id=record.target), actions=[t.experiments.add(-1)])
+                tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
+        return self.get_experiment(experiment_id, team=team)
 
     def delete_experiment(self, experiment_id: str, *, team: str) -> None:
-        self._experiment_record(experiment_id, team)
-        try:
-            self._experiments(id=experiment_id).delete(
-                condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist()
-            )
-        except Exception as err:
-            if _is_condition_failure(err):
-                raise Conflict("experiment is running; stop it before deleting it") from err
-            raise
+        record = self._experiment_record(experiment_id, team)
+        e, t = self._experiments, self._targets
+        running = Conflict("experiment is running; stop it before deleting it")
+        with self._transaction(running, None) as tx:
+            tx.delete(e(id=experiment_id), condition=e.id.exists() & e.active_run.does_not_exist())
+            tx.update(t(id=record.target), actions=[t.experiments.add(-1)])
 
     # -- runs -----------------------------------------------------------------------------------
 
     def _result_record(self, result_id: str, team: str | None = None) -> Any:
-        try:
-            record = self._results.get(result_id, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound("result", result_id) from None
-        return self._scoped(record, team, "result", result_id)
+        return self._get(self._results, "result", result_id, team)
 
     @classmethod
     def _result(cls, record: Any) -> ExperimentResult:
@@ -416,10 +451,11 @@ class Store:
         return ExperimentResult.model_validate(values)
 
     def create_run(self, experiment: Experiment, result_id: str | None = None) -> ExperimentResult:
-        """Create a `pending` result and mark it the experiment's active run, atomically.
+        """Create a `pending` result and lock its experiment and target to it, atomically.
 
-        Fails with Conflict when the experiment already has an active run, so two clicks on "run"
-        (or a schedule firing during a manual run) never start two runs.
+        Fails with Conflict when the experiment or the target already has an active run, so two
+        clicks on "run" (or a schedule firing during a manual run, or two experiments on one
+        target) never overlap; with RunExists when a run with this id is already recorded.
         """
         now = self._clock()
         record = self._results(
@@ -435,41 +471,48 @@ class Store:
             parameters=experiment.parameters,
             timeline=[_TimelineMap(at=now, step="created", message="run requested")],
         )
-        try:
-            with TransactWrite(connection=self._connection()) as tx:
-                tx.save(record, condition=self._results.id.does_not_exist())
-                tx.update(
-                    self._experiments(id=experiment.id),
-                    actions=[
-                        self._experiments.active_run.set(record.id),
-                        self._experiments.status.set(RunStatus.PENDING.value),
-                    ],
-                    condition=self._experiments.id.exists() & self._experiments.active_run.does_not_exist(),
-                )
-        except TransactWriteError as err:
-            codes = _cancellation_codes(err)
-            if codes[1:] and codes[1] == "ConditionalCheckFailed":
-                raise Conflict(f"experiment {experiment.id} is already running") from err
-            if codes and codes[0] == "ConditionalCheckFailed":
-                raise Conflict(f"result {record.id} already exists") from err
-            raise
+        e, t = self._experiments, self._targets
+        with self._transaction(
+            RunExists(f"result {record.id} already exists"),
+            Conflict(f"experiment {experiment.id} is already running"),
+            Conflict(f"target {experiment.target} is busy with another run (one run per target at a time)"),
+        ) as tx:
+            tx.save(record, condition=self._results.id.does_not_exist())
+            tx.update(
+                e(id=experiment.id),
+                actions=[e.active_run.set(record.id), e.status.set(RunStatus.PENDING.value)],
+                condition=e.id.exists() & e.active_run.does_not_exist(),
+            )
+            tx.update(
+                t(id=experiment.target),
+                actions=[t.active_run.set(record.id)],
+                condition=t.id.exists() & t.active_run.does_not_exist(),
+            )
         return self._result(record)
 
     def abandon_run(self, result_id: str, experiment_id: str) -> None:
         """Undo `create_run` when the workflow could not be started: no half-written run remains."""
-        with TransactWrite(connection=self._connection()) as tx:
+        record = self._result_record(result_id)
+        with self._transaction() as tx:
             tx.delete(self._results(id=result_id))
-            tx.update(
-                self._experiments(id=experiment_id),
-                actions=[self._experiments.active_run.remove()],
-                condition=self._experiments.active_run == result_id,
-            )
+        self.release_run(result_id, experiment_id, record.target_id)
         # The experiment's status goes back to what its latest finished run says.
         latest = next(
             iter(self._results.by_experiment.query(experiment_id, scan_index_forward=False, limit=1)), None
         )
         status = latest.status if latest is not None else ExperimentStatus.CREATED.value
         self._experiments(id=experiment_id).update(actions=[self._experiments.status.set(status)])
+
+    def release_run(self, result_id: str, experiment_id: str, target_id: str) -> None:
+        """Free the experiment and the target of this run (each only if it still holds this run)."""
+        for model, item_id in ((self._experiments, experiment_id), (self._targets, target_id)):
+            try:
+                model(id=item_id).update(
+                    actions=[model.active_run.remove()], condition=model.active_run == result_id
+                )
+            except UpdateError as err:
+                if not _is_condition_failure(err):
+                    raise
 
     def get_result(self, result_id: str, *, team: str | None) -> ExperimentResult:
         return self._result(self._result_record(result_id, team))
@@ -551,11 +594,25 @@ class Store:
         return bool(self._result_record(result_id).stop_requested)
 
     def finish_run(
-        self, result_id: str, status: RunStatus, error: str | None, metrics: dict[str, Any], message: str
+        self,
+        result_id: str,
+        status: RunStatus,
+        error: str | None,
+        metrics: dict[str, Any],
+        message: str,
+        *,
+        release: bool,
     ) -> ExperimentResult:
-        """Write the final state and release the experiment, in one transaction. Idempotent."""
+        """Write the run's final state and, when `release`, free its experiment and target.
+
+        A run whose rollback is incomplete ends `failed` but keeps its locks: nobody may start
+        another run on resources that may still be faulted until recovery has rolled them back.
+        Idempotent: a run already final is left as it is.
+        """
         record = self._result_record(result_id)
         if RunStatus(record.status).is_final:
+            if release:
+                self.release_run(result_id, record.experiment_id, record.target_id)
             return self._result(record)
         now = self._clock()
         r, e = self._results, self._experiments
@@ -572,24 +629,15 @@ class Store:
         if record.start_time is None:
             result_actions.append(r.start_time.set(now))
         try:
-            with TransactWrite(connection=self._connection()) as tx:
+            with self._transaction(RunExists("finalized concurrently")) as tx:
                 tx.update(
                     self._results(id=result_id), actions=result_actions, condition=r.status == record.status
                 )
-                tx.update(
-                    e(id=record.experiment_id),
-                    actions=[e.status.set(status.value), e.active_run.remove()],
-                    condition=e.active_run == result_id,
-                )
-        except TransactWriteError as err:
-            codes = _cancellation_codes(err)
-            if codes[0] == "ConditionalCheckFailed":
-                return self.get_result(result_id, team=None)  # finalized concurrently: that write stands
-            if codes[1:] and codes[1] == "ConditionalCheckFailed":
-                # The experiment no longer points at this run: record the run's end all the same.
-                self._results(id=result_id).update(actions=result_actions)
-            else:
-                raise
+                tx.update(e(id=record.experiment_id), actions=[e.status.set(status.value)])
+        except RunExists:
+            return self.get_result(result_id, team=None)  # finalized concurrently: that write stands
+        if release:
+            self.release_run(result_id, record.experiment_id, record.target_id)
         return self.get_result(result_id, team=None)
 
     # -- journal --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from chaosplane.api import access, audit, experiments, results, targets
 from chaosplane.auth import Caller
-from chaosplane.errors import Conflict, InvalidRequest, NotFound
+from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
 from chaosplane.runs import Runs
 from chaosplane.store import Store
@@ -179,6 +179,12 @@ def build_app(store: Store, runs: Runs, max_body_bytes: int = 64 * 1024) -> APIG
     @app.exception_handler(Conflict)
     def conflict(err: Conflict) -> Response[str]:
         return _error(409, str(err))
+
+    @app.exception_handler(TransientError)
+    def busy(err: TransientError) -> Response[str]:
+        response = _error(503, str(err))
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(InvalidRequest)
     def unusable(err: InvalidRequest) -> Response[str]:

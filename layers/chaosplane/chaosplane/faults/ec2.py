@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from chaosplane.errors import InjectionFailed, TransientError
+from chaosplane.errors import InjectionFailed, NotEligible, TransientError
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.models import FaultType, JournalEntry, Target
 from chaosplane.selectors import parse_selector
@@ -48,12 +48,12 @@ class Ec2Instances:
             # Narrow on the server where the selector allows it; the full selector is applied below.
             filters += [{"Name": f"tag:{k}", "Values": list(v)} for k, v in selector.equalities().items()]
             filters += [{"Name": "tag-key", "Values": [k]} for k in selector.required_keys()]
-        kwargs: dict[str, Any] = {"Filters": filters}
         if target.resource_ids:
-            kwargs["InstanceIds"] = target.resource_ids
+            # A filter, not InstanceIds: one terminated id must not make every run of the target fail.
+            filters.append({"Name": "instance-id", "Values": list(target.resource_ids)})
         resources = []
         try:
-            for page in self._ec2.get_paginator("describe_instances").paginate(**kwargs):
+            for page in self._ec2.get_paginator("describe_instances").paginate(Filters=filters):
                 for reservation in page["Reservations"]:
                     for instance in reservation["Instances"]:
                         tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
@@ -75,16 +75,21 @@ class Ec2Instances:
         return resources
 
     def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
+        # The plan was made at Prepare; look again right before acting, so that an instance stopped
+        # by its owner in between is neither stopped "by us" nor started by our rollback.
+        state = self._state(resource.id)
+        if state != "running":
+            raise NotEligible(f"{resource.id} is {state} now, not running")
         if fault is FaultType.EC2_STOP:
             assert isinstance(parameters, StopParameters)
-            entry = journal.before_change(resource, STOP, {"state": resource.state})
+            entry = journal.before_change(resource, STOP, {"state": state})
             response = self._call(
                 "stop_instances", resource.id, InstanceIds=[resource.id], Force=parameters.force
             )
             journal.applied(entry)
             return str(response["StoppingInstances"][0]["CurrentState"]["Name"])
         if fault is FaultType.EC2_REBOOT:
-            entry = journal.before_change(resource, REBOOT, {"state": resource.state})
+            entry = journal.before_change(resource, REBOOT, {"state": state})
             self._call("reboot_instances", resource.id, InstanceIds=[resource.id])
             journal.applied(entry)
             return "rebooting"
