@@ -31,6 +31,7 @@ from chaosplane.faults.base import FaultFamily, Resource
 from chaosplane.models import (
     ExperimentResult,
     FaultType,
+    JournalEntry,
     JournalStatus,
     ResourceState,
     RunStatus,
@@ -188,7 +189,8 @@ class Runs:
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         journal = RunJournal(self._store, result_id)
-        done = {e.resource_id for e in self._store.journal(result_id) if e.status is not JournalStatus.PENDING}
+        journaled = self._store.journal(result_id)
+        done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
         started = self._clock()
         for resource in result.resources:
             if resource.id in done or "skipped" in resource.detail:
@@ -275,12 +277,12 @@ class Runs:
             status = RunStatus.STOPPED  # asked to stop as the fault's time ran out: the request stands
         message = describe_error(error)
         if rollback_error is not None:
-            message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {describe_error(rollback_error)}" + (
-                f" (after: {message})" if message else ""
-            )
+            after = f" (after: {message})" if message else ""
+            why = describe_error(rollback_error)
+            message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {why}{after}"
         if status is RunStatus.STOPPED:
             message = None  # a stop on request is not an error
-        unrestored = [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
+        unrestored = self._unrestored(result_id)
         metrics = {
             **result.metrics,
             "resources_selected": len(result.resources),
@@ -294,6 +296,9 @@ class Runs:
         )
         return {"status": final.status.value, "result_id": result_id}
 
+    def _unrestored(self, result_id: str) -> list[JournalEntry]:
+        return [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
+
     def recover(self, result_id: str, reason: str) -> dict[str, Any]:
         """Finish a run whose workflow ended without finishing it (aborted, timed out, crashed).
 
@@ -302,8 +307,7 @@ class Runs:
         Safe to call for any run, any number of times.
         """
         result = self._store.get_result(result_id, team=None)
-        unrestored = [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
-        if result.status.is_final and not unrestored:
+        if result.status.is_final and not self._unrestored(result_id):
             self._store.finish_run(result_id, result.status, None, result.metrics, "", release=True)
             return {"rolled_back": 0, "status": result.status.value, "result_id": result_id}
         rolled = self.rollback(result_id)
