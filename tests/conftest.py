@@ -119,9 +119,9 @@ class Platform:
         found = self.ec2.describe_instances(InstanceIds=instance_ids)
         return {i["InstanceId"]: i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]}
 
-    def wait_for_result(self, result_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for_result(self, result_id: str, timeout: float = 30.0, token: Any = _DEFAULT) -> dict[str, Any]:
         def final() -> dict[str, Any] | None:
-            result = self.json("GET", f"/results/{result_id}")
+            result = self.json("GET", f"/results/{result_id}", token=token)
             return result if result["status"] in ("completed", "stopped", "failed") else None
 
         return wait_until(final, timeout)  # type: ignore[no-any-return]

@@ -204,3 +204,38 @@ def test_a_taken_port_is_a_clear_error(local: Local) -> None:
     )
     assert completed.returncode == 2
     assert f"port {local.port}" in completed.stdout and "in use" in completed.stdout
+
+
+def test_chaosplane_token_mints_tokens_the_local_platform_accepts(local: Local) -> None:
+    minted = subprocess.run(
+        [
+            str(CLI),
+            "token",
+            "--role",
+            "viewer",
+            "--team",
+            "demo",
+            "--ttl",
+            "10m",
+            "--aws-port",
+            str(local.aws_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    viewer = {"Authorization": f"Bearer {minted}"}
+    names = [
+        e["name"] for e in requests.get(f"{local.url}/experiments", headers=viewer, timeout=5).json()["items"]
+    ]
+    assert "stop-half-of-demo" in names  # same team as the demo
+    denied = requests.post(f"{local.url}/targets", json={}, headers=viewer, timeout=5)
+    assert denied.status_code == 403
+    assert requests.get(f"{local.url}/targets", timeout=5).status_code == 401
+    bad_role = subprocess.run(
+        [str(CLI), "token", "--role", "root", "--aws-port", str(local.aws_port)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad_role.returncode != 0 and "viewer, operator or admin" in bad_role.stderr + bad_role.stdout

@@ -1,0 +1,163 @@
+"""Authentication, roles, teams, throttling and audit, through the real authorizer and handlers."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+from werkzeug.test import Client
+
+from chaosplane.api import build_app
+from chaosplane.api.access import PUBLIC, ROUTE_ROLES
+from chaosplane.auth import Role
+from chaosplane.local.gateway import LocalGateway
+from chaosplane.settings import load_settings
+from chaosplane.store import Store
+from chaosplane.wiring import build_runs
+from tests.conftest import Platform
+
+MISSING = str(uuid.uuid4())
+
+
+def test_every_route_has_a_minimum_role_and_every_rule_a_route(platform: Platform) -> None:
+    settings = load_settings()
+    app = build_app(Store(settings), build_runs(settings))
+    registered = {(route.method, route.path) for route in app.routes()}  # type: ignore[attr-defined]
+    assert registered - set(ROUTE_ROLES) == set(), "routes without an access rule"
+    assert set(ROUTE_ROLES) - registered == set(), "access rules for routes that do not exist"
+
+
+def test_public_routes_need_no_token(platform: Platform) -> None:
+    for (method, path), role in ROUTE_ROLES.items():
+        if role is PUBLIC:
+            assert platform.api(method, path, token="").status_code == 200, path
+
+
+def test_no_token_or_a_bad_one_is_401_with_a_short_reason(platform: Platform) -> None:
+    cases = [
+        ("", "missing bearer token"),
+        ("not-a-token", "malformed token"),
+        (platform.token(ttl_seconds=-120), "token expired"),
+        (platform.token() + "x", "invalid signature"),
+    ]
+    for token, reason in cases:
+        response = platform.api("GET", "/targets", token=token)
+        assert response.status_code == 401
+        assert response.get_json() == {"message": "Unauthorized", "reason": reason}
+
+
+def _concrete(path: str) -> str:
+    for name in ("target_id", "experiment_id", "result_id"):
+        path = path.replace(f"<{name}>", MISSING)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("method", "rule", "needed"), [(m, r, n) for (m, r), n in ROUTE_ROLES.items() if n is not PUBLIC]
+)
+def test_role_by_route_matrix(platform: Platform, method: str, rule: str, needed: Role) -> None:
+    for role in Role:
+        body = {} if method in ("POST", "PUT") else None
+        response = platform.api(method, _concrete(rule), body, token=platform.token(role))
+        if role < needed:
+            assert response.status_code == 403, (role, response.get_data(as_text=True))
+            assert needed.label in response.get_json()["message"]
+        else:
+            assert response.status_code not in (401, 403), (role, response.get_data(as_text=True))
+
+
+def test_a_forbidden_request_learns_nothing_from_validation(platform: Platform) -> None:
+    response = platform.api("POST", "/targets", {"bogus": True}, token=platform.token(Role.VIEWER))
+    assert response.status_code == 403 and "errors" not in response.get_json()
+
+
+def test_teams_never_see_or_touch_each_others_items(platform: Platform) -> None:
+    platform.instances(1, {"app": "web"})
+    blue, red = platform.token(team="blue"), platform.token(team="red")
+    target = platform.json(
+        "POST",
+        "/targets",
+        {"name": "t", "type": "ec2-instances", "selector": "app=web"},
+        token=blue,
+        expect=201,
+    )
+    body = {"name": "e", "type": "ec2-stop", "target": target["id"], "duration": 600}
+    experiment = platform.json("POST", "/experiments", body, token=blue, expect=201)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", token=blue, expect=202)
+    assert target["team"] == experiment["team"] == "blue"
+
+    for path in ["/targets", "/experiments", "/audit"]:
+        assert platform.json("GET", path, token=red)["items"] == []
+    not_found = [
+        ("GET", f"/targets/{target['id']}", None),
+        ("PUT", f"/targets/{target['id']}", {"name": "x", "type": "ec2-instances", "selector": "a=b"}),
+        ("DELETE", f"/targets/{target['id']}", None),
+        ("GET", f"/experiments/{experiment['id']}", None),
+        ("PUT", f"/experiments/{experiment['id']}", {**body, "duration": 5}),
+        ("DELETE", f"/experiments/{experiment['id']}", None),
+        ("POST", f"/experiments/{experiment['id']}/run", None),
+        ("POST", f"/experiments/{experiment['id']}/stop", None),
+        ("GET", f"/experiments/{experiment['id']}/results", None),
+        ("GET", f"/results/{run['result_id']}", None),
+    ]
+    for method, path, payload in not_found:
+        response = platform.api(method, path, payload, token=red)
+        assert response.status_code == 404, (method, path, response.get_data(as_text=True))
+    # Nor can red aim its own experiment at blue's target.
+    stolen = platform.api("POST", "/experiments", body, token=red)
+    assert stolen.status_code == 422 and "does not exist" in stolen.get_json()["message"]
+
+    # Blue's items are untouched by all of that.
+    assert platform.json("GET", f"/experiments/{experiment['id']}", token=blue)["duration"] == 600
+    platform.json("POST", f"/experiments/{experiment['id']}/stop", token=blue, expect=202)
+    assert platform.wait_for_result(run["result_id"], token=blue)["status"] == "stopped"
+
+
+def test_mutations_and_denials_are_audited_for_the_team_admins(platform: Platform) -> None:
+    operator = platform.token(Role.OPERATOR, subject="olive")
+    viewer = platform.token(Role.VIEWER, subject="victor")
+    target = platform.json(
+        "POST",
+        "/targets",
+        {"name": "t", "type": "ec2-instances", "selector": "a=b"},
+        token=operator,
+        expect=201,
+    )
+    assert platform.api("DELETE", f"/targets/{target['id']}", token=operator).status_code == 403
+    assert platform.api("POST", "/targets", {"name": ""}, token=operator).status_code == 422
+    assert platform.api("GET", "/audit", token=viewer).status_code == 403
+    platform.json("GET", "/targets", token=viewer)  # reads that are allowed are not audited
+
+    entries = platform.json("GET", "/audit")["items"]
+    summary = [(e["principal"], e["method"], e["route"], e["status"], e["outcome"]) for e in entries]
+    assert summary == [
+        ("victor", "GET", "/audit", 403, "denied"),
+        ("olive", "POST", "/targets", 422, "rejected"),
+        ("olive", "DELETE", "/targets/{target_id}", 403, "denied"),
+        ("olive", "POST", "/targets", 201, "allowed"),
+    ]
+    assert entries[2]["resource_id"] == entries[3]["resource_id"] == target["id"]
+    assert {e["team"] for e in entries} == {"test"}
+    page = platform.json("GET", "/audit", limit=3)
+    assert len(page["items"]) == 3 and page["next_token"]
+    rest = platform.json("GET", "/audit", limit=3, next_token=page["next_token"])
+    assert [e["request_id"] for e in page["items"] + rest["items"]][:4] == [e["request_id"] for e in entries]
+
+
+def test_the_local_gateway_throttles_each_principal_with_429_and_retry_after(platform: Platform) -> None:
+    now = [1000.0]
+    config = dataclasses.replace(platform.deployment.api(), rate_limit=1.0, burst_limit=3)
+    gateway = Client(LocalGateway(platform.session.client("lambda"), config, clock=lambda: now[0]))
+    alice = {"Authorization": f"Bearer {platform.token(subject='alice')}"}
+    bob = {"Authorization": f"Bearer {platform.token(subject='bob')}"}
+
+    statuses = [gateway.get("/targets", headers=alice).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    throttled = gateway.get("/targets", headers=alice)
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+    assert throttled.get_json() == {"message": "Too Many Requests"}
+    assert gateway.get("/targets", headers=bob).status_code == 200  # per principal
+    now[0] += 1.0  # one token refills per second
+    assert gateway.get("/targets", headers=alice).status_code == 200
+    assert gateway.get("/targets", headers=alice).status_code == 429
