@@ -16,7 +16,7 @@ from moto import mock_aws
 from werkzeug.test import Client
 
 from chaosplane.auth import Role, mint_token
-from chaosplane.local import lambda_patch
+from chaosplane.local import emulation, lambda_patch
 from chaosplane.local.deploy import Deployment, deploy
 from chaosplane.local.gateway import LocalGateway
 
@@ -95,6 +95,38 @@ class Platform:
         assert response.status_code == expect, (response.status_code, response.get_data(as_text=True))
         return response.get_json(silent=True)
 
+    def loosen_policy(self, team: str = TEAM, **overrides: Any) -> None:
+        """Most tests hit all of a handful of instances: far over the conservative default policy."""
+        policy = {"max_percent": 100, "max_resources": 100, "max_duration": 43200, **overrides}
+        self.json("PUT", "/safety/policy", policy, token=self.token(team=team))
+
+    def settle(self, timeout: float = 20.0) -> None:
+        """Let executions finish their last state before the embedded AWS is torn down."""
+        deadline = time.monotonic() + timeout
+        sfn = self.sfn
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(
+                stateMachineArn=self.deployment.state_machine_arn, statusFilter="RUNNING"
+            )["executions"]
+            if not running:
+                return
+            time.sleep(0.1)
+
+    def alarm(self, name: str, state: str = "OK", reason: str = "test") -> None:
+        """A CloudWatch alarm to use as a stop condition, in the given state."""
+        cloudwatch = self.session.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="5xx",
+            Namespace="Shop",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+
     @property
     def ec2(self) -> Any:
         return self.session.client("ec2")
@@ -131,10 +163,14 @@ class Platform:
 def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         lambda_patch.apply()
+        emulation.apply()
         session = boto3.session.Session(region_name=REGION)
         deployment = deploy(TEMPLATE, session)
         parameters.clear_caches()  # each test deploys a new signing secret: a cold start, as it were
         for key, value in deployment.environment.items():
             monkeypatch.setenv(key, value)
         gateway = LocalGateway(session.client("lambda"), deployment.api())
-        yield Platform(deployment, session, Client(gateway))
+        platform = Platform(deployment, session, Client(gateway))
+        platform.loosen_policy()
+        yield platform
+        platform.settle()

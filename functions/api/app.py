@@ -12,7 +12,12 @@ from chaosplane.wiring import build_runs
 logger = Logger()
 tracer = Tracer()
 settings = load_settings()
-app = build_app(Store(settings), build_runs(settings), max_body_bytes=settings.max_body_bytes)
+app = build_app(
+    Store(settings),
+    build_runs(settings),
+    max_body_bytes=settings.max_body_bytes,
+    platform_team=settings.platform_team,
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -74,6 +74,7 @@ def test_a_forbidden_request_learns_nothing_from_validation(platform: Platform) 
 
 def test_teams_never_see_or_touch_each_others_items(platform: Platform) -> None:
     platform.instances(1, {"app": "web"})
+    platform.loosen_policy("blue")
     blue, red = platform.token(team="blue"), platform.token(team="red")
     target = platform.json(
         "POST",
@@ -89,6 +90,7 @@ def test_teams_never_see_or_touch_each_others_items(platform: Platform) -> None:
 
     for path in ["/targets", "/experiments", "/audit"]:
         assert platform.json("GET", path, token=red)["items"] == []
+    assert platform.json("GET", "/safety", token=red)["policy"]["max_percent"] == 50  # blue's is not red's
     not_found = [
         ("GET", f"/targets/{target['id']}", None),
         ("PUT", f"/targets/{target['id']}", {"name": "x", "type": "ec2-instances", "selector": "a=b"}),
@@ -136,13 +138,15 @@ def test_mutations_and_denials_are_audited_for_the_team_admins(platform: Platfor
         ("olive", "POST", "/targets", 422, "rejected"),
         ("olive", "DELETE", "/targets/{target_id}", 403, "denied"),
         ("olive", "POST", "/targets", 201, "allowed"),
+        ("tester", "PUT", "/safety/policy", 200, "allowed"),  # the fixture's loosened policy
     ]
     assert entries[2]["resource_id"] == entries[3]["resource_id"] == target["id"]
     assert {e["team"] for e in entries} == {"test"}
     page = platform.json("GET", "/audit", limit=3)
     assert len(page["items"]) == 3 and page["next_token"]
     rest = platform.json("GET", "/audit", limit=3, next_token=page["next_token"])
-    assert [e["request_id"] for e in page["items"] + rest["items"]][:4] == [e["request_id"] for e in entries]
+    assert [e["request_id"] for e in page["items"] + rest["items"]] == [e["request_id"] for e in entries]
+    assert rest["next_token"] is None
 
 
 def test_the_local_gateway_throttles_each_principal_with_429_and_retry_after(platform: Platform) -> None:

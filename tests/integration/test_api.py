@@ -58,6 +58,18 @@ def test_an_eks_target_is_stored(platform: Platform) -> None:
 
 def test_experiment_crud(platform: Platform) -> None:
     target = make_target(platform)
+    platform.alarm("web-5xx")
+    missing = {
+        "name": "e",
+        "type": "ec2-stop",
+        "target": target["id"],
+        "duration": 5,
+        "stop_conditions": ["nope"],
+    }
+    response = platform.api("POST", "/experiments", missing)
+    assert (
+        response.status_code == 422 and "existing CloudWatch alarms: nope" in response.get_json()["message"]
+    )
     created = make_experiment(platform, target["id"], selection="COUNT(1)", stop_conditions=["web-5xx"])
     assert created["status"] == "created"
     assert created["parameters"] == {"force": False}

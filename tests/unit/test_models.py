@@ -74,7 +74,7 @@ def test_experiment_defaults_and_normalisation() -> None:
         ({"parameters": {"force": "very"}}, "parameters.force"),
         ({"parameters": {"speed": 3}}, "parameters.speed"),
         ({"type": "ec2-reboot", "parameters": {"force": True}}, "parameters.force"),
-        ({"stop_conditions": ["a"] * 6}, "at most 5"),
+        ({"stop_conditions": [f"a{n}" for n in range(11)]}, "at most 10"),
         ({"stop_conditions": ["cpu-high", "cpu-high"]}, "duplicates"),
         ({"owner": "me"}, "Extra inputs"),
     ],

@@ -61,7 +61,7 @@ def test_sam_translator_transforms_the_template_offline(monkeypatch: pytest.Monk
 
 def test_every_table_is_on_demand_encrypted_and_recoverable() -> None:
     tables = [r for r in load_template(TEMPLATE)["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 5
+    assert len(tables) == 6
     for table in tables:
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -108,9 +108,11 @@ def test_intrinsics_resolve_to_local_names() -> None:
     assert names.resolve({"Fn::GetAtt": ["ExecutorFunction", "Arn"]}) == (
         "arn:aws:lambda:eu-west-1:123456789012:function:cp-ExecutorFunction"
     )
-    assert names.resolve({"Ref": "ExperimentStateMachine"}).endswith(
-        ":stateMachine:cp-ExperimentStateMachine"
-    )
+    # A resource with a Name is called by it; the functions' STATE_MACHINE_ARN must agree with it.
+    machine_arn = names.resolve({"Ref": "ExperimentStateMachine"})
+    assert machine_arn == "arn:aws:states:eu-west-1:123456789012:stateMachine:cp-experiment"
+    globals_env = names.resolve(names.template["Globals"]["Function"]["Environment"]["Variables"])
+    assert globals_env["STATE_MACHINE_ARN"] == machine_arn
     assert names.resolve({"Ref": "LogLevel"}) == "INFO"
     assert (
         names.resolve({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:x"}) == "arn:aws:ec2:eu-west-1:x"

@@ -30,6 +30,9 @@ def local(
         Path, typer.Option(help="the SAM template to deploy", exists=True, dir_okay=False)
     ] = Path("template.yaml"),
     demo: Annotated[bool, typer.Option(help="seed demo instances, a target and an experiment")] = True,
+    schedule_every: Annotated[
+        float | None, typer.Option(help="run scheduled functions (the sweeper) this often, in seconds")
+    ] = None,
 ) -> None:
     """Run the whole platform on this machine, on an embedded AWS (no AWS account needed)."""
     from chaosplane.auth import Role
@@ -38,7 +41,9 @@ def local(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gateway").setLevel(logging.INFO)
 
-    platform = LocalPlatform(template=template.resolve(), port=port, aws_port=aws_port)
+    platform = LocalPlatform(
+        template=template.resolve(), port=port, aws_port=aws_port, schedule_every=schedule_every
+    )
 
     def ready() -> None:
         admin = platform.token(Role.ADMIN, DEMO_TEAM)

@@ -46,3 +46,11 @@ class NotEligible(ChaosplaneError):
 
 class RollbackIncomplete(ChaosplaneError):
     """Some journaled changes could not be undone; the run keeps its locks until they are."""
+
+
+class PolicyRefused(ChaosplaneError):
+    """The plan is over the team's safety policy; it is refused, never trimmed."""
+
+
+class PreflightFailed(ChaosplaneError):
+    """A stop condition is in ALARM (or without data, when the policy refuses that) at the start."""

@@ -26,9 +26,12 @@ def _required_result_id(state: dict[str, Any]) -> str:
 
 
 EXECUTION_ENDED = "Step Functions Execution Status Change"
+SCHEDULED = "Scheduled Event"
 
 
 def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("detail-type") == SCHEDULED:
+        return runs.sweep()  # the every-minute fallback (template.yaml: ExecutorFunction Sweep)
     if event.get("detail-type") == EXECUTION_ENDED:
         # EventBridge: a run's execution ended (aborted, timed out, failed). The execution is named
         # after its run, so the journal says what, if anything, is left to roll back.

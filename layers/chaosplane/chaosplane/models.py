@@ -28,7 +28,7 @@ from chaosplane.selectors import SelectorError, parse_selector
 
 MAX_DURATION_SECONDS = 12 * 3600  # as AWS FIS: a longer fault is an outage, not an experiment
 MAX_RESOURCE_IDS = 100
-MAX_STOP_CONDITIONS = 5
+MAX_STOP_CONDITIONS = 10
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Description = Annotated[str, StringConstraints(max_length=1024)]
@@ -241,6 +241,8 @@ class ExperimentResult(BaseModel):
     duration: int
     parameters: dict[str, Any] = Field(default_factory=dict)
     stop_requested: bool = False
+    stop_reason: str | None = None
+    stop_conditions: list[str] = Field(default_factory=list)
     created_at: datetime
 
 
@@ -262,6 +264,14 @@ class JournalEntry(BaseModel):
     status: JournalStatus = JournalStatus.PENDING
     created_at: datetime
     updated_at: datetime
+
+
+class Lever(BaseModel):
+    """An engaged emergency stop: for one team, or for every team ("*")."""
+
+    team: str
+    engaged_by: str
+    engaged_at: datetime
 
 
 class AuditOutcome(StrEnum):

@@ -13,7 +13,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chaosplane.errors import (
@@ -22,6 +22,8 @@ from chaosplane.errors import (
     InvalidRequest,
     NotEligible,
     NothingToHit,
+    PolicyRefused,
+    PreflightFailed,
     RollbackIncomplete,
     RunExists,
     TransientError,
@@ -38,6 +40,7 @@ from chaosplane.models import (
     Target,
     utcnow,
 )
+from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData, plan_run
 from chaosplane.selection import Selection
 from chaosplane.store import RunJournal, Store
 
@@ -45,18 +48,41 @@ HALTED = "Halted"
 
 
 @dataclass(frozen=True)
-class RunPlan:
-    """What a run will hit: the same data a preview shows and the executor carries out."""
-
-    matched: list[Resource]
-    chosen: list[Resource]
+class AlarmState:
+    state: str  # OK | ALARM | INSUFFICIENT_DATA
+    reason: str = ""
 
 
-def plan_run(
-    family: FaultFamily, target: Target, fault: FaultType, selection: str, rng: random.Random
-) -> RunPlan:
-    matched = family.resolve(target, fault)
-    return RunPlan(matched=matched, chosen=Selection.parse(selection).choose(matched, rng))
+AlarmReader = Callable[[list[str]], dict[str, AlarmState]]
+ExecutionStatus = Callable[[str], str | None]  # RUNNING, SUCCEEDED, ...; None: no such execution
+PENDING_GRACE = timedelta(minutes=5)  # a pending run with no execution after this never will have one
+
+
+def alarm_name(reference: str) -> str:
+    """Stop conditions are alarm names or ARNs; CloudWatch and its events speak names."""
+    return reference.split(":alarm:", 1)[-1]
+
+
+def preflight(
+    stop_conditions: list[str], read: AlarmReader | None, insufficient: InsufficientData
+) -> tuple[dict[str, AlarmState], list[str]]:
+    """The stop conditions' states, and the reasons a run may not start now (none: it may)."""
+    names = [alarm_name(ref) for ref in stop_conditions]
+    if not names:
+        return {}, []
+    if read is None:
+        return {}, ["stop conditions cannot be checked by this component"]
+    states = read(names)
+    problems = []
+    for name in names:
+        found = states.get(name)
+        if found is None:
+            problems.append(f"stop condition {name} does not exist")
+        elif found.state == "ALARM":
+            problems.append(f"stop condition {name} is in ALARM: {found.reason}")
+        elif found.state == "INSUFFICIENT_DATA" and insufficient is InsufficientData.REFUSE:
+            problems.append(f"stop condition {name} has insufficient data (the team's policy refuses that)")
+    return states, problems
 
 
 def check_target_fits(experiment_fault: FaultType, target: Target) -> None:
@@ -100,6 +126,8 @@ class Runs:
         *,
         start_workflow: Callable[[ExperimentResult], None] | None = None,
         send_halt: Callable[[str], None] | None = None,
+        alarms: AlarmReader | None = None,
+        execution_status: ExecutionStatus | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -107,6 +135,8 @@ class Runs:
         self._families = families
         self._start_workflow = start_workflow
         self._send_halt = send_halt
+        self._alarms = alarms
+        self._execution_status = execution_status
         self._clock = clock
         self._rng = rng or random.SystemRandom()
 
@@ -118,7 +148,8 @@ class Runs:
             raise RuntimeError("this component cannot start runs (no state machine configured)")
         experiment = self._store.get_experiment(experiment_id, team=team)
         check_target_fits(experiment.type, self._store.get_target(experiment.target, team=team))
-        result = self._store.create_run(experiment)
+        policy = self._store.policy(team)
+        result = self._store.create_run(experiment, max_concurrent_runs=policy.max_concurrent_runs)
         try:
             self._start_workflow(result)
         except Exception:
@@ -130,12 +161,74 @@ class Runs:
         result_id = self._store.active_run_of(experiment_id, team=team)
         if result_id is None:
             raise Conflict(f"experiment {experiment_id} is not running")
-        token = self._store.request_stop(result_id)
-        self._store.update_run(result_id, event=("stop", "stop requested; rolling back"))
+        self.halt(result_id, None)
+        return self._store.get_result(result_id, team=team)
+
+    def halt(self, result_id: str, reason: str | None) -> None:
+        """Stop a run now: it goes to rollback at once and ends `stopped` (with `reason`, if any)."""
+        token = self._store.request_stop(result_id, reason)
+        self._store.update_run(result_id, event=("stop", f"{reason or 'stop requested'}; rolling back"))
         if token is not None and self._send_halt is not None:
             self._send_halt(token)
         # Without a token, Observe has not started: Inject and Observe check the flag themselves.
-        return self._store.get_result(result_id, team=team)
+
+    def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
+        names = [alarm_name(ref) for ref in stop_conditions]
+        if not names:
+            return []
+        if self._alarms is None:
+            raise RuntimeError("this component cannot read CloudWatch alarms")
+        found = self._alarms(names)
+        return [name for name in names if name not in found]
+
+    def preview(self, experiment_id: str, *, team: str) -> dict[str, Any]:
+        """Exactly what a run would do now, computed by the code a run uses."""
+        experiment = self._store.get_experiment(experiment_id, team=team)
+        target = self._store.get_target(experiment.target, team=team)
+        check_target_fits(experiment.type, target)
+        policy = self._store.policy(team)
+        family = self._families(experiment.type)
+        plan = plan_run(
+            family.resolve(target, experiment.type),
+            family.eligible_states,
+            Selection.parse(experiment.selection),
+            experiment.duration,
+            policy,
+            self._rng,
+        )
+        states, problems = preflight(experiment.stop_conditions, self._alarms, policy.insufficient_data)
+        lever = self._store.lever(team)
+        refusals = (
+            plan.refusals + problems + ([f"the emergency stop is engaged ({lever.team})"] if lever else [])
+        )
+
+        def listed(resource: Resource) -> dict[str, Any]:
+            return {
+                "id": resource.id,
+                "kind": resource.kind,
+                "state": resource.state,
+                "labels": dict(resource.labels),
+            }
+
+        return {
+            "experiment_id": experiment.id,
+            "fault": experiment.type.value,
+            "selection": experiment.selection,
+            "selected": [listed(r) for r in plan.selected],
+            "eligible_not_selected": [listed(r) for r in plan.eligible_not_selected],
+            "excluded": [
+                {**listed(e.resource), "reason": e.reason.value, "detail": e.detail} for e in plan.excluded
+            ],
+            "stop_conditions": [
+                {
+                    "alarm": alarm_name(ref),
+                    "state": states[alarm_name(ref)].state if alarm_name(ref) in states else "MISSING",
+                }
+                for ref in experiment.stop_conditions
+            ],
+            "policy": policy.model_dump(mode="json"),
+            "verdict": {"allowed": not refusals, "reasons": refusals},
+        }
 
     # -- workflow side --------------------------------------------------------------------------
 
@@ -162,19 +255,34 @@ class Runs:
             raise Halted("stop requested before the run started")
         target = self._store.get_target(result.target_id, team=result.team)
         check_target_fits(result.fault, target)
-        plan = plan_run(self._families(result.fault), target, result.fault, result.selection, self._rng)
-        if not plan.chosen:
+        policy = self._store.policy(result.team)
+        _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
+        if problems:
+            raise PreflightFailed("; ".join(problems))
+        family = self._families(result.fault)
+        plan = plan_run(
+            family.resolve(target, result.fault),
+            family.eligible_states,
+            Selection.parse(result.selection),
+            result.duration,
+            policy,
+            self._rng,
+        )
+        if not plan.selected:
             raise NothingToHit(f"target {target.id} matched no resource that {result.fault.value} can act on")
+        if not plan.allowed:
+            raise PolicyRefused("; ".join(plan.refusals))
         resources = [
-            ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail)) for r in plan.chosen
+            ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail)) for r in plan.selected
         ]
+        matched = len(plan.selected) + len(plan.eligible_not_selected) + len(plan.excluded)
         self._store.update_run(
             result.id,
             resources=resources,
             event=(
                 "prepare",
-                f"{len(plan.matched)} matched, {len(plan.chosen)} selected ({result.selection}): "
-                + ", ".join(r.id for r in plan.chosen),
+                f"{matched} matched, {len(plan.selected)} selected ({result.selection}), "
+                f"{len(plan.excluded)} excluded: " + ", ".join(r.id for r in plan.selected),
             ),
         )
         self._store.mark_running(result.id, result.experiment_id)
@@ -281,7 +389,7 @@ class Runs:
             why = describe_error(rollback_error)
             message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {why}{after}"
         if status is RunStatus.STOPPED:
-            message = None  # a stop on request is not an error
+            message = result.stop_reason  # an alarm or the emergency stop; a plain stop has none
         unrestored = self._unrestored(result_id)
         metrics = {
             **result.metrics,
@@ -313,3 +421,63 @@ class Runs:
         rolled = self.rollback(result_id)
         final = self.finalize(result_id, {"Error": "WorkflowEnded", "Cause": reason}, None)
         return {**rolled, **final}
+
+    # -- safety: the guard, the sweeper, the emergency stop ---------------------------------------
+
+    def on_alarm(self, alarm: str, reason: str) -> list[str]:
+        """An alarm went into ALARM: halt every run in progress that names it as a stop condition."""
+        halted = []
+        for run in self._store.active_runs():
+            if run.status.is_final or alarm not in {alarm_name(ref) for ref in run.stop_conditions}:
+                continue
+            try:
+                self.halt(run.id, f"stop condition {alarm} went into ALARM: {reason}")
+                halted.append(run.id)
+            except Conflict:
+                pass  # it ended meanwhile
+        return halted
+
+    def halt_all(self, team: str, engaged_by: str) -> list[str]:
+        """The emergency stop: halt every run in progress of `team` (or of every team)."""
+        halted = []
+        for run in self._store.active_runs():
+            if run.status.is_final or (team != ALL_TEAMS_LEVER and run.team != team):
+                continue
+            try:
+                self.halt(run.id, f"emergency stop engaged by {engaged_by}")
+                halted.append(run.id)
+            except Conflict:
+                pass
+        return halted
+
+    def sweep(self) -> dict[str, list[str]]:
+        """The fallback for every event that might be missed, run every minute.
+
+        - a run in progress whose stop condition is in ALARM is halted (a missed alarm event);
+        - a run whose execution is gone (aborted, timed out, crashed, never started) is recovered;
+        - a run that ended with changes not rolled back is rolled back again.
+        """
+        report: dict[str, list[str]] = {"halted": [], "recovered": [], "failed": []}
+        for run in self._store.active_runs():
+            try:
+                if run.status.is_final:
+                    self.recover(run.id, "run ended with changes not rolled back")
+                    report["recovered"].append(run.id)
+                    continue
+                status = self._execution_status(run.id) if self._execution_status else "RUNNING"
+                if status is None and self._clock() - run.created_at < PENDING_GRACE:
+                    continue  # just created; its execution is being started
+                if status != "RUNNING":
+                    self.recover(run.id, f"execution {(status or 'missing').lower()}")
+                    report["recovered"].append(run.id)
+                    continue
+                if run.status is RunStatus.RUNNING and not run.stop_requested:
+                    states, _ = preflight(run.stop_conditions, self._alarms, InsufficientData.ALLOW)
+                    firing = [name for name, st in states.items() if st.state == "ALARM"]
+                    if firing:
+                        reason = states[firing[0]].reason
+                        self.halt(run.id, f"stop condition {firing[0]} is in ALARM (sweeper): {reason}")
+                        report["halted"].append(run.id)
+            except Exception as err:  # one stuck run must not stop the sweep of the others
+                report["failed"].append(f"{run.id}: {type(err).__name__}: {err}")
+        return report

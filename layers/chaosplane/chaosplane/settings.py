@@ -17,11 +17,14 @@ class Settings(BaseSettings):
     results_table: str
     journal_table: str
     audit_table: str
+    teams_table: str
     aws_region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # Only the API function starts runs; the executor never needs it (and must not: that would be a
     # dependency cycle in template.yaml, since the state machine invokes the executor).
     state_machine_arn: str | None = None
     max_body_bytes: int = 64 * 1024
+    # Admins of this team may engage the emergency stop for every team.
+    platform_team: str = "platform"
 
 
 @lru_cache(maxsize=1)

@@ -44,6 +44,7 @@ from chaosplane.models import (
     ExperimentStatus,
     JournalEntry,
     JournalStatus,
+    Lever,
     Page,
     ResourceState,
     RunStatus,
@@ -52,11 +53,14 @@ from chaosplane.models import (
     new_id,
     utcnow,
 )
+from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
 from chaosplane.settings import Settings
 
 # Every item belongs to a scope, its team; lists are queries on (scope, created_at) so they come
 # newest first without a table scan, and a team's list never reads another team's items.
 MAX_PAGE = 100
+ACTIVE = "yes"
+ALL_TEAMS = ALL_TEAMS_LEVER  # the team record that holds the platform-wide emergency stop
 # Ids are UUIDs, or Step Functions execution names for runs started outside the API.
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
@@ -97,13 +101,22 @@ class _ByExperiment(GlobalSecondaryIndex[Any]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class _ByActive(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-active"
+        projection = AllProjection()
+
+    active = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class _TimelineMap(MapAttribute[str, Any]):
     at = UTCDateTimeAttribute()
     step = UnicodeAttribute()
     message = UnicodeAttribute()
 
 
-def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any]:
+def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
     """Build the record classes for the configured tables (pynamodb takes names at class level).
 
     Typed as Any: mypy cannot see attributes of classes built at run time, and pynamodb's own
@@ -175,8 +188,13 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any]:
         duration = NumberAttribute()
         parameters = JSONAttribute(default=dict)
         stop_requested = BooleanAttribute(default=False)
+        stop_reason = UnicodeAttribute(null=True)
+        stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
         task_token = UnicodeAttribute(null=True)
+        # Present while the run holds its locks (sparse index: the sweeper and the guard read only these).
+        active = UnicodeAttribute(null=True)
         by_experiment = _ByExperiment()
+        by_active = _ByActive()
 
     class JournalRecord(Model):
         class Meta:
@@ -202,7 +220,18 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any]:
         at_id = UnicodeAttribute(range_key=True)  # ISO time + request id: newest first, never equal
         entry = JSONAttribute()
 
-    return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord, AuditRecord
+    class TeamRecord(Model):
+        class Meta:
+            table_name = settings.teams_table
+            region = settings.aws_region
+
+        team = UnicodeAttribute(hash_key=True)
+        policy = JSONAttribute(null=True)
+        running = NumberAttribute(default=0)
+        halted_by = UnicodeAttribute(null=True)
+        halted_at = UTCDateTimeAttribute(null=True)
+
+    return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord, AuditRecord, TeamRecord
 
 
 def _encode_token(key: dict[str, Any]) -> str:
@@ -227,7 +256,14 @@ def _decode_token(token: str, expected_keys: set[str], scope_field: str, scope: 
 
 class Store:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        self._targets, self._experiments, self._results, self._journal, self._audit = _bind(settings)
+        (
+            self._targets,
+            self._experiments,
+            self._results,
+            self._journal,
+            self._audit,
+            self._teams,
+        ) = _bind(settings)
         self._clock = clock
 
     # -- paging ---------------------------------------------------------------------------------
@@ -450,7 +486,9 @@ class Store:
         values["timeline"] = [t.attribute_values for t in values.get("timeline") or []]
         return ExperimentResult.model_validate(values)
 
-    def create_run(self, experiment: Experiment, result_id: str | None = None) -> ExperimentResult:
+    def create_run(
+        self, experiment: Experiment, result_id: str | None = None, *, max_concurrent_runs: int = 5
+    ) -> ExperimentResult:
         """Create a `pending` result and lock its experiment and target to it, atomically.
 
         Fails with Conflict when the experiment or the target already has an active run, so two
@@ -469,13 +507,22 @@ class Store:
             selection=experiment.selection,
             duration=experiment.duration,
             parameters=experiment.parameters,
+            stop_conditions=experiment.stop_conditions,
+            active=ACTIVE,
             timeline=[_TimelineMap(at=now, step="created", message="run requested")],
         )
-        e, t = self._experiments, self._targets
+        e, t, teams = self._experiments, self._targets, self._teams
+        lever = self.lever(experiment.team)
         with self._transaction(
             RunExists(f"result {record.id} already exists"),
             Conflict(f"experiment {experiment.id} is already running"),
             Conflict(f"target {experiment.target} is busy with another run (one run per target at a time)"),
+            Conflict(
+                f"the emergency stop is engaged for team {experiment.team}"
+                if lever and lever.team != ALL_TEAMS
+                else f"team {experiment.team} already has {max_concurrent_runs} runs in progress (its limit)"
+            ),
+            Conflict("the platform-wide emergency stop is engaged"),
         ) as tx:
             tx.save(record, condition=self._results.id.does_not_exist())
             tx.update(
@@ -488,14 +535,20 @@ class Store:
                 actions=[t.active_run.set(record.id)],
                 condition=t.id.exists() & t.active_run.does_not_exist(),
             )
+            tx.update(
+                teams(team=experiment.team),
+                actions=[teams.running.add(1)],
+                condition=teams.halted_at.does_not_exist()
+                & (teams.running.does_not_exist() | (teams.running < max_concurrent_runs)),
+            )
+            tx.condition_check(teams, ALL_TEAMS, condition=teams.halted_at.does_not_exist())
         return self._result(record)
 
     def abandon_run(self, result_id: str, experiment_id: str) -> None:
         """Undo `create_run` when the workflow could not be started: no half-written run remains."""
         record = self._result_record(result_id)
-        with self._transaction() as tx:
-            tx.delete(self._results(id=result_id))
         self.release_run(result_id, experiment_id, record.target_id)
+        self._results(id=result_id).delete()
         # The experiment's status goes back to what its latest finished run says.
         latest = next(
             iter(self._results.by_experiment.query(experiment_id, scan_index_forward=False, limit=1)), None
@@ -504,7 +557,19 @@ class Store:
         self._experiments(id=experiment_id).update(actions=[self._experiments.status.set(status)])
 
     def release_run(self, result_id: str, experiment_id: str, target_id: str) -> None:
-        """Free the experiment and the target of this run (each only if it still holds this run)."""
+        """Free the experiment, the target and the team's run slot (each only if this run holds it)."""
+        r, teams = self._results, self._teams
+        try:
+            record = self._results.get(result_id, consistent_read=True)
+        except DoesNotExist:
+            record = None
+        if record is not None and record.active:
+            try:
+                with self._transaction(RunExists("released concurrently")) as tx:
+                    tx.update(r(id=result_id), actions=[r.active.remove()], condition=r.active.exists())
+                    tx.update(teams(team=record.scope), actions=[teams.running.add(-1)])
+            except RunExists:
+                pass
         for model, item_id in ((self._experiments, experiment_id), (self._targets, target_id)):
             try:
                 model(id=item_id).update(
@@ -576,12 +641,20 @@ class Store:
         record.update(actions=[self._results.task_token.set(token)], condition=self._results.id.exists())
         return bool(record.stop_requested)
 
-    def request_stop(self, result_id: str) -> str | None:
-        """Flag the run to stop; returns the Observe task token if Observe has started."""
+    def request_stop(self, result_id: str, reason: str | None = None) -> str | None:
+        """Flag the run to stop; returns the Observe task token if Observe has started.
+
+        `reason` (an alarm, the emergency stop) becomes the run's error; a plain stop has none.
+        The first reason given is kept.
+        """
         record = self._results(id=result_id)
+        r = self._results
+        actions = [r.stop_requested.set(True)]
+        if reason is not None:
+            actions.append(r.stop_reason.set(r.stop_reason | reason))
         try:
             record.update(
-                actions=[self._results.stop_requested.set(True)],
+                actions=actions,
                 condition=self._results.status.is_in(RunStatus.PENDING.value, RunStatus.RUNNING.value),
             )
         except UpdateError as err:
@@ -677,6 +750,52 @@ class Store:
 
     def journal(self, result_id: str) -> list[JournalEntry]:
         return [self._entry(r) for r in self._journal.query(result_id, consistent_read=True)]
+
+    def active_runs(self) -> list[ExperimentResult]:
+        """Every run that holds locks: in progress, or ended with faults not yet rolled back."""
+        return [self._result(r) for r in self._results.by_active.query(ACTIVE)]
+
+    # -- teams: policy and the emergency stop -----------------------------------------------------
+
+    def policy(self, team: str) -> SafetyPolicy:
+        try:
+            record = self._teams.get(team, consistent_read=True)
+        except DoesNotExist:
+            return SafetyPolicy()
+        return SafetyPolicy.model_validate(record.policy or {})
+
+    def set_policy(self, team: str, policy: SafetyPolicy) -> SafetyPolicy:
+        self._teams(team=team).update(actions=[self._teams.policy.set(policy.model_dump(mode="json"))])
+        return policy
+
+    def lever(self, team: str) -> Lever | None:
+        """The emergency stop in force for `team`: its own, or the platform-wide one."""
+        for scope in (ALL_TEAMS, team):
+            try:
+                record = self._teams.get(scope, consistent_read=True)
+            except DoesNotExist:
+                continue
+            if record.halted_at is not None:
+                return Lever(team=scope, engaged_by=record.halted_by, engaged_at=record.halted_at)
+        return None
+
+    def engage_lever(self, scope: str, principal: str) -> Lever:
+        now = self._clock()
+        t = self._teams
+        try:
+            t(team=scope).update(
+                actions=[t.halted_by.set(principal), t.halted_at.set(now)],
+                condition=t.halted_at.does_not_exist(),
+            )
+        except UpdateError as err:
+            if not _is_condition_failure(err):
+                raise
+        record = self._teams.get(scope, consistent_read=True)
+        return Lever(team=scope, engaged_by=record.halted_by, engaged_at=record.halted_at)
+
+    def release_lever(self, scope: str) -> None:
+        t = self._teams
+        t(team=scope).update(actions=[t.halted_by.remove(), t.halted_at.remove()])
 
     # -- audit ----------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from chaosplane.faults.base import FaultFamily
 from chaosplane.faults.catalogue import spec
 from chaosplane.faults.ec2 import Ec2Instances
 from chaosplane.models import ExperimentResult, FaultType, TargetType
-from chaosplane.runs import HALTED, Runs
+from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, Runs
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 
@@ -35,6 +35,7 @@ class Clients:
         session = boto3.session.Session(region_name=settings.aws_region)
         self.ec2 = session.client("ec2", config=_RETRIES)
         self.stepfunctions = session.client("stepfunctions", config=_RETRIES)
+        self.cloudwatch = session.client("cloudwatch", config=_RETRIES)
 
 
 def fault_families(clients: Clients) -> Callable[[FaultType], FaultFamily]:
@@ -74,14 +75,44 @@ def halt_sender(clients: Clients) -> Callable[[str], None]:
     return halt
 
 
+def alarm_reader(clients: Clients) -> AlarmReader:
+    def read(names: list[str]) -> dict[str, AlarmState]:
+        found: dict[str, AlarmState] = {}
+        for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+            pages = clients.cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNames=names[start : start + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    found[alarm["AlarmName"]] = AlarmState(alarm["StateValue"], alarm.get("StateReason", ""))
+        return found
+
+    return read
+
+
+def execution_status(clients: Clients, state_machine_arn: str) -> ExecutionStatus:
+    prefix = state_machine_arn.replace(":stateMachine:", ":execution:")
+
+    def status(name: str) -> str | None:
+        try:
+            return str(clients.stepfunctions.describe_execution(executionArn=f"{prefix}:{name}")["status"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            raise
+
+    return status
+
+
 def build_runs(settings: Settings | None = None) -> Runs:
     settings = settings or load_settings()
     clients = Clients(settings)
+    machine = settings.state_machine_arn
     return Runs(
         Store(settings),
         fault_families(clients),
-        start_workflow=(
-            workflow_starter(clients, settings.state_machine_arn) if settings.state_machine_arn else None
-        ),
+        start_workflow=workflow_starter(clients, machine) if machine else None,
         send_halt=halt_sender(clients),
+        alarms=alarm_reader(clients),
+        execution_status=execution_status(clients, machine) if machine else None,
     )

@@ -30,7 +30,12 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/experiments/<experiment_id>/stop"): Role.OPERATOR,
     ("GET", "/experiments/<experiment_id>/results"): Role.VIEWER,
     ("GET", "/results/<result_id>"): Role.VIEWER,
+    ("POST", "/experiments/<experiment_id>/preview"): Role.OPERATOR,
     ("GET", "/audit"): Role.ADMIN,
+    ("GET", "/safety"): Role.VIEWER,
+    ("PUT", "/safety/policy"): Role.ADMIN,
+    ("POST", "/safety/halt"): Role.ADMIN,
+    ("POST", "/safety/release"): Role.ADMIN,
 }
 
 _UNLISTED = object()

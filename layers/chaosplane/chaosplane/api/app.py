@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chaosplane.api import access, audit, experiments, results, targets
+from chaosplane.api import access, audit, experiments, results, safety, targets
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
@@ -138,7 +138,9 @@ class _Resolver(APIGatewayRestResolver):
             logger.exception("audit entry could not be written: %s", entry.model_dump_json())
 
 
-def build_app(store: Store, runs: Runs, max_body_bytes: int = 64 * 1024) -> APIGatewayRestResolver:
+def build_app(
+    store: Store, runs: Runs, max_body_bytes: int = 64 * 1024, platform_team: str = "platform"
+) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
 
     def caller() -> Caller:
@@ -155,6 +157,7 @@ def build_app(store: Store, runs: Runs, max_body_bytes: int = 64 * 1024) -> APIG
     app.include_router(experiments.router(store, runs, caller))
     app.include_router(results.router(store, caller))
     app.include_router(audit.router(store, caller))
+    app.include_router(safety.router(store, runs, caller, platform_team))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:

@@ -28,10 +28,19 @@ def _existing_target(store: Store, target_id: str, team: str) -> Target:
 def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
+    def check(spec: ExperimentSpec, team: str) -> None:
+        check_target_fits(spec.type, _existing_target(store, spec.target, team))
+        limit = store.policy(team).max_duration
+        if spec.duration > limit:
+            raise InvalidRequest(f"duration {spec.duration}s is over the team's limit of {limit}s")
+        missing = runs.missing_alarms(spec.stop_conditions)
+        if missing:
+            raise InvalidRequest(f"stop conditions must be existing CloudWatch alarms: {', '.join(missing)}")
+
     @r.post("/experiments", tags=["experiments"])
     def create_experiment(spec: ExperimentSpec) -> tuple[Experiment, int]:
         team = caller().team
-        check_target_fits(spec.type, _existing_target(store, spec.target, team))
+        check(spec, team)
         return store.create_experiment(spec, team=team), 201
 
     @r.get("/experiments", tags=["experiments"])
@@ -46,7 +55,7 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGateway
     def replace_experiment(experiment_id: str, spec: ExperimentSpec) -> Experiment:
         team = caller().team
         store.get_experiment(experiment_id, team=team)  # 404 before 422: the experiment must exist first
-        check_target_fits(spec.type, _existing_target(store, spec.target, team))
+        check(spec, team)
         return store.replace_experiment(experiment_id, spec, team=team)
 
     @r.delete("/experiments/<experiment_id>", tags=["experiments"])

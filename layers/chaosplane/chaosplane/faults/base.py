@@ -34,8 +34,11 @@ class Journal(Protocol):
 
 
 class FaultFamily(Protocol):
+    eligible_states: frozenset[str]
+    """States a resource must be in to be hit (e.g. only running instances can be stopped)."""
+
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
-        """Every resource the target matches that the fault can act on, in no particular order."""
+        """Every resource the target matches, in any state, in no particular order."""
         ...
 
     def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:

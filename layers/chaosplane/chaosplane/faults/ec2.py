@@ -1,7 +1,8 @@
 """EC2 instances: `ec2-stop` (rolled back by starting what it stopped) and `ec2-reboot`.
 
-Only instances that are `running` when the run starts are candidates: stopping an instance that
-was already stopped would make rollback start something nobody wanted running.
+Only instances that are `running` are eligible: stopping an instance that was already stopped
+would make rollback start something nobody wanted running. The others are resolved all the same,
+so that a preview can say why they were left out.
 """
 
 from __future__ import annotations
@@ -38,11 +39,14 @@ def _transient(err: ClientError) -> bool:
 
 
 class Ec2Instances:
+    eligible_states = frozenset({"running"})
+
     def __init__(self, ec2: Any) -> None:
         self._ec2 = ec2
 
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
-        filters: list[dict[str, Any]] = [{"Name": "instance-state-name", "Values": ["running"]}]
+        live = ["pending", "running", "stopping", "stopped"]
+        filters: list[dict[str, Any]] = [{"Name": "instance-state-name", "Values": live}]
         selector = parse_selector(target.selector) if target.selector else None
         if selector is not None:
             # Narrow on the server where the selector allows it; the full selector is applied below.

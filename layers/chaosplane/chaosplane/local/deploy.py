@@ -41,6 +41,26 @@ class ApiConfig:
     burst_limit: int
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A function's `Type: Schedule` event; moto never fires these, the local runtime does."""
+
+    name: str
+    function: str
+    every_seconds: float
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|second|seconds)\)$")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+
+
+def rate_seconds(expression: str) -> float:
+    match = _RATE.match(expression.strip())
+    if match is None:
+        raise ValueError(f"the local runtime runs rate(...) schedules only, not {expression!r}")
+    return int(match[1]) * _UNIT_SECONDS[match[2].rstrip("s")]
+
+
 @dataclass
 class Deployment:
     names: Names
@@ -48,6 +68,8 @@ class Deployment:
     functions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    rules: dict[str, str] = field(default_factory=dict)
+    schedules: list[Schedule] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
 
     def api(self) -> ApiConfig:
@@ -189,4 +211,21 @@ def deploy(template_path: Path, session: boto3.session.Session, prefix: str = "c
             type=properties.get("Type", "STANDARD"),
         )["stateMachineArn"]
         deployment.state_machines[logical_id] = arn
+
+    # Events of the functions: EventBridge rules are created in the embedded EventBridge (the
+    # emulation delivers them to Lambda); schedules are kept for the local runtime to fire.
+    events = session.client("events")
+    for logical_id, resource in names.of_type("AWS::Serverless::Function").items():
+        function_arn = names.get_att(logical_id, "Arn")
+        for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
+            properties = names.resolve(event.get("Properties", {}))
+            rule = f"{prefix}-{logical_id}-{event_id}"
+            if event["Type"] == "EventBridgeRule":
+                events.put_rule(Name=rule, EventPattern=json.dumps(properties["Pattern"]), State="ENABLED")
+                events.put_targets(Rule=rule, Targets=[{"Id": "function", "Arn": function_arn}])
+                deployment.rules[f"{logical_id}.{event_id}"] = rule
+            elif event["Type"] == "Schedule":
+                deployment.schedules.append(
+                    Schedule(rule, deployment.functions[logical_id], rate_seconds(properties["Schedule"]))
+                )
     return deployment

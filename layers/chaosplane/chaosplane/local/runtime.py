@@ -7,6 +7,7 @@ running in-process through the Lambda patch, and the API served on --port by the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -50,10 +51,12 @@ class LocalPlatform:
     template: Path
     port: int = 8080
     aws_port: int = 4566
+    schedule_every: float | None = None  # override every schedule's rate (the sweeper), in seconds
     _moto: Any = None
     _gateway: BaseWSGIServer | None = None
     _secret_name: str | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def api_url(self) -> str:
@@ -86,12 +89,13 @@ class LocalPlatform:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
-        from chaosplane.local import lambda_patch
+        from chaosplane.local import emulation, lambda_patch
         from chaosplane.local.deploy import deploy
         from chaosplane.local.gateway import LocalGateway
 
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         lambda_patch.apply()
+        emulation.apply()
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
         self._moto.start()
 
@@ -104,6 +108,28 @@ class LocalPlatform:
         thread = threading.Thread(target=self._gateway.serve_forever, name="gateway", daemon=True)
         thread.start()
         self._threads.append(thread)
+        lambda_client = session.client("lambda")
+        for schedule in deployment.schedules:
+            every = self.schedule_every or schedule.every_seconds
+            ticker = threading.Thread(
+                target=self._tick,
+                args=(lambda_client, schedule.function, every),
+                name=schedule.name,
+                daemon=True,
+            )
+            ticker.start()
+            self._threads.append(ticker)
+
+    def _tick(self, lambda_client: Any, function: str, every: float) -> None:
+        """What EventBridge Scheduler would do: invoke the function with a scheduled event."""
+        while not self._stopping.wait(every):
+            event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+            try:
+                lambda_client.invoke(
+                    FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+                )
+            except Exception:  # the next tick tries again, as a schedule would
+                logging.getLogger("scheduler").exception("scheduled invoke of %s failed", function)
 
     def token(self, role: Role, team: str, ttl_seconds: int = 12 * 3600, subject: str = "local-admin") -> str:
         """A token signed with the embedded stack's own secret (HS256 mode)."""
@@ -160,6 +186,7 @@ class LocalPlatform:
         return response.json()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._gateway is not None:
             self._gateway.shutdown()
             self._gateway.server_close()

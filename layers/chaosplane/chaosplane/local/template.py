@@ -66,7 +66,9 @@ class Names:
         return self.template["Resources"][logical_id]
 
     def physical_name(self, logical_id: str) -> str:
-        return f"{self.prefix}-{logical_id}"
+        """The resource's `Name` when the template gives one, else <prefix>-<logical id>."""
+        name = self.resource(logical_id).get("Properties", {}).get("Name")
+        return str(self.resolve(name)) if name is not None else f"{self.prefix}-{logical_id}"
 
     def ref(self, logical_id: str) -> str:
         pseudo = {

@@ -1,0 +1,71 @@
+"""/safety: the team's policy and the emergency stop; and /experiments/{id}/preview."""
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict
+
+from chaosplane.auth import Caller
+from chaosplane.errors import NotFound
+from chaosplane.models import Lever
+from chaosplane.runs import Runs
+from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
+from chaosplane.store import Store
+
+
+class LeverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["team", "all"] = "team"
+
+
+class SafetyState(BaseModel):
+    team: str
+    lever: Lever | None
+    policy: SafetyPolicy
+
+
+class LeverResult(BaseModel):
+    lever: Lever | None
+    halted: list[str]
+
+
+def router(store: Store, runs: Runs, caller: Callable[[], Caller], platform_team: str) -> APIGatewayRouter:
+    r = APIGatewayRouter()
+
+    def scope_of(request: LeverRequest) -> str:
+        who = caller()
+        if request.scope == "all":
+            if who.team != platform_team:
+                # Said as "not found" so that the platform-wide lever is not even visible to others.
+                raise NotFound("lever", "all")
+            return ALL_TEAMS_LEVER
+        return who.team
+
+    @r.get("/safety", tags=["safety"])
+    def get_safety() -> SafetyState:
+        team = caller().team
+        return SafetyState(team=team, lever=store.lever(team), policy=store.policy(team))
+
+    @r.put("/safety/policy", tags=["safety"])
+    def put_policy(policy: SafetyPolicy) -> SafetyPolicy:
+        return store.set_policy(caller().team, policy)
+
+    @r.post("/safety/halt", tags=["safety"])
+    def halt(request: LeverRequest | None = None) -> LeverResult:
+        scope = scope_of(request or LeverRequest())
+        who = caller().principal
+        lever = store.engage_lever(scope, who)  # first: no new run can start from here on
+        return LeverResult(lever=lever, halted=runs.halt_all(scope, who))
+
+    @r.post("/safety/release", tags=["safety"])
+    def release(request: LeverRequest | None = None) -> LeverResult:
+        store.release_lever(scope_of(request or LeverRequest()))
+        return LeverResult(lever=store.lever(caller().team), halted=[])
+
+    @r.post("/experiments/<experiment_id>/preview", tags=["runs"])
+    def preview(experiment_id: str) -> dict[str, Any]:
+        return runs.preview(experiment_id, team=caller().team)
+
+    return r
