@@ -29,7 +29,8 @@ lint: setup
 	$(BIN)/cfn-lint template.yaml
 
 bench: setup  ## latency figures on the embedded AWS
-	$(BIN)/python bench/run_latency.py $(ARGS)
+	$(BIN)/python bench/run_latency.py
+	$(BIN)/python bench/time_to_halt.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

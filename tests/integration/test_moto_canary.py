@@ -20,7 +20,7 @@ import moto.awslambda.models
 import pytest
 from moto import mock_aws
 
-from chaosplane.local import lambda_patch
+from chaosplane.local import emulation, lambda_patch
 from tests.conftest import ROOT, wait_until
 
 HANDLER = """
@@ -150,3 +150,81 @@ def test_wait_for_task_token_times_out_after_the_path_and_takes_task_failures(sf
     token = wait_until(lambda: module.TOKENS and module.TOKENS[-1], 10)
     session.client("stepfunctions").send_task_failure(taskToken=token, error="Halted", cause="stop")
     assert json.loads(finished(session, halting)["output"])["how"] == "halted"
+
+
+RECORDER = """
+EVENTS = []
+
+def lambda_handler(event, context):
+    EVENTS.append(event)
+    return {"ok": True}
+"""
+
+
+@pytest.fixture
+def events_to_lambda(tmp_path: Path) -> Iterator[tuple[object, object]]:
+    """A rule matching everything, delivering to a recording Lambda, with the emulation applied."""
+    (tmp_path / "app.py").write_text(RECORDER)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        lambda_patch.apply()
+        emulation.apply()
+        session = boto3.session.Session(region_name="us-east-1")
+        role = session.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        arn = session.client("lambda").create_function(
+            FunctionName="recorder",
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )["FunctionArn"]
+        lambda_patch.register_code("recorder", tmp_path)
+        events = session.client("events")
+        pattern = {"source": ["aws.cloudwatch", "aws.states"]}
+        events.put_rule(Name="all", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="all", Targets=[{"Id": "recorder", "Arn": arn}])
+        lambda_patch._modules.pop("recorder", None)
+        session.client("lambda").invoke(FunctionName="recorder", Payload=b"{}")  # load it
+        module = lambda_patch._modules["recorder"]
+        module.EVENTS.clear()
+        yield session, module
+
+
+def test_an_alarm_state_change_reaches_a_lambda_target_as_aws_sends_it(events_to_lambda) -> None:
+    session, recorder = events_to_lambda
+    cloudwatch = session.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="canary",
+        MetricName="m",
+        Namespace="n",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="canary", StateValue="ALARM", StateReason="boom")
+    event = wait_until(lambda: recorder.EVENTS and recorder.EVENTS[-1], 10)
+    assert event["source"] == "aws.cloudwatch" and event["detail-type"] == "CloudWatch Alarm State Change"
+    assert event["detail"]["alarmName"] == "canary"
+    assert event["detail"]["state"]["value"] == "ALARM" and event["detail"]["state"]["reason"] == "boom"
+    assert event["detail"]["previousState"]["value"] == "OK"  # a new alarm starts OK in moto
+
+
+def test_a_stopped_execution_is_aborted_at_once_and_announced(events_to_lambda) -> None:
+    session, recorder = events_to_lambda
+    sfn = session.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="waits",
+        roleArn="arn:aws:iam::123456789012:role/r",
+        definition=json.dumps(
+            {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+        ),
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="x")["executionArn"]
+    time.sleep(0.3)
+    sfn.stop_execution(executionArn=execution, error="Crash")
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    event = wait_until(lambda: next((e for e in recorder.EVENTS if e["source"] == "aws.states"), None), 10)
+    assert event["detail-type"] == "Step Functions Execution Status Change"
+    assert event["detail"]["status"] == "ABORTED" and event["detail"]["name"] == "x"
+    assert event["detail"]["stateMachineArn"] == machine

@@ -20,9 +20,9 @@ def setup_experiment(platform: Platform, selector: str = "app=web", **overrides:
     return platform.json("POST", "/experiments", body, expect=201)
 
 
-def start_and_hold(platform: Platform, instances: list[str]) -> tuple[dict, dict]:
+def start_and_hold(platform: Platform, instances: list[str], **overrides: object) -> tuple[dict, dict]:
     """Start a long ec2-stop run and wait until every instance is stopped and Observe holds the fault."""
-    experiment = setup_experiment(platform, duration=600)
+    experiment = setup_experiment(platform, **{"duration": 600, **overrides})
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     wait_until(lambda: set(platform.states(instances).values()) == {"stopped"})
     wait_until(
@@ -33,14 +33,22 @@ def start_and_hold(platform: Platform, instances: list[str]) -> tuple[dict, dict
     return experiment, run
 
 
+def lose_execution_events(platform: Platform) -> None:
+    """Detach the recovery rule's target, as if EventBridge lost the execution's status event."""
+    rule = platform.deployment.rules["ExecutorFunction.ExecutionEnded"]
+    platform.session.client("events").remove_targets(Rule=rule, Ids=["function"])
+
+
 def execution_arn(platform: Platform, name: str) -> str:
     return platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
 
 def invoke_executor(platform: Platform, step: str, state: dict, **extra: str) -> dict:
     """Invoke the executor as the state machine does, or (step "recover-event") as EventBridge does."""
-    if step == "recover-event":
-        event: dict = {
+    if step == "scheduled":
+        event: dict = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    elif step == "recover-event":
+        event = {
             "source": "aws.states",
             "detail-type": "Step Functions Execution Status Change",
             "detail": {**state, "stateMachineArn": platform.deployment.state_machine_arn},
@@ -167,12 +175,10 @@ def test_a_crash_between_inject_and_rollback_is_recovered_from_the_journal(platf
     web = platform.instances(2, {"app": "web"})
     experiment, run = start_and_hold(platform, web)
 
-    # The workflow dies mid-run: nothing will roll back on its own.
-    execution_arn = (
-        platform.deployment.state_machine_arn.replace(":stateMachine:", ":execution:")
-        + f":{run['result_id']}"
-    )
-    platform.sfn.stop_execution(executionArn=execution_arn, error="Crash", cause="simulated crash")
+    # The workflow dies mid-run, and its status-change event is lost: nothing rolls back by itself.
+    lose_execution_events(platform)
+    arn = execution_arn(platform, run["result_id"])
+    platform.sfn.stop_execution(executionArn=arn, error="Crash", cause="simulated crash")
     time.sleep(0.5)
     assert set(platform.states(web).values()) == {"stopped"}
 
@@ -291,6 +297,7 @@ def test_rollback_restores_every_instance_it_can_and_keeps_the_run_locked_until_
 def test_an_aborted_execution_is_recovered_from_the_execution_ended_event(platform: Platform) -> None:
     web = platform.instances(2, {"app": "web"})
     experiment, run = start_and_hold(platform, web)
+    lose_execution_events(platform)  # this test delivers the event itself, twice
     platform.sfn.stop_execution(executionArn=execution_arn(platform, run["result_id"]), error="Crash")
     time.sleep(0.5)
     assert set(platform.states(web).values()) == {"stopped"}

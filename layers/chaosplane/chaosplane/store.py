@@ -65,6 +65,10 @@ ALL_TEAMS = ALL_TEAMS_LEVER  # the team record that holds the platform-wide emer
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 
+class LocksMoved(ChaosplaneError):
+    """A lock this run held is no longer its own (released by an earlier recovery)."""
+
+
 def _is_condition_failure(err: Exception) -> bool:
     cause = getattr(err, "cause_response_code", None)
     return cause == "ConditionalCheckFailedException"
@@ -293,20 +297,20 @@ class Store:
     # -- transactions ---------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self, *failures: ChaosplaneError | None) -> Iterator[TransactWrite]:
-        """A DynamoDB transaction whose failed conditions become domain errors.
+    def _transaction(self, explain: Callable[[], Exception] | None = None) -> Iterator[TransactWrite]:
+        """A DynamoDB transaction whose failed conditions become one domain error.
 
-        `failures[i]` is raised when the condition of the transaction's i-th operation failed;
-        a conflicting concurrent transaction is transient (the caller may simply retry).
+        Which item's condition failed is worked out by `explain`, which reads the state again:
+        the order of DynamoDB's cancellation reasons is not something to build on (moto's differs).
+        A conflicting concurrent transaction is transient: the caller may simply retry.
         """
         try:
             with TransactWrite(connection=self._connection()) as tx:
                 yield tx
         except TransactWriteError as err:
             codes = _cancellation_codes(err)
-            for code, failure in zip(codes, failures, strict=False):
-                if code == "ConditionalCheckFailed" and failure is not None:
-                    raise failure from err
+            if "ConditionalCheckFailed" in codes and explain is not None:
+                raise explain() from err
             if "TransactionConflict" in codes or err.cause_response_code == "TransactionInProgressException":
                 raise TransientError("a concurrent change got there first; retry") from err
             raise
@@ -411,6 +415,31 @@ class Store:
     def _target_gone(self, target_id: str) -> InvalidRequest:
         return InvalidRequest(f"target {target_id!r} does not exist")
 
+    def _target_or(self, target_id: str, team: str, otherwise: Exception) -> Exception:
+        try:
+            self._target_record(target_id, team)
+        except NotFound:
+            return self._target_gone(target_id)
+        return otherwise
+
+    def _why_not_started(self, result_id: str, experiment: Experiment, team_refused: Exception) -> Exception:
+        try:
+            self._results.get(result_id, consistent_read=True, attributes_to_get=["id"])
+            return RunExists(f"result {result_id} already exists")
+        except DoesNotExist:
+            pass
+        if self._experiment_record(experiment.id, None).active_run:
+            return Conflict(f"experiment {experiment.id} is already running")
+        if self._target_record(experiment.target, None).active_run:
+            return Conflict(
+                f"target {experiment.target} is busy with another run (one run per target at a time)"
+            )
+        return team_refused
+
+    def _why_not_finished(self, result_id: str, locks_moved: Exception) -> Exception:
+        record = self._result_record(result_id)
+        return RunExists("finalized concurrently") if RunStatus(record.status).is_final else locks_moved
+
     def create_experiment(self, spec: ExperimentSpec, *, team: str) -> Experiment:
         now = self._clock()
         record = self._experiments(
@@ -424,7 +453,7 @@ class Store:
         t = self._targets
         # The target must exist (in this team) when the experiment is written, and counts its users
         # so that it cannot be deleted from under them: both in one transaction.
-        with self._transaction(self._target_gone(spec.target), None) as tx:
+        with self._transaction(lambda: self._target_gone(spec.target)) as tx:
             tx.update(
                 t(id=spec.target),
                 actions=[t.experiments.add(1)],
@@ -456,11 +485,11 @@ class Store:
         busy = Conflict("experiment started running or was deleted meanwhile")
         same_team_target = t.id.exists() & (t.scope == team)
         if spec.target == record.target:
-            with self._transaction(self._target_gone(spec.target), busy) as tx:
+            with self._transaction(lambda: self._target_or(spec.target, team, busy)) as tx:
                 tx.condition_check(t, spec.target, condition=same_team_target)
                 tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
         else:
-            with self._transaction(self._target_gone(spec.target), None, busy) as tx:
+            with self._transaction(lambda: self._target_or(spec.target, team, busy)) as tx:
                 tx.update(t(id=spec.target), actions=[t.experiments.add(1)], condition=same_team_target)
                 tx.update(t(id=record.target), actions=[t.experiments.add(-1)])
                 tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
@@ -470,7 +499,7 @@ class Store:
         record = self._experiment_record(experiment_id, team)
         e, t = self._experiments, self._targets
         running = Conflict("experiment is running; stop it before deleting it")
-        with self._transaction(running, None) as tx:
+        with self._transaction(lambda: running) as tx:
             tx.delete(e(id=experiment_id), condition=e.id.exists() & e.active_run.does_not_exist())
             tx.update(t(id=record.target), actions=[t.experiments.add(-1)])
 
@@ -513,35 +542,38 @@ class Store:
         )
         e, t, teams = self._experiments, self._targets, self._teams
         lever = self.lever(experiment.team)
-        with self._transaction(
-            RunExists(f"result {record.id} already exists"),
-            Conflict(f"experiment {experiment.id} is already running"),
-            Conflict(f"target {experiment.target} is busy with another run (one run per target at a time)"),
-            Conflict(
-                f"the emergency stop is engaged for team {experiment.team}"
-                if lever and lever.team != ALL_TEAMS
-                else f"team {experiment.team} already has {max_concurrent_runs} runs in progress (its limit)"
-            ),
-            Conflict("the platform-wide emergency stop is engaged"),
-        ) as tx:
-            tx.save(record, condition=self._results.id.does_not_exist())
-            tx.update(
-                e(id=experiment.id),
-                actions=[e.active_run.set(record.id), e.status.set(RunStatus.PENDING.value)],
-                condition=e.id.exists() & e.active_run.does_not_exist(),
-            )
-            tx.update(
-                t(id=experiment.target),
-                actions=[t.active_run.set(record.id)],
-                condition=t.id.exists() & t.active_run.does_not_exist(),
-            )
-            tx.update(
-                teams(team=experiment.team),
-                actions=[teams.running.add(1)],
-                condition=teams.halted_at.does_not_exist()
-                & (teams.running.does_not_exist() | (teams.running < max_concurrent_runs)),
-            )
-            tx.condition_check(teams, ALL_TEAMS, condition=teams.halted_at.does_not_exist())
+        if lever is not None:
+            # Said plainly up front; the transaction below still enforces it against a race.
+            where = "platform-wide" if lever.team == ALL_TEAMS else f"for team {lever.team}"
+            raise Conflict(f"the {where} emergency stop is engaged (by {lever.engaged_by}); no run may start")
+        team_refused = LocksMoved("the team may not start another run now")
+        try:
+            with self._transaction(lambda: self._why_not_started(record.id, experiment, team_refused)) as tx:
+                tx.save(record, condition=self._results.id.does_not_exist())
+                tx.update(
+                    e(id=experiment.id),
+                    actions=[e.active_run.set(record.id), e.status.set(RunStatus.PENDING.value)],
+                    condition=e.id.exists() & e.active_run.does_not_exist(),
+                )
+                tx.update(
+                    t(id=experiment.target),
+                    actions=[t.active_run.set(record.id)],
+                    condition=t.id.exists() & t.active_run.does_not_exist(),
+                )
+                tx.update(
+                    teams(team=experiment.team),
+                    actions=[teams.running.add(1)],
+                    condition=teams.halted_at.does_not_exist()
+                    & (teams.running.does_not_exist() | (teams.running < max_concurrent_runs)),
+                )
+                tx.condition_check(teams, ALL_TEAMS, condition=teams.halted_at.does_not_exist())
+        except LocksMoved as err:
+            lever = self.lever(experiment.team)
+            if lever is not None:
+                raise Conflict(f"the emergency stop is engaged ({lever.team}); no run may start") from err
+            raise Conflict(
+                f"team {experiment.team} already has {max_concurrent_runs} runs in progress (its limit)"
+            ) from err
         return self._result(record)
 
     def abandon_run(self, result_id: str, experiment_id: str) -> None:
@@ -565,7 +597,7 @@ class Store:
             record = None
         if record is not None and record.active:
             try:
-                with self._transaction(RunExists("released concurrently")) as tx:
+                with self._transaction(lambda: RunExists("released concurrently")) as tx:
                     tx.update(r(id=result_id), actions=[r.active.remove()], condition=r.active.exists())
                     tx.update(teams(team=record.scope), actions=[teams.running.add(-1)])
             except RunExists:
@@ -701,14 +733,42 @@ class Store:
             result_actions.append(r.error.set(error))
         if record.start_time is None:
             result_actions.append(r.start_time.set(now))
+        t, teams = self._targets, self._teams
+        if release and record.active:
+            # The normal end: the run becomes final and frees its experiment, target and team slot
+            # in one transaction, so whoever sees it final can start the next run at once.
+            held = LocksMoved("a lock moved on")
+            try:
+                with self._transaction(lambda: self._why_not_finished(result_id, held)) as tx:
+                    tx.update(
+                        self._results(id=result_id),
+                        actions=[*result_actions, r.active.remove()],
+                        condition=(r.status == record.status) & r.active.exists(),
+                    )
+                    tx.update(
+                        e(id=record.experiment_id),
+                        actions=[e.status.set(status.value), e.active_run.remove()],
+                        condition=e.active_run == result_id,
+                    )
+                    tx.update(
+                        t(id=record.target_id),
+                        actions=[t.active_run.remove()],
+                        condition=t.active_run == result_id,
+                    )
+                    tx.update(teams(team=record.scope), actions=[teams.running.add(-1)])
+                return self.get_result(result_id, team=None)
+            except RunExists:
+                return self.get_result(result_id, team=None)  # finalized concurrently: that write stands
+            except LocksMoved:
+                pass  # released already (an earlier recovery): finish the slow way below
         try:
-            with self._transaction(RunExists("finalized concurrently")) as tx:
+            with self._transaction(lambda: RunExists("finalized concurrently")) as tx:
                 tx.update(
                     self._results(id=result_id), actions=result_actions, condition=r.status == record.status
                 )
                 tx.update(e(id=record.experiment_id), actions=[e.status.set(status.value)])
         except RunExists:
-            return self.get_result(result_id, team=None)  # finalized concurrently: that write stands
+            return self.get_result(result_id, team=None)
         if release:
             self.release_run(result_id, record.experiment_id, record.target_id)
         return self.get_result(result_id, team=None)

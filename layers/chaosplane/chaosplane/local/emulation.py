@@ -4,6 +4,9 @@
    Change" event to the default EventBridge bus, as AWS does. moto only stores the new state.
 2. EventBridge: rules deliver to Lambda targets by invoking the function asynchronously, as AWS
    does. moto raises NotImplementedError for Lambda targets.
+3. Step Functions: `stop_execution` makes the execution ABORTED at once (moto leaves it RUNNING
+   while a task waits), and every execution that ends emits "Step Functions Execution Status
+   Change", as AWS does. moto emits nothing.
 
 Each patch wraps one moto method, checks at `apply()` that the method still exists, and has a
 canary test (tests/integration/test_moto_canary.py) that fails loudly when a moto upgrade breaks it.
@@ -19,9 +22,13 @@ from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.events.models import Rule, events_backends
+from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.utilities.arns import parse_arn
 
 ALARM_EVENT = "CloudWatch Alarm State Change"
+EXECUTION_EVENT = "Step Functions Execution Status Change"
 _applied = threading.Lock()
 _state = {"applied": False}
 
@@ -96,8 +103,71 @@ def _patch_lambda_targets() -> None:
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
 
+def _execution_event(execution: Any) -> dict[str, Any]:
+    def when(moment: Any) -> int | None:
+        return int(moment.timestamp() * 1000) if moment is not None else None
+
+    return {
+        "Source": "aws.states",
+        "DetailType": EXECUTION_EVENT,
+        "Resources": [execution.exec_arn],
+        "EventBusName": "default",
+        "Detail": json.dumps(
+            {
+                "executionArn": execution.exec_arn,
+                "stateMachineArn": execution.state_machine_arn,
+                "name": execution.name,
+                "status": execution.exec_status.value,
+                "startDate": when(execution.start_date),
+                "stopDate": when(execution.stop_date),
+                "input": json.dumps(execution.input_data),
+            }
+        ),
+    }
+
+
+def _emit_execution_status(execution: Any) -> None:
+    status = execution.exec_status.value if execution.exec_status is not None else None
+    if status is None or status == "RUNNING" or getattr(execution, "_chaosplane_emitted", None) == status:
+        return
+    execution._chaosplane_emitted = status
+    events_backends[execution.account_id][execution.region_name].put_events([_execution_event(execution)])
+
+
+def _patch_execution_events() -> None:
+    original_stop = ParserExecution.stop
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original_stop(self, stop_date, error, cause)
+        if self.exec_status is ExecutionStatus.RUNNING:
+            # AWS reports ABORTED as soon as StopExecution returns, even if a task is still waiting.
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            self.error, self.cause = error, cause
+        _emit_execution_status(self)
+
+    def terminated(self: Any) -> None:
+        aborted = self.execution.exec_status is ExecutionStatus.ABORTED
+        original_terminated(self)
+        if aborted:
+            self.execution.exec_status = ExecutionStatus.ABORTED  # what StopExecution said stands
+        _emit_execution_status(self.execution)
+
+    ParserExecution.stop = stop  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+PATCHED = (
+    (CloudWatchBackend, "set_alarm_state"),
+    (Rule, "send_to_targets"),
+    (ParserExecution, "stop"),
+    (BaseExecutionWorkerCommunication, "terminated"),
+)
+
+
 def apply() -> None:
-    for owner, name in ((CloudWatchBackend, "set_alarm_state"), (Rule, "send_to_targets")):
+    for owner, name in PATCHED:
         if not callable(getattr(owner, name, None)):
             raise RuntimeError(
                 f"moto's {owner.__name__}.{name} is gone: chaosplane's local emulation needs it"
@@ -107,4 +177,5 @@ def apply() -> None:
             return
         _patch_alarm_events()
         _patch_lambda_targets()
+        _patch_execution_events()
         _state["applied"] = True

@@ -1,0 +1,102 @@
+"""What the bench scripts share: start `chaosplane local` as a user would, and poll with deadlines."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.01
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 120.0) -> float:
+    """Poll until check() is true; return the moment (perf_counter) it first was."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if check():
+            return time.perf_counter()
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError("condition not met in time")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))]
+
+
+def row(name: str, values: list[float]) -> str:
+    median, p95, worst = statistics.median(values), percentile(values, 95), max(values)
+    return (
+        f"{name:<40} median {median * 1000:7.0f} ms   p95 {p95 * 1000:7.0f} ms   max {worst * 1000:7.0f} ms"
+    )
+
+
+@dataclass
+class Local:
+    api: str
+    aws: str
+    http: requests.Session
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+        ).client(service, endpoint_url=self.aws)
+
+
+@contextmanager
+def local_platform(*extra: str) -> Iterator[Local]:
+    port, aws_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("chaosplane")),
+                "local",
+                "--no-demo",
+                "--port",
+                str(port),
+                "--aws-port",
+                str(aws_port),
+                *extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+
+            def token() -> str | None:
+                log.seek(0)
+                found = re.search(r"export TOKEN=(\S+)", log.read())
+                return found[1] if found else None
+
+            wait_for(token, timeout=90)
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {token()}"
+            yield Local(api=f"http://127.0.0.1:{port}", aws=f"http://127.0.0.1:{aws_port}", http=http)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

@@ -1,0 +1,108 @@
+"""Time to halt: from a stop condition entering ALARM to every resource restored and the run `stopped`.
+
+Two paths, measured separately on `chaosplane local`, each over --runs runs (at least 20):
+  event path:   set_alarm_state(ALARM) -> EventBridge rule -> guard Lambda -> Halted -> Rollback
+  sweeper path: the alarm event is lost (the guard rule has no target); the scheduled sweeper
+                notices the alarm on its next tick. On AWS it ticks every 60 s; here --sweep-every
+                (default 5 s) sets the tick, so its figures are "tick wait + halt".
+Prints median and p95 per path. Usage: python bench/time_to_halt.py [--runs 20] [--sweep-every 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _local import Local, local_platform, row, wait_for
+
+ALARM = "bench-5xx"
+
+
+def measure(local: Local, runs: int, lose_events: bool) -> list[float]:
+    api, http = local.api, local.http
+    ec2, cloudwatch = local.client("ec2"), local.client("cloudwatch")
+    http.put(f"{api}/safety/policy", json={"max_percent": 100}, timeout=30).raise_for_status()
+    ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=2,
+        MaxCount=2,
+        InstanceType="t3.micro",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "halt"}]}],
+    )
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM,
+        MetricName="5xx",
+        Namespace="Bench",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="bench")
+    if lose_events:
+        local.client("events").remove_targets(Rule="chaosplane-GuardFunction-AlarmFired", Ids=["function"])
+    target = http.post(
+        f"{api}/targets", json={"name": "halt", "type": "ec2-instances", "selector": "app=halt"}, timeout=30
+    ).json()
+    experiment = http.post(
+        f"{api}/experiments",
+        json={
+            "name": "halt",
+            "type": "ec2-stop",
+            "target": target["id"],
+            "duration": 3600,
+            "stop_conditions": [ALARM],
+        },
+        timeout=30,
+    ).json()
+
+    def states() -> set[str]:
+        found = ec2.describe_instances(Filters=[{"Name": "tag:app", "Values": ["halt"]}])
+        return {i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]}
+
+    timings = []
+    for n in range(runs + 1):  # one warm-up run, not counted
+        result_id = http.post(f"{api}/experiments/{experiment['id']}/run", timeout=30).json()["result_id"]
+        wait_for(lambda: states() == {"stopped"})
+        wait_for(
+            lambda rid=result_id: any(
+                e["step"] == "observe"
+                for e in http.get(f"{api}/results/{rid}", timeout=30).json()["timeline"]
+            )
+        )
+        fired = time.perf_counter()
+        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="Threshold Crossed")
+        done = wait_for(
+            lambda rid=result_id: (
+                states() == {"running"}
+                and http.get(f"{api}/results/{rid}", timeout=30).json()["status"] == "stopped"
+            )
+        )
+        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="recovered")
+        if n:
+            timings.append(done - fired)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--sweep-every", type=float, default=5.0)
+    args = parser.parse_args()
+
+    with local_platform("--schedule-every", "3600") as local:  # no sweeper tick during the event path
+        event_path = measure(local, args.runs, lose_events=False)
+    with local_platform("--schedule-every", str(args.sweep_every)) as local:
+        sweeper_path = measure(local, args.runs, lose_events=True)
+
+    print(f"runs: {args.runs} per path (after one warm-up run) on `chaosplane local`; 2 instances stopped")
+    print(row("event path: ALARM -> restored + stopped", event_path))
+    print(row(f"sweeper path (tick {args.sweep_every:g} s)", sweeper_path))
+    print("on AWS the sweeper ticks every 60 s: its path is bounded by 60 s plus the halt itself")
+
+
+if __name__ == "__main__":
+    main()
