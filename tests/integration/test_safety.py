@@ -12,6 +12,7 @@ from tests.integration.test_runs import (
     execution_arn,
     journal,
     lose_execution_events,
+    runs_again,
     setup_experiment,
     start_and_hold,
 )
@@ -79,7 +80,7 @@ def test_an_aborted_execution_is_rolled_back_through_its_status_change_event(pla
     result = platform.wait_for_result(run["result_id"], timeout=20)
     assert result["status"] == "failed" and "execution aborted" in result["error"]
     wait_until(lambda: set(platform.states(web).values()) == {"running"})
-    platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    runs_again(platform, experiment)
 
 
 def test_the_sweeper_recovers_a_run_whose_execution_event_was_lost(platform: Platform) -> None:
@@ -97,7 +98,7 @@ def test_the_sweeper_recovers_a_run_whose_execution_event_was_lost(platform: Pla
     assert result["status"] == "failed" and "execution aborted" in result["error"]
     assert {e["status"]["S"] for e in journal(platform, run["result_id"])} == {"rolled_back"}
     assert sweep(platform) == {"halted": [], "recovered": [], "failed": []}  # nothing left to do
-    platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    runs_again(platform, experiment)
 
 
 def test_the_sweeper_halts_a_run_whose_alarm_event_was_missed(platform: Platform) -> None:
