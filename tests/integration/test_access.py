@@ -165,3 +165,61 @@ def test_the_local_gateway_throttles_each_principal_with_429_and_retry_after(pla
     now[0] += 1.0  # one token refills per second
     assert gateway.get("/targets", headers=alice).status_code == 200
     assert gateway.get("/targets", headers=alice).status_code == 429
+
+
+def _b64(data: dict) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def test_the_jwt_attacks_are_refused_by_the_real_authorizer_behind_the_gateway(platform: Platform) -> None:
+    import time
+
+    import jwt
+
+    secret = platform.secret()
+    now = int(time.time())
+    good = {"sub": "mallory", "roles": ["admin"], "team": "test", "iat": now, "exp": now + 600}
+    attacks = {
+        "alg none": (
+            _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(good) + ".",
+            "token algorithm not allowed",
+        ),
+        "other algorithm": (jwt.encode(good, secret, algorithm="HS512"), "token algorithm not allowed"),
+        "wrong key": (
+            jwt.encode(good, "not-the-secret-not-the-secret-1234", algorithm="HS256"),
+            "invalid signature",
+        ),
+        "expired": (jwt.encode({**good, "exp": now - 120}, secret, algorithm="HS256"), "token expired"),
+        "not yet valid": (
+            jwt.encode({**good, "nbf": now + 120}, secret, algorithm="HS256"),
+            "token not yet valid",
+        ),
+        "no exp": (
+            jwt.encode({k: v for k, v in good.items() if k != "exp"}, secret, algorithm="HS256"),
+            "missing claim exp",
+        ),
+        "no sub": (
+            jwt.encode({k: v for k, v in good.items() if k != "sub"}, secret, algorithm="HS256"),
+            "missing claim sub",
+        ),
+        "unknown role": (
+            jwt.encode({**good, "roles": ["root"]}, secret, algorithm="HS256"),
+            "no chaosplane role in token",
+        ),
+        "no team": (
+            jwt.encode({k: v for k, v in good.items() if k != "team"}, secret, algorithm="HS256"),
+            "no team in token",
+        ),
+        "garbage": ("a.b.c", "malformed token"),
+    }
+    before = platform.json("GET", "/targets")["items"]
+    for name, (token, reason) in attacks.items():
+        response = platform.api(
+            "POST", "/targets", {"name": "x", "type": "ec2-instances", "selector": "a=b"}, token=token
+        )
+        assert response.status_code == 401, name
+        assert response.get_json() == {"message": "Unauthorized", "reason": reason}, name
+    assert platform.json("GET", "/targets")["items"] == before  # no attack changed anything
