@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -41,8 +42,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 120.0) -> float:
 
 
 def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least pct% of the values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def row(name: str, values: list[float]) -> str:
