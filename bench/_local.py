@@ -31,13 +31,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 120.0) -> float:
+def wait_for(check: Callable[[], Any], timeout: float = 120.0, every: float = POLL_SECONDS) -> float:
     """Poll until check() is true; return the moment (perf_counter) it first was."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if check():
             return time.perf_counter()
-        time.sleep(POLL_SECONDS)
+        time.sleep(every)
     raise TimeoutError("condition not met in time")
 
 
