@@ -40,7 +40,7 @@ from chaosplane.models import (
     Target,
     utcnow,
 )
-from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData, plan_run
+from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData, Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.store import RunJournal, Store
 
@@ -172,6 +172,20 @@ class Runs:
             self._send_halt(token)
         # Without a token, Observe has not started: Inject and Observe check the flag themselves.
 
+    def _plan(
+        self, target: Target, fault: FaultType, selection: str, duration: int, policy: SafetyPolicy
+    ) -> Plan:
+        """The one planning path: the preview shows exactly what Prepare will carry out."""
+        family = self._families(fault)
+        return plan_run(
+            family.resolve(target, fault),
+            family.eligible_states,
+            Selection.parse(selection),
+            duration,
+            policy,
+            self._rng,
+        )
+
     def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
         names = [alarm_name(ref) for ref in stop_conditions]
         if not names:
@@ -187,15 +201,7 @@ class Runs:
         target = self._store.get_target(experiment.target, team=team)
         check_target_fits(experiment.type, target)
         policy = self._store.policy(team)
-        family = self._families(experiment.type)
-        plan = plan_run(
-            family.resolve(target, experiment.type),
-            family.eligible_states,
-            Selection.parse(experiment.selection),
-            experiment.duration,
-            policy,
-            self._rng,
-        )
+        plan = self._plan(target, experiment.type, experiment.selection, experiment.duration, policy)
         states, problems = preflight(experiment.stop_conditions, self._alarms, policy.insufficient_data)
         lever = self._store.lever(team)
         refusals = (
@@ -259,15 +265,7 @@ class Runs:
         _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
         if problems:
             raise PreflightFailed("; ".join(problems))
-        family = self._families(result.fault)
-        plan = plan_run(
-            family.resolve(target, result.fault),
-            family.eligible_states,
-            Selection.parse(result.selection),
-            result.duration,
-            policy,
-            self._rng,
-        )
+        plan = self._plan(target, result.fault, result.selection, result.duration, policy)
         if not plan.selected:
             raise NothingToHit(f"target {target.id} matched no resource that {result.fault.value} can act on")
         if not plan.allowed:
