@@ -60,6 +60,22 @@ class Local:
     aws: str
     http: requests.Session
 
+    def ec2_target(self, tag: str, instances: int) -> dict[str, Any]:
+        """`instances` running instances tagged app=<tag>, a target selecting them, and a team policy
+        that lets a run hit all of them (the default allows at most half of a target)."""
+        self.http.put(f"{self.api}/safety/policy", json={"max_percent": 100}, timeout=30).raise_for_status()
+        self.client("ec2").run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=instances,
+            MaxCount=instances,
+            InstanceType="t3.micro",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": tag}]}],
+        )
+        target = {"name": tag, "type": "ec2-instances", "selector": f"app={tag}"}
+        response = self.http.post(f"{self.api}/targets", json=target, timeout=30)
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
     def client(self, service: str) -> Any:
         return boto3.session.Session(
             aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"

@@ -28,19 +28,7 @@ def main() -> None:
 
     with local_platform() as local:
         api, http, ec2 = local.api, local.http, local.client("ec2")
-        http.put(f"{api}/safety/policy", json={"max_percent": 100}, timeout=30).raise_for_status()
-        ec2.run_instances(
-            ImageId="ami-12c6146b",
-            MinCount=4,
-            MaxCount=4,
-            InstanceType="t3.micro",
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "bench"}]}],
-        )
-        target = http.post(
-            f"{api}/targets",
-            json={"name": "bench", "type": "ec2-instances", "selector": "app=bench"},
-            timeout=30,
-        ).json()
+        target = local.ec2_target("bench", 4)
         experiment = http.post(
             f"{api}/experiments",
             json={

@@ -25,14 +25,6 @@ POLL = 0.05
 def measure(local: Local, runs: int, lose_events: bool) -> list[float]:
     api, http = local.api, local.http
     ec2, cloudwatch, dynamodb = local.client("ec2"), local.client("cloudwatch"), local.client("dynamodb")
-    http.put(f"{api}/safety/policy", json={"max_percent": 100}, timeout=30).raise_for_status()
-    ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=2,
-        MaxCount=2,
-        InstanceType="t3.micro",
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "halt"}]}],
-    )
     cloudwatch.put_metric_alarm(
         AlarmName=ALARM,
         MetricName="5xx",
@@ -46,9 +38,7 @@ def measure(local: Local, runs: int, lose_events: bool) -> list[float]:
     cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="bench")
     if lose_events:
         local.client("events").remove_targets(Rule="chaosplane-GuardFunction-AlarmFired", Ids=["function"])
-    target = http.post(
-        f"{api}/targets", json={"name": "halt", "type": "ec2-instances", "selector": "app=halt"}, timeout=30
-    ).json()
+    target = local.ec2_target("halt", 2)
     experiment = http.post(
         f"{api}/experiments",
         json={
