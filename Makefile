@@ -8,6 +8,7 @@ ARGS   ?=
 .PHONY: setup run test lint bench clean
 
 setup: $(STAMP)
+	scripts/system-deps.sh
 
 $(STAMP): requirements.txt requirements-dev.txt layers/chaosplane/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
