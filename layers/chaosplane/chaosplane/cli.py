@@ -33,6 +33,18 @@ def local(
     schedule_every: Annotated[
         float | None, typer.Option(help="run scheduled functions (the sweeper) this often, in seconds")
     ] = None,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            help="reach Kubernetes clusters named like this kubeconfig's contexts (eks-pods targets)",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(help="override a template parameter, as Name=value (e.g. PayloadImage=...); repeatable"),
+    ] = None,
 ) -> None:
     """Run the whole platform on this machine, on an embedded AWS (no AWS account needed)."""
     from chaosplane.auth import Role
@@ -41,8 +53,19 @@ def local(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gateway").setLevel(logging.INFO)
 
+    overrides = {}
+    for item in parameter or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{item!r} is not Name=value", param_hint="--parameter")
+        overrides[name] = value
     platform = LocalPlatform(
-        template=template.resolve(), port=port, aws_port=aws_port, schedule_every=schedule_every
+        template=template.resolve(),
+        port=port,
+        aws_port=aws_port,
+        schedule_every=schedule_every,
+        parameters=overrides,
+        kubeconfig=kubeconfig.resolve() if kubeconfig else None,
     )
 
     def ready() -> None:

@@ -34,6 +34,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Description = Annotated[str, StringConstraints(max_length=1024)]
 _EC2_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_K8S_POD_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ALARM = re.compile(r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{12}:alarm:)?[^\x00-\x1f]{1,255}$")
 
 
@@ -53,6 +54,11 @@ class TargetType(StrEnum):
 class FaultType(StrEnum):
     EC2_STOP = "ec2-stop"
     EC2_REBOOT = "ec2-reboot"
+    POD_DELETE = "pod-delete"
+    POD_NETWORK_LATENCY = "pod-network-latency"
+    POD_NETWORK_LOSS = "pod-network-loss"
+    POD_CPU_STRESS = "pod-cpu-stress"
+    POD_MEMORY_STRESS = "pod-memory-stress"
 
 
 class RunStatus(StrEnum):
@@ -130,6 +136,10 @@ class TargetSpec(_Request):
             bad = [rid for rid in value if not _EC2_INSTANCE_ID.match(rid)]
             if bad:
                 raise ValueError(f"not EC2 instance ids: {', '.join(bad)}")
+        if info.data.get("type") is TargetType.EKS_PODS:
+            bad = [rid for rid in value if not _K8S_POD_NAME.match(rid)]
+            if bad:
+                raise ValueError(f"not Kubernetes pod names: {', '.join(bad)}")
         if len(set(value)) != len(value):
             raise ValueError("resource_ids has duplicates")
         return value

@@ -29,7 +29,7 @@ from chaosplane.errors import (
     TransientError,
 )
 from chaosplane.faults import catalogue
-from chaosplane.faults.base import FaultFamily, Resource
+from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
 from chaosplane.models import (
     ExperimentResult,
     FaultType,
@@ -186,6 +186,11 @@ class Runs:
             self._rng,
         )
 
+    def _access_problems(self, target: Target, fault: FaultType) -> list[str]:
+        """What the executor lacks to inject *and roll back* `fault` (families that can tell)."""
+        family = self._families(fault)
+        return family.check_access(target, fault) if isinstance(family, AccessChecking) else []
+
     def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
         names = [alarm_name(ref) for ref in stop_conditions]
         if not names:
@@ -203,6 +208,7 @@ class Runs:
         policy = self._store.policy(team)
         plan = self._plan(target, experiment.type, experiment.selection, experiment.duration, policy)
         states, problems = preflight(experiment.stop_conditions, self._alarms, policy.insufficient_data)
+        problems += self._access_problems(target, experiment.type)
         lever = self._store.lever(team)
         refusals = (
             plan.refusals + problems + ([f"the emergency stop is engaged ({lever.team})"] if lever else [])
@@ -219,6 +225,7 @@ class Runs:
         return {
             "experiment_id": experiment.id,
             "fault": experiment.type.value,
+            "irreversible": catalogue.spec(experiment.type).irreversible,
             "selection": experiment.selection,
             "selected": [listed(r) for r in plan.selected],
             "eligible_not_selected": [listed(r) for r in plan.eligible_not_selected],
@@ -263,6 +270,7 @@ class Runs:
         check_target_fits(result.fault, target)
         policy = self._store.policy(result.team)
         _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
+        problems += self._access_problems(target, result.fault)
         if problems:
             raise PreflightFailed("; ".join(problems))
         plan = self._plan(target, result.fault, result.selection, result.duration, policy)
@@ -294,7 +302,7 @@ class Runs:
         result = self._store.get_result(result_id, team=None)
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
-        journal = RunJournal(self._store, result_id)
+        journal = RunJournal(self._store, result_id, result.duration)
         journaled = self._store.journal(result_id)
         done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
         started = self._clock()
@@ -303,7 +311,7 @@ class Runs:
                 continue  # a retried Inject: this one is done
             if self._store.stop_requested(result_id):
                 raise Halted("stop requested during injection")
-            planned = Resource(resource.id, resource.kind, resource.before)
+            planned = Resource(resource.id, resource.kind, resource.before, detail=resource.detail)
             try:
                 resource.after = family.inject(result.fault, planned, parameters, journal)
                 message = f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}"

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # Admins of this team may engage the emergency stop for every team.
     platform_team: str = "platform"
+    # The image of the ephemeral container that carries in-pod faults (infra/payload-image).
+    payload_image: str | None = None
+    # Local mode: clusters named like a context of this kubeconfig are reached through it; any
+    # other cluster name is an EKS cluster. A deliberate variable, not KUBECONFIG, so that a
+    # developer's everyday kubeconfig is never picked up by accident.
+    kubeconfig: str | None = Field(default=None, validation_alias="CHAOSPLANE_KUBECONFIG")
 
 
 @lru_cache(maxsize=1)

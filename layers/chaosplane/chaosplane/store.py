@@ -885,12 +885,13 @@ class Store:
 class RunJournal:
     """The `Journal` a fault family writes to during one run."""
 
-    def __init__(self, store: Store, result_id: str) -> None:
+    def __init__(self, store: Store, result_id: str, fault_seconds: int) -> None:
         self._store = store
-        self._result_id = result_id
+        self.run_id = result_id
+        self.fault_seconds = fault_seconds
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        return self._store.journal_before_change(self._result_id, resource, action, prior_state)
+        return self._store.journal_before_change(self.run_id, resource, action, prior_state)
 
     def applied(self, entry: JournalEntry) -> None:
         self._store.journal_set_status(entry, JournalStatus.APPLIED)

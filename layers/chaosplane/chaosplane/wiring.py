@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 from chaosplane.faults.base import FaultFamily
 from chaosplane.faults.catalogue import spec
 from chaosplane.faults.ec2 import Ec2Instances
+from chaosplane.faults.eks import EksPods
+from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
 from chaosplane.models import ExperimentResult, FaultType, TargetType
 from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, Runs
 from chaosplane.settings import Settings, load_settings
@@ -36,11 +38,17 @@ class Clients:
         self.ec2 = session.client("ec2", config=_RETRIES)
         self.stepfunctions = session.client("stepfunctions", config=_RETRIES)
         self.cloudwatch = session.client("cloudwatch", config=_RETRIES)
+        self.eks = session.client("eks", config=_RETRIES)
+        self.sts = session.client("sts", config=_RETRIES)
+        kubeconfig = KubeconfigClusters(settings.kubeconfig) if settings.kubeconfig else None
+        self.clusters = Clusters(EksClusters(self.eks, self.sts), kubeconfig)
+        self.payload_image = settings.payload_image
 
 
 def fault_families(clients: Clients) -> Callable[[FaultType], FaultFamily]:
     by_target_type: dict[TargetType, Callable[[], FaultFamily]] = {
         TargetType.EC2_INSTANCES: lambda: Ec2Instances(clients.ec2),
+        TargetType.EKS_PODS: lambda: EksPods(clients.clusters, clients.payload_image),
     }
 
     def family(fault: FaultType) -> FaultFamily:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -28,6 +28,10 @@ class Resource:
 
 
 class Journal(Protocol):
+    run_id: str
+    fault_seconds: int
+    """How long the run holds the fault: a fault that can end by itself is told to end after it."""
+
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry: ...
 
     def applied(self, entry: JournalEntry) -> None: ...
@@ -47,4 +51,13 @@ class FaultFamily(Protocol):
 
     def rollback(self, entry: JournalEntry) -> str:
         """Undo one journaled change; return the state the resource is left in. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class AccessChecking(Protocol):
+    """A family that can ask, before anything is touched, whether it may inject and roll back."""
+
+    def check_access(self, target: Target, fault: FaultType) -> list[str]:
+        """Every permission missing for `fault` on `target`, in words an operator can act on."""
         ...

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from chaosplane.faults import ec2
+from chaosplane.faults import ec2, eks
 from chaosplane.models import FaultType, TargetType
 
 
@@ -16,6 +16,8 @@ class FaultSpec:
     target_type: TargetType
     parameters: type[BaseModel]
     summary: str
+    irreversible: bool = False
+    """Rollback cannot undo it (it can only report what happened since)."""
 
 
 FAULTS: dict[FaultType, FaultSpec] = {
@@ -24,6 +26,32 @@ FAULTS: dict[FaultType, FaultSpec] = {
     ),
     FaultType.EC2_REBOOT: FaultSpec(
         TargetType.EC2_INSTANCES, ec2.RebootParameters, "reboot instances; nothing to roll back"
+    ),
+    FaultType.POD_DELETE: FaultSpec(
+        TargetType.EKS_PODS,
+        eks.PodDeleteParameters,
+        "delete pods; their controller may replace them, which the result records",
+        irreversible=True,
+    ),
+    FaultType.POD_NETWORK_LATENCY: FaultSpec(
+        TargetType.EKS_PODS,
+        eks.NetworkLatencyParameters,
+        "delay the pods' traffic (tc netem in an ephemeral container); rollback ends it",
+    ),
+    FaultType.POD_NETWORK_LOSS: FaultSpec(
+        TargetType.EKS_PODS,
+        eks.NetworkLossParameters,
+        "drop a share of the pods' packets (tc netem in an ephemeral container); rollback ends it",
+    ),
+    FaultType.POD_CPU_STRESS: FaultSpec(
+        TargetType.EKS_PODS,
+        eks.CpuStressParameters,
+        "load the pods' CPUs (stress-ng in an ephemeral container); rollback ends it",
+    ),
+    FaultType.POD_MEMORY_STRESS: FaultSpec(
+        TargetType.EKS_PODS,
+        eks.MemoryStressParameters,
+        "fill the pods' memory (stress-ng in an ephemeral container); rollback ends it",
     ),
 }
 

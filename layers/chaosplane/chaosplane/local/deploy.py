@@ -134,10 +134,23 @@ def _placeholder_zip() -> bytes:
     return buffer.getvalue()
 
 
-def deploy(template_path: Path, session: boto3.session.Session, prefix: str = "chaosplane") -> Deployment:
+def deploy(
+    template_path: Path,
+    session: boto3.session.Session,
+    prefix: str = "chaosplane",
+    parameters: dict[str, str] | None = None,
+) -> Deployment:
     root = template_path.parent
     template = load_template(template_path)
-    names = Names(prefix=prefix, region=session.region_name or "us-east-1", template=template)
+    unknown = set(parameters or {}) - set(template.get("Parameters", {}))
+    if unknown:
+        raise ValueError(f"template.yaml has no parameter {', '.join(sorted(unknown))}")
+    names = Names(
+        prefix=prefix,
+        region=session.region_name or "us-east-1",
+        template=template,
+        parameters=dict(parameters or {}),
+    )
     deployment = Deployment(names=names)
 
     dynamodb = session.client("dynamodb")

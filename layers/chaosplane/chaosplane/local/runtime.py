@@ -52,6 +52,8 @@ class LocalPlatform:
     port: int = 8080
     aws_port: int = 4566
     schedule_every: float | None = None  # override every schedule's rate (the sweeper), in seconds
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    kubeconfig: Path | None = None  # clusters named like its contexts are reached through it
     _moto: Any = None
     _gateway: BaseWSGIServer | None = None
     _secret_name: str | None = None
@@ -85,6 +87,8 @@ class LocalPlatform:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
+        if self.kubeconfig is not None:
+            os.environ["CHAOSPLANE_KUBECONFIG"] = str(self.kubeconfig)
 
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
@@ -100,7 +104,7 @@ class LocalPlatform:
         self._moto.start()
 
         session = boto3.session.Session(region_name=REGION)
-        deployment = deploy(self.template, session)
+        deployment = deploy(self.template, session, parameters=self.parameters)
         self._secret_name = deployment.secrets.get(SECRET_LOGICAL_ID)
         os.environ.update(deployment.environment)
         gateway = LocalGateway(session.client("lambda"), deployment.api())

@@ -9,7 +9,7 @@ template cannot grow a construct that works on AWS and silently breaks locally.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ class Names:
     prefix: str
     region: str
     template: dict[str, Any]
+    parameters: dict[str, str] = field(default_factory=dict)
+    """Parameter values that override the template's defaults (as `sam deploy --parameter-overrides`)."""
 
     def resource(self, logical_id: str) -> dict[str, Any]:
         return self.template["Resources"][logical_id]
@@ -82,7 +84,7 @@ class Names:
             return pseudo[logical_id]
         parameters = self.template.get("Parameters", {})
         if logical_id in parameters:
-            return str(parameters[logical_id]["Default"])
+            return self.parameters.get(logical_id, str(parameters[logical_id]["Default"]))
         kind = self.resource(logical_id)["Type"]
         if kind == "AWS::Serverless::StateMachine":
             return self.state_machine_arn(logical_id)

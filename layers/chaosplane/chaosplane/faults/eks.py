@@ -1,0 +1,555 @@
+"""EKS pods: `pod-delete`, and in-pod network and stress faults through ephemeral containers.
+
+Nothing is installed on the nodes. `pod-delete` is a plain API call (irreversible: rollback can
+only report whether the pod's controller replaced it). The other faults add an ephemeral container
+to each selected pod; its payload (`payloads.py`) applies the fault, ends it by itself at the
+deadline, and ends it at once on SIGTERM, which rollback sends by exec. Ephemeral containers can
+never be removed from a pod, so a fault is over when its container has *terminated*: rollback
+waits for that, retrying, and a pod that is gone (or replaced under the same name) counts as done.
+
+Only Running pods that are not terminating are eligible. Every call checks the pod's UID, so a pod
+recreated under the same name between Prepare and Inject (StatefulSets do this) is never hit.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from chaosplane.errors import InjectionFailed, NotEligible, TransientError
+from chaosplane.faults import payloads
+from chaosplane.faults.base import Journal, Resource
+from chaosplane.kube import ClusterAccess
+from chaosplane.models import FaultType, JournalEntry, Target
+
+KIND = "k8s:pod"
+DELETE = "k8s:DeletePod"
+EPHEMERAL = "k8s:EphemeralContainer"
+RUNNING = "Running"
+TERMINATING = "Terminating"
+CONTAINER_PREFIX = "chaosplane-"
+PAGE_SIZE = 500
+# A payload outlives the planned fault window by this much, so that a slow injection of many pods
+# never ends the first pods' fault before Observe ends; rollback stops it on time in any case.
+PAYLOAD_MARGIN_SECONDS = 60
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+_SIZE = re.compile(r"^([1-9][0-9]{0,5}[KMG]|([1-9][0-9]?|100)%)$")
+_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+
+
+class PodDeleteParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    grace_period_seconds: int | None = Field(default=None, ge=0, le=3600)
+    """None: the pod's own terminationGracePeriodSeconds; 0: kill at once."""
+
+
+def _interface_name(value: str) -> str:
+    if not _INTERFACE.match(value):
+        raise ValueError("not a network interface name")
+    return value
+
+
+Interface = Annotated[str, AfterValidator(_interface_name)]
+
+
+class _InPod(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NetworkLatencyParameters(_InPod):
+    delay_ms: int = Field(ge=1, le=60_000)
+    jitter_ms: int = Field(default=0, ge=0, le=60_000)
+    interface: Interface = "eth0"
+
+
+class NetworkLossParameters(_InPod):
+    loss_percent: float = Field(gt=0, le=100)
+    interface: Interface = "eth0"
+
+
+class CpuStressParameters(_InPod):
+    workers: int = Field(default=1, ge=1, le=64)
+    load_percent: int = Field(default=80, ge=1, le=100)
+
+
+class MemoryStressParameters(_InPod):
+    workers: int = Field(default=1, ge=1, le=16)
+    size: str = Field(default="256M", description="per worker: 64M, 1G, or a share of memory like 50%")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not _SIZE.match(value):
+            raise ValueError("size is a number with K, M or G, or a percentage such as 50%")
+        return value
+
+
+IN_POD_FAULTS = {
+    FaultType.POD_NETWORK_LATENCY,
+    FaultType.POD_NETWORK_LOSS,
+    FaultType.POD_CPU_STRESS,
+    FaultType.POD_MEMORY_STRESS,
+}
+
+
+def payload_command(fault: FaultType, parameters: BaseModel, seconds: int) -> list[str]:
+    """The ephemeral container's command for an in-pod fault held `seconds` at most."""
+    if isinstance(parameters, NetworkLatencyParameters):
+        return payloads.netem_command(
+            interface=parameters.interface,
+            duration_s=seconds,
+            delay_ms=parameters.delay_ms,
+            jitter_ms=parameters.jitter_ms,
+        )
+    if isinstance(parameters, NetworkLossParameters):
+        return payloads.netem_command(
+            interface=parameters.interface, duration_s=seconds, loss_percent=parameters.loss_percent
+        )
+    if isinstance(parameters, CpuStressParameters):
+        return payloads.stress_cpu_command(
+            workers=parameters.workers, load_percent=parameters.load_percent, duration_s=seconds
+        )
+    if isinstance(parameters, MemoryStressParameters):
+        return payloads.stress_memory_command(
+            workers=parameters.workers, size=parameters.size, duration_s=seconds
+        )
+    raise InjectionFailed(f"{fault.value} is not an in-pod fault")
+
+
+def ephemeral_container(name: str, image: str, command: list[str], network: bool) -> dict[str, Any]:
+    """The ephemeral container, as the API takes it (validated against the official schema in tests).
+
+    Root, because tc needs it; NET_ADMIN only for network faults. No privilege escalation beyond that.
+    """
+    capabilities: dict[str, Any] = {"drop": ["ALL"]}
+    if network:
+        capabilities["add"] = ["NET_ADMIN"]
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "stdin": False,
+        "tty": False,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": False,
+            "capabilities": capabilities,
+        },
+    }
+
+
+def container_name(result_id: str) -> str:
+    # One container per run and pod; the run id makes it findable by rollback with nothing else.
+    return CONTAINER_PREFIX + result_id.replace("-", "")[:20]
+
+
+@dataclass(frozen=True)
+class Access:
+    """A permission a fault needs: the verb on the resource (and subresource) in a namespace."""
+
+    verb: str
+    resource: str
+    subresource: str = ""
+
+    def __str__(self) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {what}"
+
+
+# Rollback's permissions are checked with the injection's: never start what cannot be undone.
+NEEDS: dict[Literal["delete", "in-pod"], list[Access]] = {
+    "delete": [Access("list", "pods"), Access("get", "pods"), Access("delete", "pods")],
+    "in-pod": [
+        Access("list", "pods"),
+        Access("get", "pods"),
+        Access("patch", "pods", "ephemeralcontainers"),
+        # Rollback execs into the container. The client opens a websocket, which servers authorize
+        # as `get` (older) or `create` (newer): both are needed to be sure of stopping the fault.
+        Access("get", "pods", "exec"),
+        Access("create", "pods", "exec"),
+    ],
+}
+
+
+class PodApi:
+    """The Kubernetes calls the family makes, in one place (tests replace what a 1.20 server lacks)."""
+
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self.api_client = api_client
+        self.core = k8s.CoreV1Api(api_client)
+        self.authz = k8s.AuthorizationV1Api(api_client)
+
+    def list_pods(self, namespace: str, selector: str | None) -> Iterator[k8s.V1Pod]:
+        token: str | None = None
+        while True:
+            page = self.core.list_namespaced_pod(
+                namespace, label_selector=selector or "", limit=PAGE_SIZE, _continue=token
+            )
+            yield from page.items
+            token = page.metadata._continue
+            if not token:
+                return
+
+    def read_pod(self, namespace: str, name: str) -> k8s.V1Pod | None:
+        try:
+            return self.core.read_namespaced_pod(name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def delete_pod(self, namespace: str, name: str, uid: str, grace: int | None) -> None:
+        options = k8s.V1DeleteOptions(grace_period_seconds=grace, preconditions=k8s.V1Preconditions(uid=uid))
+        self.core.delete_namespaced_pod(name, namespace, body=options)
+
+    def add_ephemeral_container(self, pod: k8s.V1Pod, container: dict[str, Any]) -> None:
+        self.core.patch_namespaced_pod_ephemeralcontainers(
+            pod.metadata.name,
+            pod.metadata.namespace,
+            {"spec": {"ephemeralContainers": [container]}},
+        )
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
+        return str(
+            stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                container=container,
+                command=command,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _request_timeout=30,
+            )
+        )
+
+    def allowed(self, namespace: str, access: Access) -> bool:
+        review = self.authz.create_self_subject_access_review(
+            k8s.V1SelfSubjectAccessReview(
+                spec=k8s.V1SelfSubjectAccessReviewSpec(
+                    resource_attributes=k8s.V1ResourceAttributes(
+                        namespace=namespace,
+                        verb=access.verb,
+                        resource=access.resource,
+                        subresource=access.subresource or None,
+                    )
+                )
+            )
+        )
+        return bool(review.status.allowed)
+
+
+def pod_state(pod: k8s.V1Pod) -> str:
+    if pod.metadata.deletion_timestamp is not None:
+        return TERMINATING
+    return str(pod.status.phase if pod.status and pod.status.phase else "Unknown")
+
+
+def _ephemeral_status(pod: k8s.V1Pod, name: str) -> k8s.V1ContainerStatus | None:
+    for status in (pod.status.ephemeral_container_statuses if pod.status else None) or []:
+        if status.name == name:
+            return status
+    return None
+
+
+def _in_spec(pod: k8s.V1Pod, name: str) -> bool:
+    return any(c.name == name for c in (pod.spec.ephemeral_containers or []))
+
+
+def _running_ours(pod: k8s.V1Pod) -> list[str]:
+    """Chaosplane containers in the pod that have not terminated (another run's fault)."""
+    busy = []
+    for container in pod.spec.ephemeral_containers or []:
+        if container.name.startswith(CONTAINER_PREFIX):
+            status = _ephemeral_status(pod, container.name)
+            if status is None or status.state is None or status.state.terminated is None:
+                busy.append(container.name)
+    return busy
+
+
+def _controller(pod: k8s.V1Pod) -> dict[str, str] | None:
+    for owner in pod.metadata.owner_references or []:
+        if owner.controller:
+            return {"kind": owner.kind, "name": owner.name, "uid": owner.uid}
+    return None
+
+
+def _api_error(err: ApiException, what: str) -> Exception:
+    if err.status in _TRANSIENT_STATUS:
+        return TransientError(f"{what}: HTTP {err.status} {err.reason}")
+    if err.status == 403:
+        return InjectionFailed(f"{what}: forbidden by RBAC ({err.reason}); see infra/kubernetes/")
+    return InjectionFailed(f"{what}: HTTP {err.status} {err.reason}")
+
+
+class EksPods:
+    eligible_states = frozenset({RUNNING})
+
+    def __init__(
+        self,
+        clusters: ClusterAccess,
+        payload_image: str | None,
+        *,
+        pod_api: Callable[[k8s.ApiClient], PodApi] = PodApi,
+        start_timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clusters = clusters
+        self._image = payload_image
+        self._pod_api = pod_api
+        self._start_timeout = start_timeout
+        self._sleep = sleep
+        self._apis: dict[str, PodApi] = {}
+        self._claimed: set[str] = set()  # replacement pods already credited to a deleted pod
+
+    def _api(self, cluster: str) -> PodApi:
+        if cluster not in self._apis:
+            self._apis[cluster] = self._pod_api(self._clusters.client(cluster))
+        return self._apis[cluster]
+
+    # -- resolve and check ----------------------------------------------------------------------
+
+    def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
+        assert target.cluster is not None and target.namespace is not None  # the model guarantees both
+        api = self._api(target.cluster)
+        names = set(target.resource_ids or [])
+        resources = []
+        try:
+            for pod in api.list_pods(target.namespace, target.selector):
+                if names and pod.metadata.name not in names:
+                    continue
+                resources.append(
+                    Resource(
+                        id=pod.metadata.name,
+                        kind=KIND,
+                        state=pod_state(pod),
+                        labels=dict(pod.metadata.labels or {}),
+                        detail={
+                            "cluster": target.cluster,
+                            "namespace": target.namespace,
+                            "uid": pod.metadata.uid,
+                            "node": (pod.spec.node_name if pod.spec else None) or "",
+                        },
+                    )
+                )
+        except ApiException as err:
+            raise _api_error(err, f"listing pods in {target.namespace}") from err
+        return resources
+
+    def check_access(self, target: Target, fault: FaultType) -> list[str]:
+        """Every permission the fault and its rollback need, asked of the API server before anything."""
+        assert target.cluster is not None and target.namespace is not None
+        problems = []
+        if fault in IN_POD_FAULTS and not self._image:
+            problems.append(
+                f"{fault.value} needs the payload image: set the PayloadImage parameter (infra/payload-image)"
+            )
+        needs = NEEDS["in-pod" if fault in IN_POD_FAULTS else "delete"]
+        try:
+            api = self._api(target.cluster)
+            missing = [str(a) for a in needs if not api.allowed(target.namespace, a)]
+        except ApiException as err:
+            raise _api_error(err, f"checking permissions on cluster {target.cluster}") from err
+        if missing:
+            problems.append(
+                f"the executor may not {', '.join(missing)} in namespace {target.namespace} "
+                f"of cluster {target.cluster} (RBAC: infra/kubernetes/rbac.yaml)"
+            )
+        return problems
+
+    # -- inject ---------------------------------------------------------------------------------
+
+    def _live(self, api: PodApi, resource: Resource) -> k8s.V1Pod:
+        """The pod as it is now, if it is still the one planned and still eligible."""
+        namespace = str(resource.detail["namespace"])
+        try:
+            pod = api.read_pod(namespace, resource.id)
+        except ApiException as err:
+            raise _api_error(err, f"reading pod {namespace}/{resource.id}") from err
+        if pod is None:
+            raise NotEligible(f"pod {resource.id} is gone")
+        if pod.metadata.uid != resource.detail.get("uid"):
+            raise NotEligible(f"pod {resource.id} was replaced by another pod of the same name")
+        state = pod_state(pod)
+        if state != RUNNING:
+            raise NotEligible(f"pod {resource.id} is {state} now, not Running")
+        return pod
+
+    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
+        api = self._api(str(resource.detail["cluster"]))
+        pod = self._live(api, resource)
+        if fault is FaultType.POD_DELETE:
+            assert isinstance(parameters, PodDeleteParameters)
+            return self._delete(api, pod, resource, parameters, journal)
+        if fault in IN_POD_FAULTS:
+            return self._add_payload(api, pod, resource, fault, parameters, journal)
+        raise InjectionFailed(f"{fault.value} is not a pod fault")
+
+    def _delete(
+        self,
+        api: PodApi,
+        pod: k8s.V1Pod,
+        resource: Resource,
+        parameters: PodDeleteParameters,
+        journal: Journal,
+    ) -> str:
+        prior = {
+            "cluster": resource.detail["cluster"],
+            "namespace": pod.metadata.namespace,
+            "uid": pod.metadata.uid,
+            "phase": pod_state(pod),
+            "controller": _controller(pod),
+        }
+        entry = journal.before_change(resource, DELETE, prior)
+        try:
+            api.delete_pod(
+                pod.metadata.namespace, pod.metadata.name, pod.metadata.uid, parameters.grace_period_seconds
+            )
+        except ApiException as err:
+            if err.status in (404, 409):  # gone, or the UID precondition failed: not the pod we planned
+                raise NotEligible(f"pod {resource.id} went away before it could be deleted") from err
+            raise _api_error(err, f"deleting pod {resource.id}") from err
+        journal.applied(entry)
+        return "Deleted"
+
+    def _add_payload(
+        self,
+        api: PodApi,
+        pod: k8s.V1Pod,
+        resource: Resource,
+        fault: FaultType,
+        parameters: BaseModel,
+        journal: Journal,
+    ) -> str:
+        if not self._image:
+            raise InjectionFailed(f"{fault.value} needs the payload image (PayloadImage parameter)")
+        busy = _running_ours(pod)
+        if busy:
+            raise NotEligible(f"pod {resource.id} is already under a chaosplane fault ({', '.join(busy)})")
+        name = container_name(journal.run_id)
+        seconds = journal.fault_seconds + PAYLOAD_MARGIN_SECONDS
+        network = fault in (FaultType.POD_NETWORK_LATENCY, FaultType.POD_NETWORK_LOSS)
+        container = ephemeral_container(
+            name, self._image, payload_command(fault, parameters, seconds), network
+        )
+        prior = {
+            "cluster": resource.detail["cluster"],
+            "namespace": pod.metadata.namespace,
+            "uid": pod.metadata.uid,
+            "container": name,
+        }
+        entry = journal.before_change(resource, EPHEMERAL, prior)
+        try:
+            api.add_ephemeral_container(pod, container)
+        except ApiException as err:
+            raise _api_error(err, f"adding ephemeral container to {resource.id}") from err
+        self._await_start(api, pod.metadata.namespace, resource.id, name)
+        journal.applied(entry)
+        return f"{fault.value} in {name}"
+
+    def _await_start(self, api: PodApi, namespace: str, pod_name: str, name: str) -> None:
+        """A fault counts as injected once its payload runs; one that never starts fails the run."""
+        deadline = time.monotonic() + self._start_timeout
+        while True:
+            pod = api.read_pod(namespace, pod_name)
+            if pod is None:
+                raise NotEligible(f"pod {pod_name} is gone")
+            if not _in_spec(pod, name):
+                # A server without ephemeral containers (before 1.25, or the feature off) answers 200
+                # and changes nothing.
+                raise InjectionFailed(
+                    f"the API server did not add ephemeral container {name} to {pod_name}: "
+                    "ephemeral containers need Kubernetes 1.25 or later"
+                )
+            status = _ephemeral_status(pod, name)
+            state = status.state if status is not None else None
+            if state is not None and state.running is not None:
+                return
+            if state is not None and state.terminated is not None:
+                if state.terminated.exit_code == 0:
+                    return  # already done (a very short fault): rollback will find it ended
+                raise InjectionFailed(
+                    f"payload in {pod_name} exited with code {state.terminated.exit_code}: "
+                    f"{(state.terminated.message or state.terminated.reason or '').strip()}"
+                )
+            if time.monotonic() >= deadline:
+                why = state.waiting.reason if state is not None and state.waiting is not None else "no status"
+                raise InjectionFailed(
+                    f"payload in {pod_name} did not start within {self._start_timeout:.0f}s ({why})"
+                )
+            self._sleep(0.5)
+
+    # -- rollback -------------------------------------------------------------------------------
+
+    def rollback(self, entry: JournalEntry) -> str:
+        prior = entry.prior_state
+        api = self._api(str(prior["cluster"]))
+        namespace = str(prior["namespace"])
+        if entry.action == DELETE:
+            return self._replacement(api, namespace, entry)
+        try:
+            pod = api.read_pod(namespace, entry.resource_id)
+            if pod is None or pod.metadata.uid != prior["uid"]:
+                return "pod gone"  # its network namespace and processes went with it
+            name = str(prior["container"])
+            if not _in_spec(pod, name):
+                return "not injected"  # the add was journaled but never reached the server
+            status = _ephemeral_status(pod, name)
+            if status is not None and status.state is not None and status.state.terminated is not None:
+                return f"payload ended (exit {status.state.terminated.exit_code})"
+            if status is not None and status.state is not None and status.state.running is not None:
+                api.exec(namespace, entry.resource_id, name, payloads.stop_command())
+        except ApiException as err:
+            raise TransientError(f"stopping the payload in {entry.resource_id}: HTTP {err.status}") from err
+        # Not terminated yet (or not started: a container that starts late ends itself at once,
+        # since its deadline has passed). Step Functions retries until the kubelet reports it ended.
+        raise TransientError(f"waiting for {name} in pod {entry.resource_id} to end")
+
+    def _replacement(self, api: PodApi, namespace: str, entry: JournalEntry) -> str:
+        """Pod deletion cannot be undone; report whether the pod's controller replaced it."""
+        controller = entry.prior_state.get("controller")
+        if not controller:
+            return "not replaced (no controller)"
+        try:
+            candidates = sorted(
+                (
+                    pod
+                    for pod in api.list_pods(namespace, None)
+                    if pod.metadata.uid != entry.prior_state["uid"]
+                    and pod.metadata.uid not in self._claimed
+                    and pod.metadata.deletion_timestamp is None
+                    and _controller(pod) == controller
+                    and _created_after(pod, entry.created_at)
+                ),
+                key=lambda pod: pod.metadata.creation_timestamp,
+            )
+        except ApiException as err:
+            raise TransientError(f"listing pods in {namespace}: HTTP {err.status}") from err
+        if not candidates:
+            return f"not replaced by {controller['kind']} {controller['name']} yet"
+        replacement = candidates[0]
+        self._claimed.add(replacement.metadata.uid)
+        return f"replaced by {replacement.metadata.name} ({pod_state(replacement)})"
+
+
+def _created_after(pod: k8s.V1Pod, moment: datetime) -> bool:
+    created = pod.metadata.creation_timestamp
+    # Kubernetes timestamps have whole seconds: compare at that resolution.
+    return created is not None and created.timestamp() >= int(moment.timestamp())
