@@ -1,0 +1,216 @@
+"""The netem payload, run for real in a network namespace: it delays and drops, and leaves no trace."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from chaosplane.faults.payloads import NETEM_HANDLE, netem_command, stop_command
+from tests.payload.conftest import NetnsPair, Payloads, Running, in_shell, wait_until
+
+DEFAULT_ROOT = "noqueue"  # what the kernel gives a veth
+
+
+def start_netem(netns: NetnsPair, payloads: Payloads, shell: list[str], **parameters: Any) -> Running:
+    command = netem_command(interface=netns.dev, **{"duration_s": 30, "delay_ms": 100, **parameters})
+    return payloads.start(netns.exec(in_shell(command, shell)))
+
+
+def wait_for_ours(netns: NetnsPair, running: Running) -> None:
+    def ours() -> bool:
+        assert running.process.poll() is None, running.process.communicate()
+        return netns.root_qdisc().handle == NETEM_HANDLE
+
+    wait_until(ours, timeout=3)
+
+
+def assert_back_to_default(netns: NetnsPair, payloads: Payloads) -> None:
+    qdisc = netns.root_qdisc()
+    assert (qdisc.kind, qdisc.handle) == (DEFAULT_ROOT, "0:"), qdisc.line
+    assert not payloads.pidfile.exists()
+
+
+def test_delay_shows_in_ping_while_on_and_not_before_or_after(
+    netns: NetnsPair, payloads: Payloads, real_netem: None
+) -> None:
+    before = netns.ping(count=5, interval=0.05)
+    assert before.received == 5 and max(before.times_ms) < 5, before
+
+    running = start_netem(netns, payloads, ["dash"], duration_s=3, delay_ms=150, jitter_ms=10)
+    wait_for_ours(netns, running)
+    during = netns.ping(count=4, interval=0.2)
+    assert during.received == 4, during
+    assert all(140 <= t < 250 for t in during.times_ms), during  # 150 ms +- 10 ms of jitter, one way
+
+    code, err, _ = running.finish(timeout=3 + 2)
+    assert code == 0, err
+    after = netns.ping(count=5, interval=0.05)
+    assert after.received == 5 and max(after.times_ms) < 5, after
+    assert_back_to_default(netns, payloads)
+
+
+def test_loss_drops_about_half_the_packets_and_none_after(
+    netns: NetnsPair, payloads: Payloads, real_netem: None
+) -> None:
+    assert netns.ping(count=20, interval=0.01).loss_percent == 0
+
+    running = start_netem(netns, payloads, ["dash"], delay_ms=0, loss_percent=50)
+    wait_for_ours(netns, running)
+    during = netns.ping(count=100, interval=0.01)
+    assert 20 <= during.loss_percent <= 80, during
+
+    running.process.send_signal(signal.SIGTERM)
+    assert running.finish(timeout=2)[0] == 0
+    assert netns.ping(count=20, interval=0.01).loss_percent == 0
+    assert_back_to_default(netns, payloads)
+
+
+def test_the_qdisc_is_ours_while_on_and_gone_at_the_deadline(
+    netns: NetnsPair, payloads: Payloads, shell: list[str], netem_kind: str
+) -> None:
+    running = start_netem(netns, payloads, shell, duration_s=2, delay_ms=50, jitter_ms=5, loss_percent=1.5)
+    wait_for_ours(netns, running)
+    assert netns.root_qdisc().kind == netem_kind
+    assert payloads.pidfile.read_text().strip() == str(running.process.pid)
+
+    code, err, elapsed = running.finish(timeout=2 + 2)
+
+    assert code == 0, err
+    assert 2 <= elapsed < 2 + 2
+    assert_back_to_default(netns, payloads)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_removes_the_qdisc_at_once(
+    netns: NetnsPair, payloads: Payloads, shell: list[str], signum: signal.Signals
+) -> None:
+    running = start_netem(netns, payloads, shell, duration_s=30)
+    wait_for_ours(netns, running)
+
+    signalled = time.monotonic()
+    running.process.send_signal(signum)
+    code, err, _ = running.finish(timeout=5)
+
+    assert code == 0, err
+    assert time.monotonic() - signalled < 1
+    assert_back_to_default(netns, payloads)
+
+
+def test_the_stop_command_ends_it_and_a_second_stop_is_a_no_op(
+    netns: NetnsPair, payloads: Payloads, shell: list[str]
+) -> None:
+    running = start_netem(netns, payloads, shell, duration_s=30)
+    wait_for_ours(netns, running)
+
+    stopped = payloads.run(netns.exec(in_shell(stop_command(), shell)))
+
+    assert stopped.returncode == 0, stopped.stderr
+    # The stop command returns once the payload has cleaned up: nothing is left to wait for.
+    assert_back_to_default(netns, payloads)
+    assert running.finish(timeout=1)[0] == 0
+    again = payloads.run(netns.exec(in_shell(stop_command(), shell)))
+    assert again.returncode == 0, again.stderr
+
+
+FOREIGN = {
+    "tbf-auto-handle": ["tbf", "rate", "1mbit", "burst", "32k", "latency", "400ms"],
+    "htb": ["handle", "1:", "htb", "default", "10"],
+    "pfifo-added-by-someone": ["handle", "2:", "pfifo", "limit", "50"],
+    "ours-left-behind": ["handle", NETEM_HANDLE, "tbf", "rate", "1mbit", "burst", "32k", "latency", "400ms"],
+    "netem-of-someone-else": ["handle", "1:", "netem", "delay", "10ms"],
+}
+
+
+@pytest.mark.parametrize("foreign", FOREIGN.values(), ids=FOREIGN.keys())
+def test_it_refuses_to_start_over_a_root_qdisc_it_did_not_create(
+    netns: NetnsPair,
+    payloads: Payloads,
+    shell: list[str],
+    foreign: list[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    if "netem" in foreign:
+        request.getfixturevalue("real_netem")
+    netns.tc("qdisc", "add", "dev", netns.dev, "root", *foreign)
+    before = netns.qdisc_details()
+
+    code, err, _ = start_netem(netns, payloads, shell, duration_s=30).finish(timeout=5)
+
+    assert code != 0
+    assert "not starting" in err, err
+    assert netns.qdisc_details() == before
+    assert not payloads.pidfile.exists()
+
+
+def test_removal_spares_a_qdisc_that_replaced_ours_meanwhile(
+    netns: NetnsPair, payloads: Payloads, shell: list[str]
+) -> None:
+    running = start_netem(netns, payloads, shell, duration_s=30)
+    wait_for_ours(netns, running)
+    netns.tc(
+        "qdisc",
+        "replace",
+        "dev",
+        netns.dev,
+        "root",
+        "handle",
+        "1:",
+        "tbf",
+        "rate",
+        "1mbit",
+        "burst",
+        "32k",
+        "latency",
+        "400ms",
+    )
+    theirs = netns.qdisc_details()
+
+    running.process.send_signal(signal.SIGTERM)
+
+    assert running.finish(timeout=2)[0] == 0
+    assert netns.qdisc_details() == theirs
+
+
+@pytest.mark.parametrize("name", ["v;id>pwn", "$(id>pwn)", "`id>pwn`", "-pwn"])
+def test_a_hostile_but_valid_interface_name_is_only_ever_data(
+    netns: NetnsPair, payloads: Payloads, shell: list[str], name: str
+) -> None:
+    """Linux allows these names; to the script they are just "$1": no file appears, nothing runs."""
+    command = netem_command(interface=name, duration_s=30, delay_ms=10)
+
+    code, err, _ = payloads.start(netns.exec(in_shell(command, shell))).finish(timeout=5)
+
+    assert code != 0
+    assert "cannot read the root qdisc" in err, err
+    assert list(payloads.cwd.iterdir()) == []
+    assert netns.root_qdisc().kind == DEFAULT_ROOT
+
+
+def test_stop_without_a_payload_succeeds(payloads: Payloads, shell: list[str]) -> None:
+    stopped = payloads.run(in_shell(stop_command(), shell))
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def test_stop_leaves_alone_a_process_that_is_not_a_payload(payloads: Payloads, shell: list[str]) -> None:
+    """A stale pid file whose PID now belongs to someone else: that process is not signalled."""
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        payloads.pidfile.write_text(f"{bystander.pid}\n")
+        stopped = payloads.run(in_shell(stop_command(), shell))
+        assert stopped.returncode == 0, stopped.stderr
+        time.sleep(0.1)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_stop_fails_on_a_pid_file_without_a_pid(payloads: Payloads, shell: list[str]) -> None:
+    payloads.pidfile.write_text("not a pid\n")
+    stopped = payloads.run(in_shell(stop_command(), shell))
+    assert stopped.returncode != 0
+    assert "does not hold a pid" in stopped.stderr
