@@ -147,6 +147,7 @@ def test_the_schema_check_is_not_hollow() -> None:
         (FaultType.POD_NETWORK_LATENCY, {"delay_ms": 0}, "delay_ms"),
         (FaultType.POD_NETWORK_LATENCY, {"delay_ms": 10, "interface": "eth0; reboot"}, "interface"),
         (FaultType.POD_NETWORK_LATENCY, {"delay_ms": "10"}, "delay_ms"),
+        (FaultType.POD_NETWORK_LATENCY, {"delay_ms": 10, "jitter_ms": 11}, "jitter_ms cannot exceed"),
         (FaultType.POD_NETWORK_LOSS, {"loss_percent": 101}, "loss_percent"),
         (FaultType.POD_NETWORK_LOSS, {}, "loss_percent"),
         (FaultType.POD_CPU_STRESS, {"load_percent": 0}, "load_percent"),
@@ -157,7 +158,7 @@ def test_the_schema_check_is_not_hollow() -> None:
     ],
 )
 def test_bad_parameters_are_refused_by_name(fault: FaultType, raw: dict[str, Any], problem: str) -> None:
-    with pytest.raises(ValueError, match=f"parameters.{problem}"):
+    with pytest.raises(ValueError, match=problem):
         catalogue.validate_parameters(fault, raw)
     with pytest.raises(ValidationError):
         catalogue.parse_parameters(fault, raw)

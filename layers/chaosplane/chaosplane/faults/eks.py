@@ -13,6 +13,7 @@ recreated under the same name between Prepare and Inject (StatefulSets do this) 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import Annotated, Any, Literal
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chaosplane.errors import InjectionFailed, NotEligible, TransientError
 from chaosplane.faults import payloads
@@ -71,6 +72,12 @@ class NetworkLatencyParameters(_InPod):
     jitter_ms: int = Field(default=0, ge=0, le=60_000)
     interface: Interface = "eth0"
 
+    @model_validator(mode="after")
+    def _jitter_within_delay(self) -> NetworkLatencyParameters:
+        if self.jitter_ms > self.delay_ms:
+            raise ValueError("jitter_ms cannot exceed delay_ms (a packet cannot leave before it was sent)")
+        return self
+
 
 class NetworkLossParameters(_InPod):
     loss_percent: float = Field(gt=0, le=100)
@@ -84,7 +91,9 @@ class CpuStressParameters(_InPod):
 
 class MemoryStressParameters(_InPod):
     workers: int = Field(default=1, ge=1, le=16)
-    size: str = Field(default="256M", description="per worker: 64M, 1G, or a share of memory like 50%")
+    size: str = Field(
+        default="256M", description="in all, shared by the workers: 64M, 1G, or a share of memory like 50%"
+    )
 
     @field_validator("size")
     @classmethod
@@ -269,6 +278,13 @@ def _ephemeral_status(pod: k8s.V1Pod, name: str) -> k8s.V1ContainerStatus | None
     return None
 
 
+def _ended(pod: k8s.V1Pod, name: str) -> str | None:
+    status = _ephemeral_status(pod, name)
+    if status is not None and status.state is not None and status.state.terminated is not None:
+        return f"payload ended (exit {status.state.terminated.exit_code})"
+    return None
+
+
 def _in_spec(pod: k8s.V1Pod, name: str) -> bool:
     return any(c.name == name for c in (pod.spec.ephemeral_containers or []))
 
@@ -291,12 +307,20 @@ def _controller(pod: k8s.V1Pod) -> dict[str, str] | None:
     return None
 
 
+def _server_says(err: ApiException) -> str:
+    """The API server's own explanation (its Status message), else the HTTP reason."""
+    try:
+        return str(json.loads(err.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(err.reason)
+
+
 def _api_error(err: ApiException, what: str) -> Exception:
     if err.status in _TRANSIENT_STATUS:
-        return TransientError(f"{what}: HTTP {err.status} {err.reason}")
+        return TransientError(f"{what}: HTTP {err.status}: {_server_says(err)}")
     if err.status == 403:
-        return InjectionFailed(f"{what}: forbidden by RBAC ({err.reason}); see infra/kubernetes/")
-    return InjectionFailed(f"{what}: HTTP {err.status} {err.reason}")
+        return InjectionFailed(f"{what}: forbidden by RBAC ({_server_says(err)}); see infra/kubernetes/")
+    return InjectionFailed(f"{what}: HTTP {err.status}: {_server_says(err)}")
 
 
 class EksPods:
@@ -511,15 +535,27 @@ class EksPods:
             name = str(prior["container"])
             if not _in_spec(pod, name):
                 return "not injected"  # the add was journaled but never reached the server
+            ended = _ended(pod, name)
+            if ended is not None:
+                return ended
             status = _ephemeral_status(pod, name)
-            if status is not None and status.state is not None and status.state.terminated is not None:
-                return f"payload ended (exit {status.state.terminated.exit_code})"
             if status is not None and status.state is not None and status.state.running is not None:
+                # The stop command returns once the payload has cleaned up (or gives up after its
+                # grace); the kubelet reports the container ended a moment later.
                 api.exec(namespace, entry.resource_id, name, payloads.stop_command())
+                pod = api.read_pod(namespace, entry.resource_id)
+                if pod is None or pod.metadata.uid != prior["uid"]:
+                    return "pod gone"
+                ended = _ended(pod, name)
+                if ended is not None:
+                    return ended
         except ApiException as err:
-            raise TransientError(f"stopping the payload in {entry.resource_id}: HTTP {err.status}") from err
-        # Not terminated yet (or not started: a container that starts late ends itself at once,
-        # since its deadline has passed). Step Functions retries until the kubelet reports it ended.
+            raise TransientError(
+                f"stopping the payload in {entry.resource_id}: HTTP {err.status}: {_server_says(err)}"
+            ) from err
+        # Not ended yet, or not started (an image still pulling): Step Functions retries, and the
+        # sweeper after it, until the kubelet reports the container ended; a late start is stopped
+        # by the next attempt, and ends itself after the run's duration in any case.
         raise TransientError(f"waiting for {name} in pod {entry.resource_id} to end")
 
     def _replacement(self, api: PodApi, namespace: str, entry: JournalEntry) -> str:
@@ -541,7 +577,9 @@ class EksPods:
                 key=lambda pod: pod.metadata.creation_timestamp,
             )
         except ApiException as err:
-            raise TransientError(f"listing pods in {namespace}: HTTP {err.status}") from err
+            raise TransientError(
+                f"listing pods in {namespace}: HTTP {err.status}: {_server_says(err)}"
+            ) from err
         if not candidates:
             return f"not replaced by {controller['kind']} {controller['name']} yet"
         replacement = candidates[0]

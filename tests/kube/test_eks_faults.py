@@ -1,0 +1,525 @@
+"""EKS pod faults end to end: the real API, handlers and state machine on the embedded AWS, against
+a real kube-apiserver and kube-controller-manager (`make kube`), reached through a kubeconfig with
+static bearer tokens. The executor is the `executor` user, granted `infra/kubernetes/rbac.yaml`.
+
+No kubelet runs, so the tests play its part where a run needs one: they mark pods Running, and
+(for in-pod faults) report the ephemeral container running and, after the stop command, ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from chaosplane.errors import NotEligible
+from chaosplane.faults import eks, payloads
+from chaosplane.local import lambda_patch
+from chaosplane.models import FaultType, Target
+from chaosplane.settings import load_settings
+from tests.conftest import Platform, wait_until
+from tests.kube.cluster import KubeCluster
+
+RBAC = Path(__file__).parents[2] / "infra" / "kubernetes" / "rbac.yaml"
+IMAGE = "registry.example/chaosplane-payload:test"
+
+
+@pytest.fixture
+def eks_platform(
+    platform: Platform, kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Platform]:
+    """The platform, with its handlers reaching the test cluster's contexts by name."""
+    monkeypatch.setenv("CHAOSPLANE_KUBECONFIG", str(kube_cluster.kubeconfig_path))
+    monkeypatch.setenv("PAYLOAD_IMAGE", IMAGE)
+    load_settings.cache_clear()
+    lambda_patch.reset_loaded_handlers()  # a cold start with the new settings
+    yield platform
+    load_settings.cache_clear()
+    lambda_patch.reset_loaded_handlers()
+
+
+@pytest.fixture
+def admin(kube_cluster: KubeCluster) -> k8s.CoreV1Api:
+    return k8s.CoreV1Api(kube_cluster.api_client("admin"))
+
+
+def grant_executor(kube_cluster: KubeCluster, namespace: str) -> None:
+    """Apply infra/kubernetes/rbac.yaml as a cluster admin would, bound in `namespace`."""
+    rbac = k8s.RbacAuthorizationV1Api(kube_cluster.api_client("admin"))
+    role, binding = yaml.safe_load_all(RBAC.read_text())
+    try:
+        rbac.create_cluster_role(role)
+    except ApiException as err:
+        if err.status != 409:  # an earlier test created it
+            raise
+    binding["metadata"]["namespace"] = namespace
+    rbac.create_namespaced_role_binding(namespace, binding)
+
+
+def pod(name: str, labels: dict[str, str]) -> k8s.V1Pod:
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=name, labels=labels),
+        spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="nginx")]),
+    )
+
+
+def run_pods(admin: k8s.CoreV1Api, namespace: str, names: list[str]) -> None:
+    """What a kubelet would report: the pods are Running."""
+    for name in names:
+        admin.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
+
+
+def pods(admin: k8s.CoreV1Api, namespace: str, selector: str = "") -> dict[str, k8s.V1Pod]:
+    return {p.metadata.name: p for p in admin.list_namespaced_pod(namespace, label_selector=selector).items}
+
+
+def deployment(admin_client: k8s.ApiClient, namespace: str, name: str, replicas: int) -> None:
+    labels = {"app": name}
+    k8s.AppsV1Api(admin_client).create_namespaced_deployment(
+        namespace,
+        k8s.V1Deployment(
+            metadata=k8s.V1ObjectMeta(name=name),
+            spec=k8s.V1DeploymentSpec(
+                replicas=replicas,
+                selector=k8s.V1LabelSelector(match_labels=labels),
+                template=k8s.V1PodTemplateSpec(
+                    metadata=k8s.V1ObjectMeta(labels=labels),
+                    spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="nginx")]),
+                ),
+            ),
+        ),
+    )
+
+
+def experiment(
+    platform: Platform,
+    namespace: str,
+    selector: str,
+    fault: str,
+    *,
+    cluster: str = "executor",
+    selection: str = "ALL",
+    parameters: dict[str, Any] | None = None,
+    duration: int = 1,
+) -> dict[str, Any]:
+    target = platform.json(
+        "POST",
+        "/targets",
+        {
+            "name": "pods",
+            "type": "eks-pods",
+            "cluster": cluster,
+            "namespace": namespace,
+            "selector": selector,
+        },
+        expect=201,
+    )
+    body = {
+        "name": f"{fault} {selector}",
+        "type": fault,
+        "target": target["id"],
+        "selection": selection,
+        "duration": duration,
+        "parameters": parameters or {},
+    }
+    return platform.json("POST", "/experiments", body, expect=201)  # type: ignore[no-any-return]
+
+
+def run(platform: Platform, experiment_id: str, timeout: float = 60) -> dict[str, Any]:
+    started = platform.json("POST", f"/experiments/{experiment_id}/run", expect=202)
+    return platform.wait_for_result(started["result_id"], timeout=timeout)
+
+
+# -- selection -----------------------------------------------------------------------------------
+
+
+def test_a_preview_selects_running_pods_by_equality_and_set_based_selectors(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    grant_executor(kube_cluster, kube_namespace)
+    layout = {
+        "web-1": {"app": "web", "tier": "front"},
+        "web-2": {"app": "web", "tier": "front"},
+        "api-1": {"app": "api", "tier": "back"},
+        "db-1": {"app": "api", "tier": "db"},
+        "cron-1": {"app": "cron"},
+        "web-pending": {"app": "web", "tier": "front"},
+        "web-guarded": {"app": "web", "tier": "front", "chaosplane/protected": "true"},
+    }
+    for name, labels in layout.items():
+        admin.create_namespaced_pod(kube_namespace, pod(name, labels))
+    run_pods(admin, kube_namespace, [n for n in layout if n != "web-pending"])
+
+    def preview(selector: str) -> dict[str, Any]:
+        found = experiment(eks_platform, kube_namespace, selector, "pod-delete")
+        return eks_platform.json("POST", f"/experiments/{found['id']}/preview")  # type: ignore[no-any-return]
+
+    equality = preview("app=web")
+    assert {r["id"] for r in equality["selected"]} == {"web-1", "web-2"}
+    excluded = {r["id"]: r["reason"] for r in equality["excluded"]}
+    assert excluded == {"web-pending": "not in a state the fault acts on", "web-guarded": "protected"}
+    assert equality["irreversible"] is True and equality["verdict"]["allowed"] is True
+
+    set_based = preview("app in (web,api),tier!=db,!chaosplane/protected")
+    assert {r["id"] for r in set_based["selected"]} == {"web-1", "web-2", "api-1"}
+    assert {r["id"] for r in set_based["excluded"]} == {"web-pending"}
+    assert all(r["kind"] == eks.KIND for r in set_based["selected"])
+
+    assert {r["id"] for r in preview("app notin (web,api)")["selected"]} == {"cron-1"}
+
+
+def test_pods_in_a_protected_namespace_are_never_selected(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    grant_executor(kube_cluster, kube_namespace)
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1"])
+    eks_platform.loosen_policy(protected_namespaces=[kube_namespace])
+    found = experiment(eks_platform, kube_namespace, "app=web", "pod-delete")
+
+    preview = eks_platform.json("POST", f"/experiments/{found['id']}/preview")
+    result = run(eks_platform, found["id"])
+
+    assert preview["selected"] == [] and preview["excluded"][0]["reason"] == "protected"
+    assert result["status"] == "failed" and "matched no resource" in result["error"]
+    assert "web-1" in pods(admin, kube_namespace)
+
+
+# -- pod-delete ----------------------------------------------------------------------------------
+
+
+def test_pod_delete_deletes_exactly_the_selected_pods_and_records_their_replacements(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    grant_executor(kube_cluster, kube_namespace)
+    deployment(kube_cluster.api_client("admin"), kube_namespace, "web", replicas=4)
+    wait_until(lambda: len(pods(admin, kube_namespace, "app=web")) == 4, timeout=30)
+    before = pods(admin, kube_namespace, "app=web")
+    run_pods(admin, kube_namespace, list(before))
+    found = experiment(
+        eks_platform,
+        kube_namespace,
+        "app=web",
+        "pod-delete",
+        selection="COUNT(2)",
+        parameters={"grace_period_seconds": 0},
+    )
+
+    result = run(eks_platform, found["id"])
+
+    assert result["status"] == "completed", result
+    hit = {r["id"] for r in result["resources"]}
+    assert len(hit) == 2 and hit <= set(before)
+    now = pods(admin, kube_namespace, "app=web")
+    assert hit.isdisjoint(now)  # exactly those two are gone ...
+    assert set(before) - hit <= set(now)  # ... the other two untouched
+    wait_until(lambda: len(pods(admin, kube_namespace, "app=web")) == 4, timeout=30)  # the ReplicaSet's work
+    for resource in result["resources"]:
+        assert resource["after"] == "Deleted"
+        assert resource["restored"].startswith("replaced by web-"), resource
+        assert resource["restored"].split()[2] not in before
+    assert result["metrics"]["resources_injected"] == 2
+
+
+def test_a_pod_replaced_under_its_name_after_planning_is_not_deleted(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    """The UID is checked at Inject: a StatefulSet-style replacement is a different pod."""
+    grant_executor(kube_cluster, kube_namespace)
+    admin.create_namespaced_pod(kube_namespace, pod("db-0", {"app": "db"}))
+    run_pods(admin, kube_namespace, ["db-0"])
+    planned = pods(admin, kube_namespace)["db-0"]
+    family = eks.EksPods(_ClustersFor(kube_cluster), IMAGE)
+    resource = next(r for r in family.resolve(_target(kube_namespace, "app=db"), _fault("pod-delete")))
+    admin.delete_namespaced_pod("db-0", kube_namespace, grace_period_seconds=0)
+    wait_until(lambda: "db-0" not in pods(admin, kube_namespace), timeout=10)
+    admin.create_namespaced_pod(kube_namespace, pod("db-0", {"app": "db"}))
+    run_pods(admin, kube_namespace, ["db-0"])
+
+    with pytest.raises(NotEligible, match="replaced"):
+        family.inject(_fault("pod-delete"), resource, eks.PodDeleteParameters(), _NoJournal())
+
+    assert pods(admin, kube_namespace)["db-0"].metadata.uid != planned.metadata.uid
+
+
+# -- RBAC ----------------------------------------------------------------------------------------
+
+
+def test_a_missing_permission_is_named_at_preflight_and_nothing_is_touched(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    # A Role that lets the executor see pods but not delete them.
+    rbac = k8s.RbacAuthorizationV1Api(kube_cluster.api_client("admin"))
+    rbac.create_namespaced_role(
+        kube_namespace,
+        {
+            "metadata": {"name": "look"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        kube_namespace,
+        {
+            "metadata": {"name": "look"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "look"},
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "chaosplane-executor"}
+            ],
+        },
+    )
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1"])
+    found = experiment(eks_platform, kube_namespace, "app=web", "pod-delete")
+
+    preview = eks_platform.json("POST", f"/experiments/{found['id']}/preview")
+    result = run(eks_platform, found["id"])
+
+    expected = f"the executor may not delete pods in namespace {kube_namespace} of cluster executor"
+    assert any(expected in reason for reason in preview["verdict"]["reasons"]), preview["verdict"]
+    assert preview["verdict"]["allowed"] is False
+    assert result["status"] == "failed" and expected in result["error"], result
+    assert result["resources"] == []
+    assert "web-1" in pods(admin, kube_namespace)
+
+
+def test_a_user_with_no_access_at_all_gets_a_clear_error(
+    eks_platform: Platform, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    found = experiment(eks_platform, kube_namespace, "app=web", "pod-delete", cluster="nobody")
+
+    result = run(eks_platform, found["id"])
+
+    assert result["status"] == "failed"
+    assert "forbidden by RBAC" in result["error"] or "may not" in result["error"], result
+    assert "web-1" in pods(admin, kube_namespace)
+
+
+# -- in-pod faults -------------------------------------------------------------------------------
+
+
+def test_on_a_server_without_ephemeral_containers_the_run_fails_and_leaves_nothing(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    """1.20 answers the modern PATCH with 200 and changes nothing: a fault that did not start fails."""
+    grant_executor(kube_cluster, kube_namespace)
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1"])
+    found = experiment(
+        eks_platform, kube_namespace, "app=web", "pod-network-latency", parameters={"delay_ms": 100}
+    )
+
+    result = run(eks_platform, found["id"])
+
+    assert result["status"] == "failed", result
+    assert "ephemeral containers need Kubernetes 1.25" in result["error"]
+    assert result["resources"][0]["restored"] == "not injected"
+    assert not pods(admin, kube_namespace)["web-1"].spec.ephemeral_containers
+
+
+class _Kubelet:
+    """Plays the kubelet for ephemeral containers on a 1.20 server (which has only the alpha API)."""
+
+    def __init__(self, admin_client: k8s.ApiClient, exit_code: int | None = None) -> None:
+        self.admin = k8s.CoreV1Api(admin_client)
+        self.exit_code = exit_code  # set: the payload exits at once with it (a refusal)
+        self.added: list[dict[str, Any]] = []
+        self.execs: list[tuple[str, str, list[str]]] = []
+
+    def add(self, api: eks.PodApi, pod: k8s.V1Pod, container: dict[str, Any]) -> None:
+        namespace, name = pod.metadata.namespace, pod.metadata.name
+        # The executor's own identity makes the call, through the alpha subresource.
+        api.api_client.call_api(
+            f"/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers",
+            "PUT",
+            body={
+                "apiVersion": "v1",
+                "kind": "EphemeralContainers",
+                "metadata": {"name": name},
+                # 1.20's alpha API forbade securityContext here; current releases take it (the
+                # full container is validated against the 1.37 schema in tests/unit/test_eks.py).
+                "ephemeralContainers": [{k: v for k, v in container.items() if k != "securityContext"}],
+            },
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            response_types_map={200: "object", 201: "object"},
+        )
+        self.added.append(container)
+        state = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        if self.exit_code is not None:
+            state = {"terminated": {"exitCode": self.exit_code, "reason": "Error", "message": "refused"}}
+        self._report(namespace, name, container["name"], state)
+
+    def exec(self, api: eks.PodApi, namespace: str, pod: str, container: str, command: list[str]) -> str:
+        self.execs.append((pod, container, command))
+        self._report(namespace, pod, container, {"terminated": {"exitCode": 0, "reason": "Completed"}})
+        return ""
+
+    def _report(self, namespace: str, pod: str, container: str, state: dict[str, Any]) -> None:
+        status = {
+            "name": container,
+            "image": IMAGE,
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "state": state,
+        }
+        self.admin.patch_namespaced_pod_status(
+            pod, namespace, {"status": {"ephemeralContainerStatuses": [status]}}
+        )
+
+
+@pytest.fixture
+def kubelet(kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> _Kubelet:
+    fake = _Kubelet(kube_cluster.api_client("admin"))
+    monkeypatch.setattr(eks.PodApi, "add_ephemeral_container", lambda api, pod, c: fake.add(api, pod, c))
+    monkeypatch.setattr(eks.PodApi, "exec", lambda api, ns, pod, c, cmd: fake.exec(api, ns, pod, c, cmd))
+    return fake
+
+
+def test_an_in_pod_fault_is_started_in_each_selected_pod_and_ended_by_the_stop(
+    eks_platform: Platform,
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    admin: k8s.CoreV1Api,
+    kubelet: _Kubelet,
+) -> None:
+    grant_executor(kube_cluster, kube_namespace)
+    for name in ("web-1", "web-2", "web-3"):
+        admin.create_namespaced_pod(kube_namespace, pod(name, {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1", "web-2", "web-3"])
+    found = experiment(
+        eks_platform,
+        kube_namespace,
+        "app=web",
+        "pod-network-latency",
+        selection="COUNT(2)",
+        parameters={"delay_ms": 150, "jitter_ms": 10},
+        duration=600,
+    )
+    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
+    wait_until(
+        lambda: any(
+            e["step"] == "observe"
+            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
+        )
+    )
+    live = pods(admin, kube_namespace)
+    hit = {n for n, p in live.items() if p.spec.ephemeral_containers}
+
+    eks_platform.json("POST", f"/experiments/{found['id']}/stop", expect=202)
+    result = eks_platform.wait_for_result(started["result_id"])
+
+    assert len(hit) == 2 and {r["id"] for r in result["resources"]} == hit
+    name = eks.container_name(started["result_id"])
+    for pod_name in hit:
+        (container,) = live[pod_name].spec.ephemeral_containers
+        assert container.name == name and container.image == IMAGE
+        assert "150" in container.command and str(600 + eks.PAYLOAD_MARGIN_SECONDS) in container.command
+    assert all(sent["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"] for sent in kubelet.added)
+    assert result["status"] == "stopped", result
+    assert sorted(pod for pod, _, _ in kubelet.execs) == sorted(hit)
+    assert all(command == payloads.stop_command() for _, _, command in kubelet.execs)
+    assert {r["restored"] for r in result["resources"]} == {"payload ended (exit 0)"}
+
+
+def test_a_payload_that_refuses_to_start_fails_the_run(
+    eks_platform: Platform,
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    admin: k8s.CoreV1Api,
+    kubelet: _Kubelet,
+) -> None:
+    """E.g. netem finds a root qdisc it did not create: it exits non-zero, and the run must fail."""
+    kubelet.exit_code = 3
+    grant_executor(kube_cluster, kube_namespace)
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1"])
+    found = experiment(
+        eks_platform, kube_namespace, "app=web", "pod-network-loss", parameters={"loss_percent": 30}
+    )
+
+    result = run(eks_platform, found["id"])
+
+    assert result["status"] == "failed" and "exited with code 3" in result["error"], result
+    assert result["resources"][0]["restored"] == "payload ended (exit 3)"
+    assert kubelet.execs == []
+
+
+def test_rollback_counts_a_deleted_pod_as_rolled_back(
+    eks_platform: Platform,
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    admin: k8s.CoreV1Api,
+    kubelet: _Kubelet,
+) -> None:
+    grant_executor(kube_cluster, kube_namespace)
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1"])
+    found = experiment(
+        eks_platform, kube_namespace, "app=web", "pod-cpu-stress", parameters={"workers": 1}, duration=600
+    )
+    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
+    wait_until(lambda: bool(kubelet.added))
+    wait_until(
+        lambda: any(
+            e["step"] == "observe"
+            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
+        )
+    )
+    admin.delete_namespaced_pod("web-1", kube_namespace, grace_period_seconds=0)
+    wait_until(lambda: "web-1" not in pods(admin, kube_namespace), timeout=10)
+
+    eks_platform.json("POST", f"/experiments/{found['id']}/stop", expect=202)
+    result = eks_platform.wait_for_result(started["result_id"])
+
+    assert result["status"] == "stopped"
+    assert result["resources"][0]["restored"] == "pod gone"
+    assert kubelet.execs == []
+
+
+# -- helpers for calling the family directly ------------------------------------------------------
+
+
+class _ClustersFor:
+    def __init__(self, cluster: KubeCluster) -> None:
+        self._cluster = cluster
+
+    def client(self, name: str) -> k8s.ApiClient:
+        return self._cluster.api_client(name)
+
+
+class _NoJournal:
+    run_id = "00000000-0000-0000-0000-000000000000"
+    fault_seconds = 1
+
+    def before_change(self, *args: Any) -> Any:
+        raise AssertionError("nothing may be journaled for a pod that is not the planned one")
+
+    def applied(self, entry: Any) -> None:
+        raise AssertionError("nothing may be applied")
+
+
+def _target(namespace: str, selector: str) -> Target:
+    return Target.model_validate(
+        {
+            "id": "t",
+            "team": "test",
+            "name": "t",
+            "type": "eks-pods",
+            "cluster": "executor",
+            "namespace": namespace,
+            "selector": selector,
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+    )
+
+
+def _fault(name: str) -> FaultType:
+    return FaultType(name)
