@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup kube run test lint bench clean
 
 setup: $(STAMP)
 	scripts/system-deps.sh
@@ -20,7 +20,11 @@ $(STAMP): requirements.txt requirements-dev.txt layers/chaosplane/requirements.t
 run: setup  ## start the whole platform locally on the embedded AWS (Ctrl-C stops it)
 	$(BIN)/chaosplane local $(ARGS)
 
-test: setup  ## every test: unit, integration on the embedded AWS, end to end over HTTP
+kube:  ## build the real Kubernetes control plane the tests run (once: cached outside the repo)
+	scripts/system-deps.sh
+	scripts/kube-build.sh
+
+test: setup kube  ## every test: unit, integration on the embedded AWS, end to end over HTTP
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: setup
