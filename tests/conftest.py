@@ -154,7 +154,7 @@ class Platform:
     def wait_for_result(self, result_id: str, timeout: float = 30.0, token: Any = _DEFAULT) -> dict[str, Any]:
         def final() -> dict[str, Any] | None:
             result = self.json("GET", f"/results/{result_id}", token=token)
-            return result if result["status"] in ("completed", "stopped", "failed") else None
+            return result if result["status"] in ("completed", "stopped", "failed", "skipped") else None
 
         return wait_until(final, timeout)  # type: ignore[no-any-return]
 

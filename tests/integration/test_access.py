@@ -14,7 +14,7 @@ from chaosplane.auth import Role
 from chaosplane.local.gateway import LocalGateway
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import build_runs
+from chaosplane.wiring import build_runs, build_scheduling
 from tests.conftest import Platform
 
 MISSING = str(uuid.uuid4())
@@ -22,7 +22,7 @@ MISSING = str(uuid.uuid4())
 
 def test_every_route_has_a_minimum_role_and_every_rule_a_route(platform: Platform) -> None:
     settings = load_settings()
-    app = build_app(Store(settings), build_runs(settings))
+    app = build_app(Store(settings), build_runs(settings), scheduling=build_scheduling(settings))
     registered = {(route.method, route.path) for route in app.routes()}  # type: ignore[attr-defined]
     assert registered - set(ROUTE_ROLES) == set(), "routes without an access rule"
     assert set(ROUTE_ROLES) - registered == set(), "access rules for routes that do not exist"

@@ -328,7 +328,7 @@ def test_a_retried_console_prepare_finds_its_run_instead_of_making_another(platf
     state = {"experiment_id": experiment["id"]}
     first = invoke_executor(platform, "prepare", state, execution_name="console-7")
     again = invoke_executor(platform, "prepare", state, execution_name="console-7")
-    assert first == again == {"result_id": "console-7", "duration": 600}
+    assert first == again == {"result_id": "console-7", "duration": 600, "skipped": False}
     results = platform.json("GET", f"/experiments/{experiment['id']}/results")["items"]
     assert [r["id"] for r in results] == ["console-7"]
     assert results[0]["status"] == "running"

@@ -40,12 +40,20 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
     state: dict[str, Any] = event.get("state") or {}
     steps: dict[str, Callable[[], dict[str, Any]]] = {
         "prepare": lambda: runs.prepare(
-            state.get("experiment_id"), state.get("result_id"), event.get("execution_name")
+            state.get("experiment_id"),
+            state.get("result_id"),
+            event.get("execution_name"),
+            trigger=state.get("trigger"),
+            schedule_id=state.get("schedule_id"),
         ),
         "inject": lambda: runs.inject(_required_result_id(state)),
         "observe": lambda: runs.observe(_required_result_id(state), event["task_token"]),
         "rollback": lambda: runs.rollback(_required_result_id(state)),
-        "finalize": lambda: runs.finalize(_result_id(state), state.get("error"), state.get("rollback_error")),
+        # Runs are named after their execution: when Prepare failed before recording the run's id
+        # in the state (a console or scheduled start), the execution's name still finds it.
+        "finalize": lambda: runs.finalize(
+            _result_id(state) or event.get("execution_name"), state.get("error"), state.get("rollback_error")
+        ),
     }
     step = event.get("step")
     if step not in steps:

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
     ValidationInfo,
@@ -67,10 +68,19 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
+    SKIPPED = "skipped"  # a scheduled (or console) run that was refused before it started
 
     @property
     def is_final(self) -> bool:
-        return self in (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED)
+        return self in (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED, RunStatus.SKIPPED)
+
+
+class Trigger(StrEnum):
+    """What started a run."""
+
+    API = "api"
+    SCHEDULE = "schedule"
+    CONSOLE = "console"  # the state machine started by hand (Step Functions console, CLI, SDK)
 
 
 class ExperimentStatus(StrEnum):
@@ -82,6 +92,7 @@ class ExperimentStatus(StrEnum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class _Request(BaseModel):
@@ -253,6 +264,8 @@ class ExperimentResult(BaseModel):
     stop_requested: bool = False
     stop_reason: str | None = None
     stop_conditions: list[str] = Field(default_factory=list)
+    trigger: Trigger = Trigger.API
+    schedule_id: str | None = None
     created_at: datetime
 
 
@@ -305,6 +318,48 @@ class AuditEntry(BaseModel):
     status: int
     outcome: AuditOutcome
     request_id: str
+
+
+MAX_SCHEDULES = 10  # per experiment
+
+
+class ScheduleSpec(_Request):
+    """When an experiment runs by itself: an EventBridge Scheduler schedule."""
+
+    expression: str = Field(
+        max_length=256, description="cron(m h dom mon dow year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)"
+    )
+    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone of the expression")
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    enabled: StrictBool = True
+    description: Description = ""
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone offset, e.g. 2026-12-01T09:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_expression(self) -> ScheduleSpec:
+        from chaosplane.schedules import parse  # the translation to APScheduler lives there
+
+        parse(self.expression, self.timezone, self.start_date, self.end_date)  # ExpressionError: a ValueError
+        self.expression = self.expression.strip()
+        return self
+
+
+class Schedule(ScheduleSpec):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    experiment_id: str
+    team: str
+    created_at: datetime
+    updated_at: datetime
+    next_runs: list[datetime] = Field(default_factory=list, description="the next fire times (UTC)")
 
 
 T = TypeVar("T")

@@ -10,6 +10,7 @@ and how to start or halt a workflow.
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from chaosplane.errors import (
     Halted,
     InvalidRequest,
     NotEligible,
+    NotFound,
     NothingToHit,
     PolicyRefused,
     PreflightFailed,
@@ -38,6 +40,7 @@ from chaosplane.models import (
     ResourceState,
     RunStatus,
     Target,
+    Trigger,
     utcnow,
 )
 from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData, Plan, SafetyPolicy, plan_run
@@ -45,6 +48,12 @@ from chaosplane.selection import Selection
 from chaosplane.store import RunJournal, Store
 
 HALTED = "Halted"
+ALARM_STOP = "stop condition"  # how the reasons of halts by an alarm begin
+EMERGENCY_STOP = "emergency stop"  # ... and by the emergency stop
+# Refusals that make a scheduled run `skipped` rather than `failed`: the run never touched anything.
+_SKIPPABLE = {"PreflightFailed", "PolicyRefused", "NothingToHit"}
+logger = logging.getLogger(__name__)
+RunEventPublisher = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,19 @@ def outcome(error: dict[str, Any] | None, rollback_error: dict[str, Any] | None)
     return RunStatus.STOPPED if error.get("Error") == HALTED else RunStatus.FAILED
 
 
+def stop_kind(reason: str | None) -> str:
+    """Who stopped a run: a user (no reason), a stop condition, or the emergency stop."""
+    if reason is None:
+        return "user"
+    return (
+        "alarm"
+        if reason.startswith(ALARM_STOP)
+        else "emergency"
+        if reason.startswith(EMERGENCY_STOP)
+        else "user"
+    )
+
+
 def describe_error(error: dict[str, Any] | None) -> str | None:
     """A readable message from a Step Functions error object ({"Error", "Cause"})."""
     if error is None:
@@ -130,6 +152,7 @@ class Runs:
         execution_status: ExecutionStatus | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        publish: RunEventPublisher | None = None,
     ) -> None:
         self._store = store
         self._families = families
@@ -139,6 +162,43 @@ class Runs:
         self._execution_status = execution_status
         self._clock = clock
         self._rng = rng or random.SystemRandom()
+        self._publish = publish
+
+    def _announce(
+        self,
+        result: ExperimentResult,
+        old: str | None,
+        new: str,
+        reason: str | None = None,
+        *,
+        stop_kind: str | None = None,
+        rollback_complete: bool | None = None,
+    ) -> None:
+        """Put a run state change on EventBridge. Never fails the run: a lost event is only logged."""
+        if self._publish is None:
+            return
+        try:
+            name = self._store.get_experiment(result.experiment_id, team=None).name
+        except Exception:
+            name = ""  # deleted meanwhile, or the read failed: the event still goes out
+        detail = {
+            "run_id": result.id,
+            "experiment_id": result.experiment_id,
+            "experiment_name": name,
+            "team": result.team,
+            "fault": result.fault.value,
+            "trigger": result.trigger.value,
+            "old_status": old,
+            "new_status": new,
+            "reason": reason,
+            "stop_kind": stop_kind,
+            "rollback_complete": rollback_complete,
+            "time": self._clock().isoformat(),
+        }
+        try:
+            self._publish(detail)
+        except Exception:
+            logger.exception("could not publish the run event %s -> %s of run %s", old, new, result.id)
 
     # -- API side -------------------------------------------------------------------------------
 
@@ -155,6 +215,7 @@ class Runs:
         except Exception:
             self._store.abandon_run(result.id, experiment.id)
             raise
+        self._announce(result, None, RunStatus.PENDING.value)
         return result
 
     def stop(self, experiment_id: str, *, team: str) -> ExperimentResult:
@@ -166,7 +227,10 @@ class Runs:
 
     def halt(self, result_id: str, reason: str | None) -> None:
         """Stop a run now: it goes to rollback at once and ends `stopped` (with `reason`, if any)."""
+        before = self._store.get_result(result_id, team=None)
         token = self._store.request_stop(result_id, reason)
+        if not before.stop_requested:
+            self._announce(before, before.status.value, "stopping", reason, stop_kind=stop_kind(reason))
         self._store.update_run(result_id, event=("stop", f"{reason or 'stop requested'}; rolling back"))
         if token is not None and self._send_halt is not None:
             self._send_halt(token)
@@ -245,23 +309,72 @@ class Runs:
 
     # -- workflow side --------------------------------------------------------------------------
 
+    def _create_unattended(
+        self, experiment_id: str, execution_name: str, trigger: Trigger, schedule_id: str | None
+    ) -> ExperimentResult | None:
+        """The run of an execution started outside the API; None if it had to be skipped.
+
+        Named after the execution, so that a retried Prepare finds it instead of making a second.
+        A refusal (the experiment or target busy, the team at its limit, the emergency stop) is
+        recorded as a `skipped` run with its reason: a schedule's misses must be visible.
+        """
+        experiment = self._store.get_experiment(experiment_id, team=None)
+        check_target_fits(experiment.type, self._store.get_target(experiment.target, team=None))
+        refusal = None
+        if trigger is Trigger.SCHEDULE:
+            schedules, _ = self._store.schedules(experiment_id, team=None)
+            registered = schedules.get(schedule_id or "")
+            if registered is None:
+                refusal = f"schedule {schedule_id} is not registered on experiment {experiment_id}"
+            elif not registered.get("enabled", True):
+                refusal = f"schedule {schedule_id} is paused"
+        if refusal is None:
+            try:
+                policy = self._store.policy(experiment.team)
+                created = self._store.create_run(
+                    experiment,
+                    result_id=execution_name,
+                    max_concurrent_runs=policy.max_concurrent_runs,
+                    trigger=trigger,
+                    schedule_id=schedule_id,
+                )
+            except RunExists:
+                return self._store.get_result(execution_name, team=None)
+            except Conflict as err:
+                refusal = str(err)
+            else:
+                self._announce(created, None, RunStatus.PENDING.value)
+                return created
+        try:
+            existing = self._store.get_result(execution_name, team=None)
+            return None if existing.status is RunStatus.SKIPPED else existing
+        except NotFound:
+            pass
+        skipped = self._store.record_skipped_run(experiment, execution_name, refusal, trigger, schedule_id)
+        self._announce(skipped, None, RunStatus.SKIPPED.value, refusal)
+        return None
+
     def prepare(
-        self, experiment_id: str | None, result_id: str | None, execution_name: str | None = None
+        self,
+        experiment_id: str | None,
+        result_id: str | None,
+        execution_name: str | None = None,
+        trigger: str | None = None,
+        schedule_id: str | None = None,
     ) -> dict[str, Any]:
         """Resolve and select the resources, record the plan, mark the run `running`."""
         if result_id is None:
-            # Started outside the API (Step Functions console, a schedule): the run is created here,
-            # named after the execution so that a retried Prepare finds it instead of a second one.
+            # Started outside the API: the Step Functions console or an EventBridge schedule.
             if experiment_id is None or execution_name is None:
                 raise InvalidRequest("the run input needs experiment_id (or result_id)")
-            try:
-                experiment = self._store.get_experiment(experiment_id, team=None)
-                check_target_fits(experiment.type, self._store.get_target(experiment.target, team=None))
-                self._store.create_run(experiment, result_id=execution_name)
-            except RunExists:
-                pass
-            result_id = execution_name
+            how = Trigger.SCHEDULE if trigger == Trigger.SCHEDULE.value else Trigger.CONSOLE
+            created = self._create_unattended(experiment_id, execution_name, how, schedule_id)
+            if created is None:
+                return {"result_id": execution_name, "duration": 0, "skipped": True}
+            result_id = created.id
         result = self._store.get_result(result_id, team=None)
+        if result.status is RunStatus.SKIPPED:
+            return {"result_id": result.id, "duration": 0, "skipped": True}
         if result.status is not RunStatus.PENDING:
             return self._run_state(result)  # a retried Prepare: the plan is already recorded
         if result.stop_requested:
@@ -292,11 +405,12 @@ class Runs:
             ),
         )
         self._store.mark_running(result.id, result.experiment_id)
+        self._announce(result, RunStatus.PENDING.value, RunStatus.RUNNING.value)
         return self._run_state(result)
 
     @staticmethod
     def _run_state(result: ExperimentResult) -> dict[str, Any]:
-        return {"result_id": result.id, "duration": result.duration}
+        return {"result_id": result.id, "duration": result.duration, "skipped": False}
 
     def inject(self, result_id: str) -> dict[str, Any]:
         result = self._store.get_result(result_id, team=None)
@@ -386,9 +500,17 @@ class Runs:
         status = outcome(error, rollback_error)
         if result_id is None:
             return {"status": RunStatus.FAILED.value, "error": describe_error(error)}
-        result = self._store.get_result(result_id, team=None)
+        try:
+            result = self._store.get_result(result_id, team=None)
+        except NotFound:  # refused before a run was recorded (e.g. its experiment is gone)
+            return {"status": RunStatus.FAILED.value, "error": describe_error(error)}
         if status is RunStatus.COMPLETED and result.stop_requested:
             status = RunStatus.STOPPED  # asked to stop as the fault's time ran out: the request stands
+        refused_before_start = (
+            error is not None and error.get("Error") in _SKIPPABLE and rollback_error is None
+        )
+        if status is RunStatus.FAILED and refused_before_start and result.trigger is Trigger.SCHEDULE:
+            status = RunStatus.SKIPPED  # a schedule's refused run touched nothing: it was skipped
         message = describe_error(error)
         if rollback_error is not None:
             after = f" (after: {message})" if message else ""
@@ -408,6 +530,15 @@ class Runs:
         final = self._store.finish_run(
             result_id, status, message, metrics, f"run {status.value}", release=not unrestored
         )
+        if not result.status.is_final:  # the first Finalize of this run (a retried one says nothing)
+            self._announce(
+                final,
+                "stopping" if result.stop_requested else result.status.value,
+                final.status.value,
+                final.error,
+                stop_kind=stop_kind(result.stop_reason) if final.status is RunStatus.STOPPED else None,
+                rollback_complete=not unrestored,
+            )
         return {"status": final.status.value, "result_id": result_id}
 
     def _unrestored(self, result_id: str) -> list[JournalEntry]:
@@ -426,6 +557,16 @@ class Runs:
             return {"rolled_back": 0, "status": result.status.value, "result_id": result_id}
         rolled = self.rollback(result_id)
         final = self.finalize(result_id, {"Error": "WorkflowEnded", "Cause": reason}, None)
+        if result.status.is_final:
+            # It ended with its rollback incomplete; now everything is restored: say so, so that
+            # whoever was paged about resources left faulted hears that they no longer are.
+            self._announce(
+                result,
+                result.status.value,
+                result.status.value,
+                "rollback completed by recovery",
+                rollback_complete=True,
+            )
         return {**rolled, **final}
 
     # -- safety: the guard, the sweeper, the emergency stop ---------------------------------------
@@ -437,7 +578,7 @@ class Runs:
             if run.status.is_final or alarm not in {alarm_name(ref) for ref in run.stop_conditions}:
                 continue
             try:
-                self.halt(run.id, f"stop condition {alarm} went into ALARM: {reason}")
+                self.halt(run.id, f"{ALARM_STOP} {alarm} went into ALARM: {reason}")
                 halted.append(run.id)
             except Conflict:
                 pass  # it ended meanwhile
@@ -450,7 +591,7 @@ class Runs:
             if run.status.is_final or (team != ALL_TEAMS_LEVER and run.team != team):
                 continue
             try:
-                self.halt(run.id, f"emergency stop engaged by {engaged_by}")
+                self.halt(run.id, f"{EMERGENCY_STOP} engaged by {engaged_by}")
                 halted.append(run.id)
             except Conflict:
                 pass
@@ -482,7 +623,7 @@ class Runs:
                     firing = [name for name, st in states.items() if st.state == "ALARM"]
                     if firing:
                         reason = states[firing[0]].reason
-                        self.halt(run.id, f"stop condition {firing[0]} is in ALARM (sweeper): {reason}")
+                        self.halt(run.id, f"{ALARM_STOP} {firing[0]} is in ALARM (sweeper): {reason}")
                         report["halted"].append(run.id)
             except Exception as err:  # one stuck run must not stop the sweep of the others
                 report["failed"].append(f"{run.id}: {type(err).__name__}: {err}")

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # Admins of this team may engage the emergency stop for every team.
     platform_team: str = "platform"
+    # EventBridge: where run state changes go, and the schedules' group, role and dead-letter queue.
+    event_bus_name: str = "default"
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
+    schedule_dead_letter_arn: str | None = None
     # The image of the ephemeral container that carries in-pod faults (infra/payload-image).
     payload_image: str | None = None
     # Local mode: clusters named like a context of this kubeconfig are reached through it; any

@@ -50,6 +50,7 @@ from chaosplane.models import (
     RunStatus,
     Target,
     TargetSpec,
+    Trigger,
     new_id,
     utcnow,
 )
@@ -166,6 +167,9 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
         status = UnicodeAttribute()
         active_run = UnicodeAttribute(null=True)
+        # Schedule id -> the schedule as the API shows it; the Scheduler holds the live copy.
+        schedules = JSONAttribute(null=True)
+        schedules_version = NumberAttribute(null=True)  # optimistic lock for the map above
         by_scope = _ByScope()
         by_target = _ByTarget()
 
@@ -195,6 +199,8 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         stop_reason = UnicodeAttribute(null=True)
         stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
         task_token = UnicodeAttribute(null=True)
+        trigger = UnicodeAttribute(null=True)
+        schedule_id = UnicodeAttribute(null=True)
         # Present while the run holds its locks (sparse index: the sweeper and the guard read only these).
         active = UnicodeAttribute(null=True)
         by_experiment = _ByExperiment()
@@ -513,10 +519,17 @@ class Store:
         values = cls._values(record)
         values["duration"] = int(values["duration"])
         values["timeline"] = [t.attribute_values for t in values.get("timeline") or []]
+        values["trigger"] = values.get("trigger") or Trigger.API.value
         return ExperimentResult.model_validate(values)
 
     def create_run(
-        self, experiment: Experiment, result_id: str | None = None, *, max_concurrent_runs: int = 5
+        self,
+        experiment: Experiment,
+        result_id: str | None = None,
+        *,
+        max_concurrent_runs: int = 5,
+        trigger: Trigger = Trigger.API,
+        schedule_id: str | None = None,
     ) -> ExperimentResult:
         """Create a `pending` result and lock its experiment and target to it, atomically.
 
@@ -538,14 +551,16 @@ class Store:
             parameters=experiment.parameters,
             stop_conditions=experiment.stop_conditions,
             active=ACTIVE,
-            timeline=[_TimelineMap(at=now, step="created", message="run requested")],
+            trigger=trigger.value,
+            schedule_id=schedule_id,
+            timeline=[_TimelineMap(at=now, step="created", message=f"run requested ({trigger.value})")],
         )
         e, t, teams = self._experiments, self._targets, self._teams
         lever = self.lever(experiment.team)
         if lever is not None:
             # Said plainly up front; the transaction below still enforces it against a race.
             where = "platform-wide" if lever.team == ALL_TEAMS else f"for team {lever.team}"
-            raise Conflict(f"the {where} emergency stop is engaged (by {lever.engaged_by}); no run may start")
+            raise Conflict(f"the emergency stop is engaged {where} (by {lever.engaged_by}); no run may start")
         team_refused = LocksMoved("the team may not start another run now")
         try:
             with self._transaction(lambda: self._why_not_started(record.id, experiment, team_refused)) as tx:
@@ -575,6 +590,65 @@ class Store:
                 f"team {experiment.team} already has {max_concurrent_runs} runs in progress (its limit)"
             ) from err
         return self._result(record)
+
+    def record_skipped_run(
+        self, experiment: Experiment, result_id: str, reason: str, trigger: Trigger, schedule_id: str | None
+    ) -> ExperimentResult:
+        """A run that was refused before it could start (locks, emergency stop): final at once.
+
+        It takes no lock and changes nothing else; it exists so that a schedule's refusals are
+        visible. Idempotent: a retried Prepare finds the record it wrote.
+        """
+        now = self._clock()
+        record = self._results(
+            id=result_id,
+            scope=experiment.team,
+            experiment_id=experiment.id,
+            created_at=now,
+            start_time=now,
+            end_time=now,
+            status=RunStatus.SKIPPED.value,
+            success=False,
+            error=reason,
+            fault=experiment.type.value,
+            target_id=experiment.target,
+            selection=experiment.selection,
+            duration=experiment.duration,
+            parameters=experiment.parameters,
+            stop_conditions=experiment.stop_conditions,
+            trigger=trigger.value,
+            schedule_id=schedule_id,
+            timeline=[_TimelineMap(at=now, step="skipped", message=reason)],
+        )
+        try:
+            record.save(condition=self._results.id.does_not_exist())
+        except PutError as err:
+            if not _is_condition_failure(err):
+                raise
+        return self.get_result(result_id, team=None)
+
+    def schedules(self, experiment_id: str, *, team: str | None) -> tuple[dict[str, dict[str, Any]], int]:
+        """An experiment's schedules (id -> schedule) and the version to write them back with."""
+        record = self._experiment_record(experiment_id, team)
+        return dict(record.schedules or {}), int(record.schedules_version or 0)
+
+    def save_schedules(
+        self, experiment_id: str, team: str, schedules: dict[str, dict[str, Any]], version: int
+    ) -> None:
+        """Write the schedules back if nobody else did since they were read at `version`."""
+        e = self._experiments
+        unchanged = e.schedules_version == version if version else e.schedules_version.does_not_exist()
+        try:
+            e(id=experiment_id).update(
+                actions=[e.schedules.set(schedules), e.schedules_version.set(version + 1)],
+                condition=e.id.exists() & (e.scope == team) & unchanged,
+            )
+        except UpdateError as err:
+            if _is_condition_failure(err):
+                raise Conflict(
+                    "the experiment's schedules changed meanwhile, or it was deleted; try again"
+                ) from err
+            raise
 
     def abandon_run(self, result_id: str, experiment_id: str) -> None:
         """Undo `create_run` when the workflow could not be started: no half-written run remains."""

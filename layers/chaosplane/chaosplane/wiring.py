@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -20,7 +21,8 @@ from chaosplane.faults.ec2 import Ec2Instances
 from chaosplane.faults.eks import EksPods
 from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
 from chaosplane.models import ExperimentResult, FaultType, TargetType
-from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, Runs
+from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
+from chaosplane.scheduling import EventBridgeSchedules, Scheduling
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 
@@ -40,6 +42,8 @@ class Clients:
         self.cloudwatch = session.client("cloudwatch", config=_RETRIES)
         self.eks = session.client("eks", config=_RETRIES)
         self.sts = session.client("sts", config=_RETRIES)
+        self.events = session.client("events", config=_RETRIES)
+        self.scheduler = session.client("scheduler", config=_RETRIES)
         kubeconfig = KubeconfigClusters(settings.kubeconfig) if settings.kubeconfig else None
         self.clusters = Clusters(EksClusters(self.eks, self.sts), kubeconfig)
         self.payload_image = settings.payload_image
@@ -112,6 +116,36 @@ def execution_status(clients: Clients, state_machine_arn: str) -> ExecutionStatu
     return status
 
 
+RUN_EVENT_SOURCE = "chaosplane"
+RUN_STATE_CHANGE = "Chaosplane Run State Change"
+
+
+def event_publisher(clients: Clients, bus: str) -> RunEventPublisher:
+    def publish(detail: dict[str, Any]) -> None:
+        entry = {"Source": RUN_EVENT_SOURCE, "DetailType": RUN_STATE_CHANGE, "Detail": json.dumps(detail)}
+        response = clients.events.put_events(Entries=[{**entry, "EventBusName": bus}])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorMessage')}")
+
+    return publish
+
+
+def build_scheduling(settings: Settings | None = None) -> Scheduling | None:
+    """The schedules service, when the stack has its Scheduler group, role and queue."""
+    settings = settings or load_settings()
+    needed = (
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        settings.schedule_dead_letter_arn,
+        settings.state_machine_arn,
+    )
+    if not all(needed):
+        return None
+    clients = Clients(settings)
+    gateway = EventBridgeSchedules(clients.scheduler, *needed)  # type: ignore[arg-type]  # all set
+    return Scheduling(Store(settings), gateway)
+
+
 def build_runs(settings: Settings | None = None) -> Runs:
     settings = settings or load_settings()
     clients = Clients(settings)
@@ -123,4 +157,5 @@ def build_runs(settings: Settings | None = None) -> Runs:
         send_halt=halt_sender(clients),
         alarms=alarm_reader(clients),
         execution_status=execution_status(clients, machine) if machine else None,
+        publish=event_publisher(clients, settings.event_bus_name),
     )

@@ -18,11 +18,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chaosplane.api import access, audit, experiments, results, safety, targets
+from chaosplane.api import access, audit, experiments, results, safety, schedules, targets
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
 from chaosplane.runs import Runs
+from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
 
 TITLE = "Chaosplane API"
@@ -139,7 +140,11 @@ class _Resolver(APIGatewayRestResolver):
 
 
 def build_app(
-    store: Store, runs: Runs, max_body_bytes: int = 64 * 1024, platform_team: str = "platform"
+    store: Store,
+    runs: Runs,
+    max_body_bytes: int = 64 * 1024,
+    platform_team: str = "platform",
+    scheduling: Scheduling | None = None,
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
 
@@ -154,7 +159,9 @@ def build_app(
         return {"status": "ok"}
 
     app.include_router(targets.router(store, caller))
-    app.include_router(experiments.router(store, runs, caller))
+    app.include_router(experiments.router(store, runs, caller, scheduling))
+    if scheduling is not None:
+        app.include_router(schedules.router(scheduling, caller))
     app.include_router(results.router(store, caller))
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))

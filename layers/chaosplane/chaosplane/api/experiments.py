@@ -10,6 +10,7 @@ from chaosplane.auth import Caller
 from chaosplane.errors import InvalidRequest, NotFound
 from chaosplane.models import Experiment, ExperimentSpec, Page, RunStatus, Target
 from chaosplane.runs import Runs, check_target_fits
+from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
 
 
@@ -25,7 +26,9 @@ def _existing_target(store: Store, target_id: str, team: str) -> Target:
         raise InvalidRequest(f"target {target_id!r} does not exist") from err
 
 
-def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGatewayRouter:
+def router(
+    store: Store, runs: Runs, caller: Callable[[], Caller], scheduling: Scheduling | None = None
+) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
     def check(spec: ExperimentSpec, team: str) -> None:
@@ -60,7 +63,13 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGateway
 
     @r.delete("/experiments/<experiment_id>", tags=["experiments"])
     def delete_experiment(experiment_id: str) -> tuple[None, int]:
-        store.delete_experiment(experiment_id, team=caller().team)
+        team = caller().team
+        schedules, _ = store.schedules(experiment_id, team=team)
+        store.delete_experiment(experiment_id, team=team)
+        if scheduling is not None:
+            # After the experiment: if this fails midway, what is left fires into a Prepare that
+            # finds no experiment, and starts nothing.
+            scheduling.delete_all(experiment_id, list(schedules))
         return None, 204
 
     @r.post("/experiments/<experiment_id>/run", tags=["runs"])

@@ -177,6 +177,18 @@ def deploy(
         deployment.secrets[logical_id] = name
 
     iam = session.client("iam")
+    for logical_id, resource in names.of_type("AWS::IAM::Role").items():
+        properties = names.resolve(resource["Properties"])
+        iam.create_role(
+            RoleName=names.physical_name(logical_id),
+            AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"]),
+        )
+    sqs = session.client("sqs")
+    for logical_id in names.of_type("AWS::SQS::Queue"):
+        sqs.create_queue(QueueName=names.physical_name(logical_id))
+    scheduler = session.client("scheduler")
+    for logical_id in names.of_type("AWS::Scheduler::ScheduleGroup"):
+        scheduler.create_schedule_group(Name=names.physical_name(logical_id))
     role_arn = iam.create_role(
         RoleName=f"{prefix}-{LOCAL_ROLE}",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),

@@ -17,13 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from chaosplane.auth import Role, mint_token
+
+if TYPE_CHECKING:
+    from chaosplane.local.scheduler import ScheduleFirer
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -96,6 +99,7 @@ class LocalPlatform:
         from chaosplane.local import emulation, lambda_patch
         from chaosplane.local.deploy import deploy
         from chaosplane.local.gateway import LocalGateway
+        from chaosplane.local.scheduler import ScheduleFirer
 
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         lambda_patch.apply()
@@ -123,6 +127,22 @@ class LocalPlatform:
             )
             ticker.start()
             self._threads.append(ticker)
+        group = deployment.environment.get("SCHEDULE_GROUP")
+        if group:
+            firer = ScheduleFirer(session, group)
+            thread = threading.Thread(
+                target=self._fire_schedules, args=(firer,), name="scheduler", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _fire_schedules(self, firer: ScheduleFirer) -> None:
+        """The experiments' EventBridge Scheduler schedules, fired as AWS would (once a second)."""
+        while not self._stopping.wait(1.0):
+            try:
+                firer.tick()
+            except Exception:  # the next tick tries again
+                logging.getLogger("scheduler").exception("firing experiment schedules failed")
 
     def _tick(self, lambda_client: Any, function: str, every: float) -> None:
         """What EventBridge Scheduler would do: invoke the function with a scheduled event."""

@@ -100,6 +100,10 @@ class Names:
             return self.physical_name(logical_id)
         if kind == "AWS::Serverless::StateMachine" and attribute == "Arn":
             return self.state_machine_arn(logical_id)
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{self.physical_name(logical_id)}"
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{ACCOUNT_ID}:role/{self.physical_name(logical_id)}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.physical_name(logical_id)}"
         raise UnsupportedIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
