@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chaosplane.api import build_app
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import build_runs
+from chaosplane.wiring import build_runs, build_webhook_secrets
 
 logger = Logger()
 tracer = Tracer()
@@ -17,6 +17,7 @@ app = build_app(
     build_runs(settings),
     max_body_bytes=settings.max_body_bytes,
     platform_team=settings.platform_team,
+    webhook_secrets=build_webhook_secrets(settings),
 )
 
 

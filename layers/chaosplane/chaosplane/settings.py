@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # Admins of this team may engage the emergency stop for every team.
     platform_team: str = "platform"
+    # http-endpoint targets: each one's webhook headers and signing secret are the secret
+    # <prefix><target id> (the executor may read, and the API write, only under this prefix).
+    webhook_secret_prefix: str
 
 
 @lru_cache(maxsize=1)

@@ -21,9 +21,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from chaosplane.api import access, audit, experiments, results, safety, targets
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
+from chaosplane.faults.http import WebhookSecrets
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
 from chaosplane.runs import Runs
 from chaosplane.store import Store
+from chaosplane.webhooks import Targets
 
 TITLE = "Chaosplane API"
 VERSION = "1.0.0"
@@ -139,7 +141,11 @@ class _Resolver(APIGatewayRestResolver):
 
 
 def build_app(
-    store: Store, runs: Runs, max_body_bytes: int = 64 * 1024, platform_team: str = "platform"
+    store: Store,
+    runs: Runs,
+    max_body_bytes: int = 64 * 1024,
+    platform_team: str = "platform",
+    webhook_secrets: WebhookSecrets | None = None,
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
 
@@ -153,7 +159,7 @@ def build_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(targets.router(store, caller))
+    app.include_router(targets.router(store, caller, Targets(store, webhook_secrets)))
     app.include_router(experiments.router(store, runs, caller))
     app.include_router(results.router(store, caller))
     app.include_router(audit.router(store, caller))

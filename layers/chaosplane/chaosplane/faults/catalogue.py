@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from chaosplane.faults import ec2
+from chaosplane.faults import ec2, ecs, http, lambdas, network, rds, ssm
 from chaosplane.models import FaultType, TargetType
 
 
@@ -16,6 +16,8 @@ class FaultSpec:
     target_type: TargetType
     parameters: type[BaseModel]
     summary: str
+    irreversible: bool = False
+    """Cannot be rolled back: only experiments with `allow_irreversible: true` may use it."""
 
 
 FAULTS: dict[FaultType, FaultSpec] = {
@@ -24,6 +26,39 @@ FAULTS: dict[FaultType, FaultSpec] = {
     ),
     FaultType.EC2_REBOOT: FaultSpec(
         TargetType.EC2_INSTANCES, ec2.RebootParameters, "reboot instances; nothing to roll back"
+    ),
+    # Cloud and external faults.
+    FaultType.EC2_TERMINATE: FaultSpec(
+        TargetType.EC2_INSTANCES,
+        ec2.TerminateParameters,
+        "terminate instances; IRREVERSIBLE",
+        irreversible=True,
+    ),
+    FaultType.RDS_REBOOT: FaultSpec(
+        TargetType.RDS_INSTANCES, rds.RebootParameters, "reboot DB instances (optionally with failover)"
+    ),
+    FaultType.RDS_FAILOVER: FaultSpec(
+        TargetType.RDS_CLUSTERS, rds.FailoverParameters, "fail over DB clusters; rollback records the writer"
+    ),
+    FaultType.ECS_STOP_TASK: FaultSpec(
+        TargetType.ECS_TASKS, ecs.StopTaskParameters, "stop service tasks; the service replaces them"
+    ),
+    FaultType.LAMBDA_THROTTLE: FaultSpec(
+        TargetType.LAMBDA_FUNCTIONS,
+        lambdas.ThrottleParameters,
+        "reserved concurrency 0; rollback restores it",
+    ),
+    FaultType.SSM_CPU_STRESS: FaultSpec(
+        TargetType.EC2_INSTANCES, ssm.CpuStressParameters, "CPU stress via SSM; rollback cancels it"
+    ),
+    FaultType.SSM_MEMORY_STRESS: FaultSpec(
+        TargetType.EC2_INSTANCES, ssm.MemoryStressParameters, "memory stress via SSM; rollback cancels it"
+    ),
+    FaultType.NETWORK_BLACKHOLE: FaultSpec(
+        TargetType.SUBNETS, network.BlackholeParameters, "deny-all network ACL on subnets; rollback restores"
+    ),
+    FaultType.HTTP_WEBHOOK: FaultSpec(
+        TargetType.HTTP_ENDPOINT, http.WebhookParameters, "signed inject webhook; rollback webhook undoes it"
     ),
 }
 
