@@ -23,6 +23,7 @@ KIND = "ec2:subnet"
 BLACKHOLE = "ec2:ReplaceNetworkAclAssociation"
 RUN_TAG = "chaosplane:run"
 SUBNET_TAG = "chaosplane:subnet"
+SUBNET_PAGE = 200  # DescribeSubnets returns everything in one answer unless asked for pages
 
 
 class BlackholeParameters(BaseModel):
@@ -41,7 +42,8 @@ class Subnets:
         if target.resource_ids:
             filters.append({"Name": "subnet-id", "Values": list(target.resource_ids)})
         resources = []
-        for page in pages(self._ec2, "describe_subnets", Filters=filters):
+        paging = {"PageSize": SUBNET_PAGE}
+        for page in pages(self._ec2, "describe_subnets", Filters=filters, PaginationConfig=paging):
             for subnet in page["Subnets"]:
                 tags = tags_of(subnet.get("Tags"))
                 if not match([subnet["SubnetId"]], tags):
