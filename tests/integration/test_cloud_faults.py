@@ -453,11 +453,11 @@ def test_lambda_throttle_access_denied_changes_nothing(
 
 
 def test_lambda_functions_are_resolved_across_pages(platform: Platform) -> None:
-    functions(platform, [f"fn-{n}" for n in range(60)], {"app": "fleet"})  # ListFunctions: 50 per page
-    functions(platform, ["untagged-x"], {})
-    t = target(platform, "lambda-functions", selector="!app")
+    functions(platform, [f"fn-{n}" for n in range(60)], {"owner": "me", "app": "fleet"})  # 50 per page
+    functions(platform, ["lone"], {"owner": "me"})
+    t = target(platform, "lambda-functions", selector="owner=me,!app")
     e = experiment(platform, "lambda-throttle", t["id"])
-    assert preview_count(platform, e["id"]) == 1  # only the untagged one: needs every page of both APIs
+    assert preview_count(platform, e["id"]) == 1  # only the one without app: every page of both APIs
     t = target(platform, "lambda-functions", selector="app=fleet")
     assert preview_count(platform, experiment(platform, "lambda-throttle", t["id"])["id"]) == 60
 
@@ -470,17 +470,20 @@ def managed_instances(platform: Platform, count: int, tags: dict[str, str]) -> l
     iam = platform.session.client("iam")
     if not iam.list_instance_profiles()["InstanceProfiles"]:
         iam.create_instance_profile(InstanceProfileName="ssm-managed")
-    reservation = platform.ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=count,
-        MaxCount=count,
-        InstanceType="t3.micro",
-        IamInstanceProfile={"Name": "ssm-managed"},
-        TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ],
-    )
-    return [i["InstanceId"] for i in reservation["Instances"]]
+    # One at a time: moto attaches the profile to the first instance of a multi-instance launch only.
+    return [
+        platform.ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            IamInstanceProfile={"Name": "ssm-managed"},
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ],
+        )["Instances"][0]["InstanceId"]
+        for _ in range(count)
+    ]
 
 
 def commands(platform: Platform, instance_id: str) -> list[dict]:

@@ -7,7 +7,8 @@
 3. Step Functions: `stop_execution` makes the execution ABORTED at once (moto leaves it RUNNING
    while a task waits), and every execution that ends emits "Step Functions Execution Status
    Change", as AWS does. moto emits nothing.
-4. SSM Run Command (the ssm-*-stress faults): a command sent with a `DurationSeconds` parameter
+4. SSM Run Command (the ssm-*-stress faults): a command goes to the instances it names (moto
+   sends it to every instance in the region when it has no Targets); one sent with `DurationSeconds`
    stays InProgress until that time has passed, as a stress document does (moto marks every
    command Success at once); `CancelCommand` exists and cancels it (moto has no CancelCommand);
    `DescribeInstanceInformation` lists EC2 instances that have an instance profile as managed
@@ -204,7 +205,13 @@ def _patch_ssm_commands() -> None:
     original_get_invocation = Command.get_invocation
 
     def send_command(self: Any, **kwargs: Any) -> Any:
+        asked = list(kwargs.get("instance_ids") or [])
         command: Any = original_send(self, **kwargs)
+        if not kwargs.get("targets"):
+            # moto adds every instance of the region when Targets is empty: only the ones asked for.
+            command.instance_ids = asked
+            command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+            command.completed_count = command.target_count = len(asked)
         duration = (kwargs.get("parameters") or {}).get("DurationSeconds")
         if duration:
             seconds = float(duration[0] if isinstance(duration, list) else duration)
