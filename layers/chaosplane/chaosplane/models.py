@@ -233,7 +233,7 @@ class TargetSpec(_Request):
         if kind in _CLUSTERED and not value:
             raise ValueError(f"an {kind.value} target needs a cluster")
         if kind is not None and kind not in _CLUSTERED and value is not None:
-            raise ValueError(f"cluster applies to eks-pods and ecs-tasks targets only, not {kind.value}")
+            raise ValueError(f"cluster applies to ecs-tasks and eks-pods targets only, not {kind.value}")
         return value
 
     @field_validator("service")
