@@ -34,8 +34,10 @@ PERCENT = 50
 
 class MemoryJournal:
     def __init__(self) -> None:
-        self.run_id = "00000000-0000-0000-0000-00000000bench"
-        self.fault_seconds = 60
+        from chaosplane.faults.base import RunContext
+
+        now = datetime.now(UTC)
+        self.run = RunContext("00000000-0000-0000-0000-00000000bench", "bench", 60, now)
         self.entries: list[Any] = []
 
     def before_change(self, resource: Any, action: str, prior_state: dict[str, Any]) -> Any:
@@ -43,7 +45,7 @@ class MemoryJournal:
 
         now = datetime.now(UTC)
         entry = JournalEntry(
-            result_id=self.run_id,
+            result_id=self.run.result_id,
             key=resource.id,
             resource_id=resource.id,
             kind=resource.kind,

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chaosplane.api import build_app
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import build_runs, build_scheduling
+from chaosplane.wiring import build_runs, build_scheduling, build_webhook_secrets
 
 logger = Logger()
 tracer = Tracer()
@@ -18,6 +18,7 @@ app = build_app(
     max_body_bytes=settings.max_body_bytes,
     platform_team=settings.platform_team,
     scheduling=build_scheduling(settings),
+    webhook_secrets=build_webhook_secrets(settings),
 )
 
 

@@ -127,7 +127,7 @@ def test_bad_list_parameters_are_4xx(platform: Platform, path: str, query: dict)
         ({"name": "x", "type": "ec2-instances"}, None, "body"),
         ({"name": "x", "type": "ec2-instances", "selector": "app=web", "owner": "me"}, None, "body.owner"),
         ({"name": 5, "type": "ec2-instances", "selector": "app=web"}, None, "body.name"),
-        ({"name": "x", "type": "rds-clusters", "selector": "app=web"}, None, "body.type"),
+        ({"name": "x", "type": "dynamodb-tables", "selector": "app=web"}, None, "body.type"),
         ({"name": "x", "type": "ec2-instances", "selector": "app in (web"}, None, "body.selector"),
     ],
 )

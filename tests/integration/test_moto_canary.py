@@ -228,3 +228,136 @@ def test_a_stopped_execution_is_aborted_at_once_and_announced(events_to_lambda) 
     assert event["detail-type"] == "Step Functions Execution Status Change"
     assert event["detail"]["status"] == "ABORTED" and event["detail"]["name"] == "x"
     assert event["detail"]["stateMachineArn"] == machine
+
+
+# -- the cloud-fault emulation (emulation.py patches 4 to 6) ---------------------------------------
+
+
+def moto_source(owner: type, function: str) -> str:
+    """moto's own source of one method, read from its file (the class attribute may be ours)."""
+    match = re.search(rf"\n    def {function}\(.*?(?=\n    def |\Z)", inspect.getsource(owner), re.S)
+    assert match is not None, f"moto's {owner.__name__} no longer defines {function}"
+    return match[0]
+
+
+def test_moto_still_lacks_what_the_cloud_fault_patches_add() -> None:
+    """When one of these fails, moto does it itself now: drop that patch from emulation.py."""
+    from moto.awslambda.responses import LambdaResponse
+    from moto.ec2.responses.subnets import Subnets
+    from moto.ecs.models import Task
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.rds.responses import RDSResponse
+    from moto.ssm.models import Command
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    ssm = inspect.getsource(SimpleSystemManagerResponse)
+    assert "def cancel_command" not in ssm, "moto has CancelCommand: drop the SSM patch"
+    assert "def describe_instance_information" not in ssm, "moto has DescribeInstanceInformation"
+    assert 'self.status = "Success"' in moto_source(Command, "__init__"), "SSM commands no longer end at once"
+    assert "all_reservations(filters=ec2_filters)" in moto_source(Command, "_get_instance_ids_from_targets")
+    assert '("RUNNING", "DEACTIVATING")' in inspect.getsource(Task), "ECS task states changed"
+    assert "nextToken" not in moto_source(EC2ContainerServiceResponse, "list_tasks"), (
+        "moto paginates ListTasks"
+    )
+    assert "Marker" not in moto_source(LambdaResponse, "list_functions"), "moto paginates ListFunctions"
+    assert "Marker" not in moto_source(RDSResponse, "describe_db_clusters"), "moto paginates DB clusters"
+    assert "NextToken" not in moto_source(Subnets, "describe_subnets"), "moto paginates DescribeSubnets"
+
+
+def test_ssm_commands_run_for_their_duration_and_cancel_as_on_aws() -> None:
+    with mock_aws():
+        emulation.apply()
+        session = boto3.session.Session(region_name="us-east-1")
+        session.client("iam").create_instance_profile(InstanceProfileName="ssm")
+        ec2, ssm = session.client("ec2"), session.client("ssm")
+        managed = ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "ssm"}
+        )["Instances"][0]["InstanceId"]
+        other = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0][
+            "InstanceId"
+        ]
+
+        info = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [managed, other]}])
+        assert [(i["InstanceId"], i["PingStatus"]) for i in info["InstanceInformationList"]] == [
+            (managed, "Online")
+        ]
+
+        long = ssm.send_command(
+            InstanceIds=[managed],
+            DocumentName="AWSFIS-Run-CPU-Stress",
+            Parameters={"DurationSeconds": ["600"]},
+        )["Command"]
+        assert long["Status"] == "InProgress" and long["InstanceIds"] == [managed]
+        assert ssm.list_commands(InstanceId=other)["Commands"] == []
+        ssm.cancel_command(CommandId=long["CommandId"], InstanceIds=[managed])
+        (listed,) = ssm.list_commands(CommandId=long["CommandId"])["Commands"]
+        assert listed["Status"] == "Cancelled"
+        invocation = ssm.get_command_invocation(CommandId=long["CommandId"], InstanceId=managed)
+        assert invocation["Status"] == "Cancelled"
+
+        short = ssm.send_command(
+            InstanceIds=[managed], DocumentName="AWSFIS-Run-CPU-Stress", Parameters={"DurationSeconds": ["1"]}
+        )["Command"]
+        wait_until(
+            lambda: ssm.list_commands(CommandId=short["CommandId"])["Commands"][0]["Status"] == "Success", 5
+        )
+
+
+def test_ecs_tasks_stay_running_and_lists_come_in_pages() -> None:
+    with mock_aws():
+        emulation.apply()
+        session = boto3.session.Session(region_name="us-east-1")
+        ecs = session.client("ecs")
+        ecs.create_cluster(clusterName="c")
+        ecs.register_task_definition(
+            family="f", containerDefinitions=[{"name": "c", "image": "x", "memory": 64}]
+        )
+        arns = [
+            t["taskArn"]
+            for t in ecs.run_task(cluster="c", taskDefinition="f", count=5, launchType="FARGATE")["tasks"]
+        ]
+        for _ in range(3):
+            assert {t["lastStatus"] for t in ecs.describe_tasks(cluster="c", tasks=arns)["tasks"]} == {
+                "RUNNING"
+            }
+        first = ecs.list_tasks(cluster="c", maxResults=2)
+        assert len(first["taskArns"]) == 2 and first["nextToken"]
+        paged = [
+            a
+            for p in ecs.get_paginator("list_tasks").paginate(cluster="c", PaginationConfig={"PageSize": 2})
+            for a in p["taskArns"]
+        ]
+        assert sorted(paged) == sorted(arns)
+
+        ec2 = session.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        for n in range(7):
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{n}.0/24")
+        page = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}], MaxResults=5)
+        assert len(page["Subnets"]) == 5 and page["NextToken"]
+
+        rds = session.client("rds")
+        for n in range(3):
+            rds.create_db_cluster(
+                DBClusterIdentifier=f"c{n}",
+                Engine="aurora-postgresql",
+                MasterUsername="u",
+                MasterUserPassword="password1",
+            )
+        page = rds.describe_db_clusters(MaxRecords=2)
+        assert len(page["DBClusters"]) == 2 and page["Marker"]
+        assert len(rds.describe_db_clusters(MaxRecords=2, Marker=page["Marker"])["DBClusters"]) == 1
+
+        lam = session.client("lambda")
+        role = session.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        for n in range(3):
+            lam.create_function(
+                FunctionName=f"f{n}",
+                Runtime="python3.13",
+                Role=role,
+                Handler="a.b",
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+            )
+        page = lam.list_functions(MaxItems=2)
+        assert len(page["Functions"]) == 2 and page["NextMarker"]
+        assert len(lam.list_functions(MaxItems=2, Marker=page["NextMarker"])["Functions"]) == 1

@@ -9,6 +9,7 @@ No kubelet runs, so the tests play its part where a run needs one: they mark pod
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from chaosplane.errors import NotEligible
 from chaosplane.faults import eks, payloads
+from chaosplane.faults.base import RunContext
 from chaosplane.local import lambda_patch
 from chaosplane.models import FaultType, Target
 from chaosplane.settings import load_settings
@@ -122,6 +124,8 @@ def experiment(
     body = {
         "name": f"{fault} {selector}",
         "type": fault,
+        "allow_irreversible": fault
+        == "pod-delete",  # pods are deleted for good; their controller may replace them
         "target": target["id"],
         "selection": selection,
         "duration": duration,
@@ -495,8 +499,7 @@ class _ClustersFor:
 
 
 class _NoJournal:
-    run_id = "00000000-0000-0000-0000-000000000000"
-    fault_seconds = 1
+    run = RunContext("00000000-0000-0000-0000-000000000000", "e", 1, datetime(2026, 1, 1, tzinfo=UTC))
 
     def before_change(self, *args: Any) -> Any:
         raise AssertionError("nothing may be journaled for a pod that is not the planned one")

@@ -6,11 +6,13 @@ Field names are the API contract (the seed's data model, extended). Models that 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -36,7 +38,44 @@ Description = Annotated[str, StringConstraints(max_length=1024)]
 _EC2_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _K8S_POD_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ECS_NAME = re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service/)?[A-Za-z0-9/_-]{1,255}$")
+_RESOURCE_ID_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
+    "ec2-instances": (_EC2_INSTANCE_ID, "EC2 instance ids"),
+    "rds-instances": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$"), "RDS DB instance identifiers"),
+    "rds-clusters": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$"), "RDS DB cluster identifiers"),
+    "ecs-tasks": (
+        re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task/[A-Za-z0-9_-]+/)?[0-9a-f]{32}$"),
+        "ECS task ids or ARNs",
+    ),
+    "lambda-functions": (
+        re.compile(r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}$"),
+        "Lambda function names or ARNs",
+    ),
+    "subnets": (re.compile(r"^subnet-[0-9a-f]{8,17}$"), "subnet ids"),
+    "eks-pods": (_K8S_POD_NAME, "Kubernetes pod names"),
+}
+MAX_WEBHOOK_HEADERS = 20
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection"})
 _ALARM = re.compile(r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{12}:alarm:)?[^\x00-\x1f]{1,255}$")
+
+
+def check_webhook_url(value: str) -> str:
+    """An absolute http(s) URL with a host; no credentials in it, no fragment, no link-local host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold credentials; put them in headers (stored as a secret)")
+    if parts.fragment:
+        raise ValueError("must not have a #fragment")
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return value
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        raise ValueError("must not point at a link-local, multicast or unspecified address")
+    return value
 
 
 def utcnow() -> datetime:
@@ -50,6 +89,13 @@ def new_id() -> str:
 class TargetType(StrEnum):
     EC2_INSTANCES = "ec2-instances"
     EKS_PODS = "eks-pods"
+    # Cloud and external targets (faults/rds.py, ecs.py, lambdas.py, network.py, http.py).
+    RDS_INSTANCES = "rds-instances"
+    RDS_CLUSTERS = "rds-clusters"
+    ECS_TASKS = "ecs-tasks"
+    LAMBDA_FUNCTIONS = "lambda-functions"
+    SUBNETS = "subnets"
+    HTTP_ENDPOINT = "http-endpoint"
 
 
 class FaultType(StrEnum):
@@ -60,6 +106,19 @@ class FaultType(StrEnum):
     POD_NETWORK_LOSS = "pod-network-loss"
     POD_CPU_STRESS = "pod-cpu-stress"
     POD_MEMORY_STRESS = "pod-memory-stress"
+    # Cloud and external faults.
+    EC2_TERMINATE = "ec2-terminate"
+    RDS_REBOOT = "rds-reboot"
+    RDS_FAILOVER = "rds-failover"
+    ECS_STOP_TASK = "ecs-stop-task"
+    LAMBDA_THROTTLE = "lambda-throttle"
+    SSM_CPU_STRESS = "ssm-cpu-stress"
+    SSM_MEMORY_STRESS = "ssm-memory-stress"
+    NETWORK_BLACKHOLE = "network-blackhole"
+    HTTP_WEBHOOK = "http-webhook"
+
+
+_CLUSTERED = frozenset({TargetType.EKS_PODS, TargetType.ECS_TASKS})
 
 
 class RunStatus(StrEnum):
@@ -99,6 +158,61 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class WebhookMethod(StrEnum):
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+
+
+class WebhookCall(_Request):
+    """One URL the platform calls (with a signed JSON body) to inject or to roll back."""
+
+    url: str = Field(min_length=8, max_length=2048)
+    method: WebhookMethod = WebhookMethod.POST
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        return check_webhook_url(value)
+
+
+class WebhookSpec(_Request):
+    """An http-endpoint target's webhook pair.
+
+    `headers` and `signing_secret` are write-only: they go to Secrets Manager, never to DynamoDB,
+    never into a response or a log. On replace, leaving them out keeps the stored ones.
+    `header_names` and `secret_version` are set by the platform (ignored on input).
+    """
+
+    inject: WebhookCall
+    rollback: WebhookCall
+    timeout_seconds: float = Field(default=5.0, ge=0.1, le=30, description="per attempt (read timeout)")
+    retries: StrictInt = Field(default=2, ge=0, le=5, description="extra attempts after a retryable failure")
+    headers: dict[str, str] | None = Field(
+        default=None, exclude=True, max_length=MAX_WEBHOOK_HEADERS, json_schema_extra={"writeOnly": True}
+    )
+    signing_secret: str | None = Field(
+        default=None, exclude=True, min_length=32, max_length=512, json_schema_extra={"writeOnly": True}
+    )
+    header_names: list[str] = Field(default_factory=list, description="set by the platform")
+    secret_version: str | None = Field(default=None, description="set by the platform")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_are_sane(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"not a valid HTTP header name: {name[:64]!r}")
+            if name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-chaosplane-"):
+                raise ValueError(f"header {name} is set by the platform")
+            if any(ch in text for ch in "\r\n\x00") or len(text) > 4096:
+                raise ValueError(f"header {name}: value must be one line of at most 4096 characters")
+        return value
+
+
 class TargetSpec(_Request):
     """What a client sends to create or replace a target."""
 
@@ -107,8 +221,10 @@ class TargetSpec(_Request):
     type: TargetType
     namespace: str | None = Field(default=None, max_length=63, validate_default=True)
     selector: str | None = Field(default=None, max_length=1024)
-    cluster: str | None = Field(default=None, max_length=100, validate_default=True)
+    cluster: str | None = Field(default=None, max_length=255, validate_default=True)
+    service: str | None = Field(default=None, max_length=255, validate_default=True, description="ecs-tasks")
     resource_ids: list[str] | None = Field(default=None, max_length=MAX_RESOURCE_IDS)
+    webhook: WebhookSpec | None = Field(default=None, validate_default=True, description="http-endpoint")
 
     @field_validator("selector")
     @classmethod
@@ -132,10 +248,30 @@ class TargetSpec(_Request):
     @classmethod
     def _cluster_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
         kind = info.data.get("type")
-        if kind is TargetType.EKS_PODS and not value:
-            raise ValueError("an eks-pods target needs a cluster")
-        if kind is not None and kind is not TargetType.EKS_PODS and value is not None:
-            raise ValueError(f"cluster applies to eks-pods targets only, not {kind.value}")
+        if kind in _CLUSTERED and not value:
+            raise ValueError(f"an {kind.value} target needs a cluster")
+        if kind is not None and kind not in _CLUSTERED and value is not None:
+            raise ValueError(f"cluster applies to ecs-tasks and eks-pods targets only, not {kind.value}")
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _service_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if value is not None and kind is not None and kind is not TargetType.ECS_TASKS:
+            raise ValueError(f"service applies to ecs-tasks targets only, not {kind.value}")
+        if value is not None and not _ECS_NAME.match(value):
+            raise ValueError("service must be an ECS service name or ARN")
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_fits_type(cls, value: WebhookSpec | None, info: ValidationInfo) -> WebhookSpec | None:
+        kind = info.data.get("type")
+        if kind is TargetType.HTTP_ENDPOINT and value is None:
+            raise ValueError("an http-endpoint target needs a webhook (inject and rollback)")
+        if kind is not None and kind is not TargetType.HTTP_ENDPOINT and value is not None:
+            raise ValueError(f"webhook applies to http-endpoint targets only, not {kind.value}")
         return value
 
     @field_validator("resource_ids")
@@ -143,20 +279,23 @@ class TargetSpec(_Request):
     def _ids_fit_type(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if not value:
             return value
-        if info.data.get("type") is TargetType.EC2_INSTANCES:
-            bad = [rid for rid in value if not _EC2_INSTANCE_ID.match(rid)]
+        kind = info.data.get("type")
+        if kind in _RESOURCE_ID_PATTERNS:
+            pattern, what = _RESOURCE_ID_PATTERNS[kind]
+            bad = [rid for rid in value if not pattern.match(rid)]
             if bad:
-                raise ValueError(f"not EC2 instance ids: {', '.join(bad)}")
-        if info.data.get("type") is TargetType.EKS_PODS:
-            bad = [rid for rid in value if not _K8S_POD_NAME.match(rid)]
-            if bad:
-                raise ValueError(f"not Kubernetes pod names: {', '.join(bad)}")
+                raise ValueError(f"not {what}: {', '.join(bad)}")
         if len(set(value)) != len(value):
             raise ValueError("resource_ids has duplicates")
         return value
 
     @model_validator(mode="after")
     def _selects_something(self) -> TargetSpec:
+        if self.type is TargetType.HTTP_ENDPOINT:
+            # The endpoint is the one resource: there is nothing to select among.
+            if self.selector or self.resource_ids:
+                raise ValueError("an http-endpoint target takes no selector or resource_ids")
+            return self
         if not self.selector and not self.resource_ids:
             # An empty target would match every resource of the type: never a sane default.
             raise ValueError("a target needs a selector, resource_ids, or both")
@@ -183,6 +322,9 @@ class ExperimentSpec(_Request):
     duration: StrictInt = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
     selection: str = Field(default="ALL", description="ALL, COUNT(n) or PERCENT(n)")
     stop_conditions: list[str] = Field(default_factory=list, max_length=MAX_STOP_CONDITIONS)
+    allow_irreversible: bool = Field(
+        default=False, description="required for faults that cannot be rolled back (ec2-terminate)"
+    )
 
     @field_validator("target")
     @classmethod

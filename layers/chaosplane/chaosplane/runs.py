@@ -31,7 +31,7 @@ from chaosplane.errors import (
     TransientError,
 )
 from chaosplane.faults import catalogue
-from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
+from chaosplane.faults.base import AccessChecking, FaultFamily, Resource, RunContext
 from chaosplane.models import (
     ExperimentResult,
     FaultType,
@@ -100,6 +100,15 @@ def check_target_fits(experiment_fault: FaultType, target: Target) -> None:
         raise InvalidRequest(
             f"fault {experiment_fault.value} acts on {wanted.value} targets, "
             f"but target {target.id} is {target.type.value}"
+        )
+
+
+def check_irreversible(fault: FaultType, allow_irreversible: bool) -> None:
+    """An irreversible fault (ec2-terminate) only with the experiment's explicit consent."""
+    if catalogue.spec(fault).irreversible and not allow_irreversible:
+        raise InvalidRequest(
+            f"fault {fault.value} is irreversible (rollback cannot undo it); "
+            "the experiment must set allow_irreversible: true to use it"
         )
 
 
@@ -381,6 +390,13 @@ class Runs:
             raise Halted("stop requested before the run started")
         target = self._store.get_target(result.target_id, team=result.team)
         check_target_fits(result.fault, target)
+        if catalogue.spec(result.fault).irreversible:
+            # Checked when the experiment was saved; checked again here, against what it says now.
+            experiment = self._store.get_experiment(result.experiment_id, team=result.team)
+            try:
+                check_irreversible(result.fault, experiment.allow_irreversible)
+            except InvalidRequest as err:
+                raise PolicyRefused(str(err)) from err
         policy = self._store.policy(result.team)
         _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
         problems += self._access_problems(target, result.fault)
@@ -416,16 +432,19 @@ class Runs:
         result = self._store.get_result(result_id, team=None)
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
-        journal = RunJournal(self._store, result_id, result.duration)
+        started = self._clock()
+        context = RunContext(
+            result.id, result.experiment_id, result.duration, started + timedelta(seconds=result.duration)
+        )
+        journal = RunJournal(self._store, result_id, context)
         journaled = self._store.journal(result_id)
         done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
-        started = self._clock()
         for resource in result.resources:
             if resource.id in done or "skipped" in resource.detail:
                 continue  # a retried Inject: this one is done
             if self._store.stop_requested(result_id):
                 raise Halted("stop requested during injection")
-            planned = Resource(resource.id, resource.kind, resource.before, detail=resource.detail)
+            planned = Resource(resource.id, resource.kind, resource.before, detail=dict(resource.detail))
             try:
                 resource.after = family.inject(result.fault, planned, parameters, journal)
                 message = f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}"

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # other cluster name is an EKS cluster. A deliberate variable, not KUBECONFIG, so that a
     # developer's everyday kubeconfig is never picked up by accident.
     kubeconfig: str | None = Field(default=None, validation_alias="CHAOSPLANE_KUBECONFIG")
+    # http-endpoint targets: each one's webhook headers and signing secret are the secret
+    # <prefix><target id> (the executor may read, and the API write, only under this prefix).
+    webhook_secret_prefix: str
 
 
 @lru_cache(maxsize=1)

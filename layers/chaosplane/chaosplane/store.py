@@ -35,7 +35,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chaosplane.errors import ChaosplaneError, Conflict, InvalidRequest, NotFound, RunExists, TransientError
-from chaosplane.faults.base import Resource
+from chaosplane.faults.base import Resource, RunContext
 from chaosplane.models import (
     AuditEntry,
     Experiment,
@@ -143,7 +143,9 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         namespace = UnicodeAttribute(null=True)
         selector = UnicodeAttribute(null=True)
         cluster = UnicodeAttribute(null=True)
+        service = UnicodeAttribute(null=True)
         resource_ids = ListAttribute(of=UnicodeAttribute, null=True)
+        webhook = JSONAttribute(null=True)  # no secret in it: those live in Secrets Manager
         experiments = NumberAttribute(default=0)  # how many experiments use it: it cannot go from under them
         active_run = UnicodeAttribute(null=True)  # one run per target at a time
         by_scope = _ByScope()
@@ -165,6 +167,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         duration = NumberAttribute()
         selection = UnicodeAttribute()
         stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
+        allow_irreversible = BooleanAttribute(default=False)
         status = UnicodeAttribute()
         active_run = UnicodeAttribute(null=True)
         # Schedule id -> the schedule as the API shows it; the Scheduler holds the live copy.
@@ -352,10 +355,10 @@ class Store:
     def _target(cls, record: Any) -> Target:
         return Target.model_validate(cls._values(record))
 
-    def create_target(self, spec: TargetSpec, *, team: str) -> Target:
+    def create_target(self, spec: TargetSpec, *, team: str, target_id: str | None = None) -> Target:
         now = self._clock()
         record = self._targets(
-            id=new_id(),
+            id=target_id or new_id(),
             scope=team,
             created_at=now,
             updated_at=now,
@@ -959,13 +962,19 @@ class Store:
 class RunJournal:
     """The `Journal` a fault family writes to during one run."""
 
-    def __init__(self, store: Store, result_id: str, fault_seconds: int) -> None:
+    def __init__(self, store: Store, result_id: str, run: RunContext | None = None) -> None:
         self._store = store
-        self.run_id = result_id
-        self.fault_seconds = fault_seconds
+        self._result_id = result_id
+        self._run = run
+
+    @property
+    def run(self) -> RunContext:
+        if self._run is None:
+            raise RuntimeError("this journal was opened without its run's context")
+        return self._run
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        return self._store.journal_before_change(self.run_id, resource, action, prior_state)
+        return self._store.journal_before_change(self._result_id, resource, action, prior_state)
 
     def applied(self, entry: JournalEntry) -> None:
         self._store.journal_set_status(entry, JournalStatus.APPLIED)

@@ -18,7 +18,13 @@ from botocore.exceptions import ClientError
 from chaosplane.faults.base import FaultFamily
 from chaosplane.faults.catalogue import spec
 from chaosplane.faults.ec2 import Ec2Instances
+from chaosplane.faults.ecs import EcsTasks
 from chaosplane.faults.eks import EksPods
+from chaosplane.faults.http import HttpEndpoints, WebhookSecrets
+from chaosplane.faults.lambdas import LambdaFunctions
+from chaosplane.faults.network import Subnets
+from chaosplane.faults.rds import RdsClusters, RdsInstances
+from chaosplane.faults.ssm import SsmStress
 from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
 from chaosplane.models import ExperimentResult, FaultType, TargetType
 from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
@@ -47,15 +53,38 @@ class Clients:
         kubeconfig = KubeconfigClusters(settings.kubeconfig) if settings.kubeconfig else None
         self.clusters = Clusters(EksClusters(self.eks, self.sts), kubeconfig)
         self.payload_image = settings.payload_image
+        self.rds = session.client("rds", config=_RETRIES)
+        self.ecs = session.client("ecs", config=_RETRIES)
+        self.lambda_ = session.client("lambda", config=_RETRIES)
+        self.tagging = session.client("resourcegroupstaggingapi", config=_RETRIES)
+        self.ssm = session.client("ssm", config=_RETRIES)
+        self.secretsmanager = session.client("secretsmanager", config=_RETRIES)
+        self.webhook_secret_prefix = settings.webhook_secret_prefix
 
 
 def fault_families(clients: Clients) -> Callable[[FaultType], FaultFamily]:
     by_target_type: dict[TargetType, Callable[[], FaultFamily]] = {
         TargetType.EC2_INSTANCES: lambda: Ec2Instances(clients.ec2),
         TargetType.EKS_PODS: lambda: EksPods(clients.clusters, clients.payload_image),
+        # Cloud and external families.
+        TargetType.RDS_INSTANCES: lambda: RdsInstances(clients.rds),
+        TargetType.RDS_CLUSTERS: lambda: RdsClusters(clients.rds),
+        TargetType.ECS_TASKS: lambda: EcsTasks(clients.ecs),
+        TargetType.LAMBDA_FUNCTIONS: lambda: LambdaFunctions(clients.lambda_, clients.tagging),
+        TargetType.SUBNETS: lambda: Subnets(clients.ec2),
+        TargetType.HTTP_ENDPOINT: lambda: HttpEndpoints(
+            WebhookSecrets(clients.secretsmanager, clients.webhook_secret_prefix)
+        ),
+    }
+    # Faults whose family is not their target type's (SSM stress acts on EC2 instances, via SSM).
+    by_fault: dict[FaultType, Callable[[], FaultFamily]] = {
+        FaultType.SSM_CPU_STRESS: lambda: SsmStress(clients.ec2, clients.ssm),
+        FaultType.SSM_MEMORY_STRESS: lambda: SsmStress(clients.ec2, clients.ssm),
     }
 
     def family(fault: FaultType) -> FaultFamily:
+        if fault in by_fault:
+            return by_fault[fault]()
         return by_target_type[spec(fault).target_type]()
 
     return family
@@ -144,6 +173,11 @@ def build_scheduling(settings: Settings | None = None) -> Scheduling | None:
     clients = Clients(settings)
     gateway = EventBridgeSchedules(clients.scheduler, *needed)  # type: ignore[arg-type]  # all set
     return Scheduling(Store(settings), gateway)
+
+
+def build_webhook_secrets(settings: Settings) -> WebhookSecrets:
+    session = boto3.session.Session(region_name=settings.aws_region)
+    return WebhookSecrets(session.client("secretsmanager", config=_RETRIES), settings.webhook_secret_prefix)
 
 
 def build_runs(settings: Settings | None = None) -> Runs:

@@ -21,10 +21,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from chaosplane.api import access, audit, experiments, results, safety, schedules, targets
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
+from chaosplane.faults.http import WebhookSecrets
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
 from chaosplane.runs import Runs
 from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
+from chaosplane.webhooks import Targets
 
 TITLE = "Chaosplane API"
 VERSION = "1.0.0"
@@ -145,6 +147,7 @@ def build_app(
     max_body_bytes: int = 64 * 1024,
     platform_team: str = "platform",
     scheduling: Scheduling | None = None,
+    webhook_secrets: WebhookSecrets | None = None,
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
 
@@ -158,7 +161,7 @@ def build_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(targets.router(store, caller))
+    app.include_router(targets.router(store, caller, Targets(store, webhook_secrets)))
     app.include_router(experiments.router(store, runs, caller, scheduling))
     if scheduling is not None:
         app.include_router(schedules.router(scheduling, caller))

@@ -9,7 +9,7 @@ from chaosplane.api.params import Limit, NextToken
 from chaosplane.auth import Caller
 from chaosplane.errors import InvalidRequest, NotFound
 from chaosplane.models import Experiment, ExperimentSpec, Page, RunStatus, Target
-from chaosplane.runs import Runs, check_target_fits
+from chaosplane.runs import Runs, check_irreversible, check_target_fits
 from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
 
@@ -32,6 +32,7 @@ def router(
     r = APIGatewayRouter()
 
     def check(spec: ExperimentSpec, team: str) -> None:
+        check_irreversible(spec.type, spec.allow_irreversible)
         check_target_fits(spec.type, _existing_target(store, spec.target, team))
         limit = store.policy(team).max_duration
         if spec.duration > limit:

@@ -8,14 +8,15 @@ from chaosplane.api.params import Limit, NextToken
 from chaosplane.auth import Caller
 from chaosplane.models import Page, Target, TargetSpec
 from chaosplane.store import Store
+from chaosplane.webhooks import Targets
 
 
-def router(store: Store, caller: Callable[[], Caller]) -> APIGatewayRouter:
+def router(store: Store, caller: Callable[[], Caller], targets: Targets) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
     @r.post("/targets", tags=["targets"])
     def create_target(spec: TargetSpec) -> tuple[Target, int]:
-        return store.create_target(spec, team=caller().team), 201
+        return targets.create(spec, team=caller().team), 201
 
     @r.get("/targets", tags=["targets"])
     def list_targets(limit: Limit = 25, next_token: NextToken = None) -> Page[Target]:
@@ -27,11 +28,11 @@ def router(store: Store, caller: Callable[[], Caller]) -> APIGatewayRouter:
 
     @r.put("/targets/<target_id>", tags=["targets"])
     def replace_target(target_id: str, spec: TargetSpec) -> Target:
-        return store.replace_target(target_id, spec, team=caller().team)
+        return targets.replace(target_id, spec, team=caller().team)
 
     @r.delete("/targets/<target_id>", tags=["targets"])
     def delete_target(target_id: str) -> tuple[None, int]:
-        store.delete_target(target_id, team=caller().team)
+        targets.delete(target_id, team=caller().team)
         return None, 204
 
     return r

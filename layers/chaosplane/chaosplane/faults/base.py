@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -27,10 +28,20 @@ class Resource:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """The run a change belongs to: for faults that tag, sign or time-limit what they do."""
+
+    result_id: str
+    experiment_id: str
+    duration: int
+    deadline: datetime
+    """When the fault should be gone at the latest: a receiver or agent may revert by itself then."""
+
+
 class Journal(Protocol):
-    run_id: str
-    fault_seconds: int
-    """How long the run holds the fault: a fault that can end by itself is told to end after it."""
+    @property
+    def run(self) -> RunContext: ...
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry: ...
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from chaosplane.faults import ec2, eks
+from chaosplane.faults import ec2, ecs, eks, http, lambdas, network, rds, ssm
 from chaosplane.models import FaultType, TargetType
 
 
@@ -17,7 +17,7 @@ class FaultSpec:
     parameters: type[BaseModel]
     summary: str
     irreversible: bool = False
-    """Rollback cannot undo it (it can only report what happened since)."""
+    """Rollback cannot undo it (only report what happened since): needs `allow_irreversible: true`."""
 
 
 FAULTS: dict[FaultType, FaultSpec] = {
@@ -52,6 +52,39 @@ FAULTS: dict[FaultType, FaultSpec] = {
         TargetType.EKS_PODS,
         eks.MemoryStressParameters,
         "fill the pods' memory (stress-ng in an ephemeral container); rollback ends it",
+    ),
+    # Cloud and external faults.
+    FaultType.EC2_TERMINATE: FaultSpec(
+        TargetType.EC2_INSTANCES,
+        ec2.TerminateParameters,
+        "terminate instances; IRREVERSIBLE",
+        irreversible=True,
+    ),
+    FaultType.RDS_REBOOT: FaultSpec(
+        TargetType.RDS_INSTANCES, rds.RebootParameters, "reboot DB instances (optionally with failover)"
+    ),
+    FaultType.RDS_FAILOVER: FaultSpec(
+        TargetType.RDS_CLUSTERS, rds.FailoverParameters, "fail over DB clusters; rollback records the writer"
+    ),
+    FaultType.ECS_STOP_TASK: FaultSpec(
+        TargetType.ECS_TASKS, ecs.StopTaskParameters, "stop service tasks; the service replaces them"
+    ),
+    FaultType.LAMBDA_THROTTLE: FaultSpec(
+        TargetType.LAMBDA_FUNCTIONS,
+        lambdas.ThrottleParameters,
+        "reserved concurrency 0; rollback restores it",
+    ),
+    FaultType.SSM_CPU_STRESS: FaultSpec(
+        TargetType.EC2_INSTANCES, ssm.CpuStressParameters, "CPU stress via SSM; rollback cancels it"
+    ),
+    FaultType.SSM_MEMORY_STRESS: FaultSpec(
+        TargetType.EC2_INSTANCES, ssm.MemoryStressParameters, "memory stress via SSM; rollback cancels it"
+    ),
+    FaultType.NETWORK_BLACKHOLE: FaultSpec(
+        TargetType.SUBNETS, network.BlackholeParameters, "deny-all network ACL on subnets; rollback restores"
+    ),
+    FaultType.HTTP_WEBHOOK: FaultSpec(
+        TargetType.HTTP_ENDPOINT, http.WebhookParameters, "signed inject webhook; rollback webhook undoes it"
     ),
 }
 

@@ -1,4 +1,6 @@
-"""EC2 instances: `ec2-stop` (rolled back by starting what it stopped) and `ec2-reboot`.
+"""EC2 instances: `ec2-stop` (rolled back by starting what it stopped), `ec2-reboot`, and
+`ec2-terminate` (irreversible: the catalogue marks it so, and only an experiment that says
+`allow_irreversible: true` may run it).
 
 Only instances that are `running` are eligible: stopping an instance that was already stopped
 would make rollback start something nobody wanted running. The others are resolved all the same,
@@ -20,6 +22,7 @@ from chaosplane.selectors import parse_selector
 KIND = "ec2:instance"
 STOP = "ec2:StopInstances"
 REBOOT = "ec2:RebootInstances"
+TERMINATE = "ec2:TerminateInstances"
 _THROTTLING = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError"}
 
 
@@ -31,6 +34,10 @@ class StopParameters(BaseModel):
 
 
 class RebootParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TerminateParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -97,12 +104,18 @@ class Ec2Instances:
             self._call("reboot_instances", resource.id, InstanceIds=[resource.id])
             journal.applied(entry)
             return "rebooting"
+        if fault is FaultType.EC2_TERMINATE:
+            entry = journal.before_change(resource, TERMINATE, {"state": state})
+            response = self._call("terminate_instances", resource.id, InstanceIds=[resource.id])
+            journal.applied(entry)
+            return str(response["TerminatingInstances"][0]["CurrentState"]["Name"])
         raise InjectionFailed(f"{fault.value} is not an EC2 fault")
 
     def rollback(self, entry: JournalEntry) -> str:
         state = self._state(entry.resource_id)
-        if entry.action == REBOOT:
-            return state  # a reboot undoes itself; nothing to do but record where it ended
+        if entry.action in (REBOOT, TERMINATE):
+            # A reboot undoes itself; a termination cannot be undone. Record where it ended.
+            return state
         if entry.prior_state.get("state") != "running":
             return state  # it was not running before us, so it is not ours to start
         if state in ("running", "pending", "terminated", "shutting-down"):
@@ -113,6 +126,10 @@ class Ec2Instances:
             raise TransientError(f"{entry.resource_id} is still stopping")
         response = self._call("start_instances", entry.resource_id, InstanceIds=[entry.resource_id])
         return str(response["StartingInstances"][0]["CurrentState"]["Name"])
+
+    def state(self, instance_id: str) -> str:
+        """The instance's state now ("terminated" for one that no longer exists)."""
+        return self._state(instance_id)
 
     def _state(self, instance_id: str) -> str:
         try:

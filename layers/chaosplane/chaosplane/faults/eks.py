@@ -467,8 +467,8 @@ class EksPods:
         busy = _running_ours(pod)
         if busy:
             raise NotEligible(f"pod {resource.id} is already under a chaosplane fault ({', '.join(busy)})")
-        name = container_name(journal.run_id)
-        seconds = journal.fault_seconds + PAYLOAD_MARGIN_SECONDS
+        name = container_name(journal.run.result_id)
+        seconds = journal.run.duration + PAYLOAD_MARGIN_SECONDS
         network = fault in (FaultType.POD_NETWORK_LATENCY, FaultType.POD_NETWORK_LOSS)
         container = ephemeral_container(
             name, self._image, payload_command(fault, parameters, seconds), network

@@ -7,6 +7,17 @@
 3. Step Functions: `stop_execution` makes the execution ABORTED at once (moto leaves it RUNNING
    while a task waits), and every execution that ends emits "Step Functions Execution Status
    Change", as AWS does. moto emits nothing.
+4. SSM Run Command (the ssm-*-stress faults): a command goes to the instances it names (moto
+   sends it to every instance in the region when it has no Targets); one sent with `DurationSeconds`
+   stays InProgress until that time has passed, as a stress document does (moto marks every
+   command Success at once); `CancelCommand` exists and cancels it (moto has no CancelCommand);
+   `DescribeInstanceInformation` lists EC2 instances that have an instance profile as managed
+   instances, Online while running (moto has no DescribeInstanceInformation).
+5. ECS: a running task stays RUNNING until stopped (moto's state manager moves every task to
+   DEACTIVATING the first time it is described).
+6. Pagination: ListTasks (ECS), ListFunctions (Lambda), DescribeDBClusters (RDS) and
+   DescribeSubnets (EC2) return pages of the requested size with a next token, as AWS does; moto
+   returns everything in one page, which would leave the families' pagination untested.
 
 Each patch wraps one moto method, checks at `apply()` that the method still exists, and has a
 canary test (tests/integration/test_moto_canary.py) that fails loudly when a moto upgrade breaks it.
@@ -17,11 +28,20 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.responses import ActionResult
+from moto.ec2.models import ec2_backends
+from moto.ec2.responses.subnets import Subnets as SubnetsResponse
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.events.models import Rule, events_backends
+from moto.moto_api import state_manager
+from moto.rds.responses import RDSResponse
+from moto.ssm.models import Command, SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
@@ -158,11 +178,167 @@ def _patch_execution_events() -> None:
     BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
 
 
+# -- 4. SSM Run Command: long-running commands, CancelCommand, DescribeInstanceInformation ----------
+
+_SSM_ACTIVE = ("Pending", "InProgress", "Delayed")
+
+
+def _ssm_refresh(command: Any) -> None:
+    """A running command whose DurationSeconds has passed has finished (Success)."""
+    ends_at = getattr(command, "_chaosplane_ends_at", None)
+    if command.status == "InProgress" and ends_at is not None and datetime.now(UTC) >= ends_at:
+        _ssm_set_status(command, "Success", command.instance_ids)
+
+
+def _ssm_set_status(command: Any, status: str, instance_ids: list[str]) -> None:
+    for invocation in command.invocations:
+        if invocation["InstanceId"] in instance_ids and invocation["Status"] in _SSM_ACTIVE:
+            invocation["Status"] = invocation["StatusDetails"] = status
+    statuses = {invocation["Status"] for invocation in command.invocations}
+    if not statuses & set(_SSM_ACTIVE):
+        command.status = command.status_details = status if len(statuses) == 1 else "Success"
+
+
+def _patch_ssm_commands() -> None:
+    original_send = SimpleSystemManagerBackend.send_command
+    original_response_object = Command.response_object
+    original_get_invocation = Command.get_invocation
+
+    def send_command(self: Any, **kwargs: Any) -> Any:
+        asked = list(kwargs.get("instance_ids") or [])
+        command: Any = original_send(self, **kwargs)
+        if not kwargs.get("targets"):
+            # moto adds every instance of the region when Targets is empty: only the ones asked for.
+            command.instance_ids = asked
+            command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+            command.completed_count = command.target_count = len(asked)
+        duration = (kwargs.get("parameters") or {}).get("DurationSeconds")
+        if duration:
+            seconds = float(duration[0] if isinstance(duration, list) else duration)
+            command._chaosplane_ends_at = datetime.now(UTC) + timedelta(seconds=seconds)
+            command.status = command.status_details = "InProgress"
+            for invocation in command.invocations:
+                invocation["Status"] = invocation["StatusDetails"] = "InProgress"
+        return command
+
+    def response_object(self: Any) -> dict[str, Any]:
+        _ssm_refresh(self)
+        return original_response_object(self)
+
+    def get_invocation(self: Any, instance_id: str, plugin_name: str | None) -> dict[str, Any]:
+        _ssm_refresh(self)
+        return original_get_invocation(self, instance_id, plugin_name)
+
+    def cancel_command(self: Any, command_id: str, instance_ids: list[str] | None) -> None:
+        command = self.get_command_by_id(command_id)  # InvalidCommandId, as AWS
+        _ssm_refresh(command)
+        _ssm_set_status(command, "Cancelled", instance_ids or command.instance_ids)
+
+    def cancel_command_response(self: Any) -> ActionResult:
+        self.ssm_backend.cancel_command(self._get_param("CommandId"), self._get_param("InstanceIds"))
+        return ActionResult({})
+
+    def describe_instance_information(self: Any) -> ActionResult:
+        wanted: set[str] | None = None
+        filters = [(f.get("Key"), f.get("Values")) for f in self._get_param("Filters") or []]
+        filters += [
+            (f.get("key"), f.get("valueSet")) for f in self._get_param("InstanceInformationFilterList") or []
+        ]
+        for key, values in filters:
+            if key == "InstanceIds":
+                wanted = set(values or []) if wanted is None else wanted & set(values or [])
+        backend = ec2_backends[self.current_account][self.region]
+        managed = [
+            {
+                "InstanceId": instance.id,
+                "PingStatus": "Online" if instance.state == "running" else "ConnectionLost",
+                "PlatformType": "Linux",
+                "ResourceType": "EC2Instance",
+                "AgentVersion": "3.3.0.0",
+                "IsLatestVersion": True,
+            }
+            for reservation in backend.all_reservations()
+            for instance in reservation.instances
+            if instance.iam_instance_profile
+            and instance.state != "terminated"
+            and (wanted is None or instance.id in wanted)
+        ]
+        start = int(self._get_param("NextToken") or 0)
+        size = int(self._get_param("MaxResults") or 50)
+        result: dict[str, Any] = {"InstanceInformationList": managed[start : start + size]}
+        if start + size < len(managed):
+            result["NextToken"] = str(start + size)
+        return ActionResult(result)
+
+    SimpleSystemManagerBackend.send_command = send_command  # type: ignore[method-assign,assignment]
+    SimpleSystemManagerBackend.cancel_command = cancel_command  # type: ignore[attr-defined]
+    Command.response_object = response_object  # type: ignore[method-assign]
+    Command.get_invocation = get_invocation  # type: ignore[method-assign]
+    SimpleSystemManagerResponse.cancel_command = cancel_command_response  # type: ignore[attr-defined]
+    SimpleSystemManagerResponse.describe_instance_information = describe_instance_information  # type: ignore[attr-defined]
+
+
+# -- 5. ECS: running tasks stay running -----------------------------------------------------------
+
+
+def _patch_ecs_tasks() -> None:
+    # "manual" progression with a count never reached: a task changes status only when told to.
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 2**62})
+
+
+# -- 6. Pagination where moto returns everything in one page ---------------------------------------
+
+
+def _page(items: list[Any], token: Any, size: Any, default: int) -> tuple[list[Any], str | None]:
+    start, count = int(token or 0), int(size or default)
+    return items[start : start + count], (str(start + count) if start + count < len(items) else None)
+
+
+def _paginate(
+    owner: type, method: str, items: str, size: str, token: str, next_key: str, default: int
+) -> None:
+    original = getattr(owner, method)
+
+    def paged(self: Any) -> Any:
+        result = original(self)
+        asked_size, asked_token = self._get_param(size), self._get_param(token)
+        if isinstance(result, str):  # REST-JSON services (Lambda) answer a JSON string
+            body = json.loads(result)
+            body[items], next_token = _page(body[items], asked_token, asked_size, default)
+            if next_token:
+                body[next_key] = next_token
+            return json.dumps(body)
+        body = dict(result.result)
+        body[items], next_token = _page(list(body[items]), asked_token, asked_size, default)
+        if next_token:
+            body[next_key] = next_token
+        return ActionResult(body)
+
+    setattr(owner, method, paged)
+
+
+def _patch_pagination() -> None:
+    _paginate(
+        EC2ContainerServiceResponse, "list_tasks", "taskArns", "maxResults", "nextToken", "nextToken", 100
+    )
+    _paginate(LambdaResponse, "list_functions", "Functions", "MaxItems", "Marker", "NextMarker", 50)
+    _paginate(RDSResponse, "describe_db_clusters", "DBClusters", "MaxRecords", "Marker", "Marker", 100)
+    _paginate(SubnetsResponse, "describe_subnets", "Subnets", "MaxResults", "NextToken", "NextToken", 1000)
+
+
 PATCHED = (
     (CloudWatchBackend, "set_alarm_state"),
     (Rule, "send_to_targets"),
     (ParserExecution, "stop"),
     (BaseExecutionWorkerCommunication, "terminated"),
+    (SimpleSystemManagerBackend, "send_command"),
+    (SimpleSystemManagerBackend, "get_command_by_id"),
+    (Command, "response_object"),
+    (Command, "get_invocation"),
+    (EC2ContainerServiceResponse, "list_tasks"),
+    (LambdaResponse, "list_functions"),
+    (RDSResponse, "describe_db_clusters"),
+    (SubnetsResponse, "describe_subnets"),
 )
 
 
@@ -178,4 +354,7 @@ def apply() -> None:
         _patch_alarm_events()
         _patch_lambda_targets()
         _patch_execution_events()
+        _patch_ssm_commands()
+        _patch_ecs_tasks()
+        _patch_pagination()
         _state["applied"] = True

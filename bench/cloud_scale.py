@@ -1,0 +1,190 @@
+"""Cloud scale: resolve, inject and roll back over --instances (default 1,000) EC2 instances.
+
+On `chaosplane local` (moto's threaded server, as a user runs it), two views:
+  family:     the EC2 family itself, from this process, against the embedded AWS endpoint:
+              resolve (paginated DescribeInstances + selector) --repeat times, then ec2-stop inject
+              on every instance (journal in memory) and rollback of every entry, one at a time,
+              as the executor does.
+  end to end: through the API and the state machine: POST preview over every instance (resolve +
+              plan), then a run of ec2-stop that resolves every instance and hits --run-instances of
+              them (COUNT(n)): POST run -> those stopped, POST stop -> all running again and the run
+              recorded `stopped`. (The run records every resource's progress in its result item as
+              it goes; that write grows with the run, so a run's time grows faster than linearly.)
+Prints seconds and resources per second for each.
+Usage: python bench/cloud_scale.py [--instances 1000] [--repeat 3] [--run-instances 100] [--family-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from _local import Local, local_platform, wait_for
+from chaosplane.faults.base import Resource, RunContext
+from chaosplane.faults.ec2 import Ec2Instances, StopParameters
+from chaosplane.models import FaultType, JournalEntry, JournalStatus, Target
+
+TAG = "scale"
+
+
+class MemoryJournal:
+    """The family's Journal, in memory: this bench times the family, not DynamoDB."""
+
+    def __init__(self) -> None:
+        now = datetime.now(UTC)
+        self.run = RunContext("bench", "bench", 3600, now + timedelta(hours=1))
+        self.entries: list[JournalEntry] = []
+
+    def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
+        now = datetime.now(UTC)
+        entry = JournalEntry(
+            result_id="bench",
+            key=resource.id,
+            resource_id=resource.id,
+            kind=resource.kind,
+            action=action,
+            prior_state=prior_state,
+            created_at=now,
+            updated_at=now,
+        )
+        self.entries.append(entry)
+        return entry
+
+    def applied(self, entry: JournalEntry) -> None:
+        entry.status = JournalStatus.APPLIED
+
+
+def line(what: str, count: int, seconds: float) -> str:
+    return f"{what:<52} {count:5d} in {seconds:7.2f} s   {count / seconds:8.0f} resources/s"
+
+
+def launch(local: Local, count: int) -> None:
+    ec2 = local.client("ec2")
+    for start in range(0, count, 250):
+        ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=min(250, count - start),
+            MaxCount=min(250, count - start),
+            InstanceType="t3.micro",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": TAG}]}],
+        )
+
+
+def states(local: Local) -> list[str]:
+    found = local.client("ec2").describe_instances(Filters=[{"Name": "tag:app", "Values": [TAG]}])
+    return [i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]]
+
+
+def count_in(local: Local, state: str) -> int:
+    """How many instances are in `state`: asked narrowly, so that polling does not load the
+    embedded AWS with 1,000 instances' worth of XML every time (that would slow the run it times)."""
+    filters = [{"Name": "tag:app", "Values": [TAG]}, {"Name": "instance-state-name", "Values": [state]}]
+    found = local.client("ec2").describe_instances(Filters=filters)
+    return sum(len(r["Instances"]) for r in found["Reservations"])
+
+
+def family_view(local: Local, count: int, repeat: int) -> list[str]:
+    family = Ec2Instances(local.client("ec2"))
+    now = datetime.now(UTC)
+    target = Target(
+        id="bench",
+        team="bench",
+        name="scale",
+        type="ec2-instances",
+        selector=f"app={TAG}",
+        created_at=now,
+        updated_at=now,
+    )
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        resources = family.resolve(target, FaultType.EC2_STOP)
+        timings.append(time.perf_counter() - started)
+    assert len(resources) == count, f"resolved {len(resources)} of {count}"
+    journal = MemoryJournal()
+    started = time.perf_counter()
+    for resource in resources:
+        family.inject(FaultType.EC2_STOP, resource, StopParameters(), journal)
+    injected = time.perf_counter() - started
+    assert set(states(local)) == {"stopped"}
+    started = time.perf_counter()
+    for entry in journal.entries:
+        family.rollback(entry)
+    rolled = time.perf_counter() - started
+    assert set(states(local)) == {"running"}
+    return [
+        line(f"family: resolve (median of {repeat})", count, statistics.median(timings)),
+        line("family: inject ec2-stop (describe + journal + stop)", count, injected),
+        line("family: rollback (describe + start)", count, rolled),
+    ]
+
+
+def end_to_end_view(local: Local, count: int, hit: int) -> list[str]:
+    api, http = local.api, local.http
+    policy = {"max_percent": 100, "max_resources": 1000, "max_duration": 43200}
+    http.put(f"{api}/safety/policy", json=policy, timeout=30).raise_for_status()
+    target = http.post(
+        f"{api}/targets", json={"name": TAG, "type": "ec2-instances", "selector": f"app={TAG}"}, timeout=30
+    ).json()
+    experiment = http.post(
+        f"{api}/experiments",
+        json={
+            "name": TAG,
+            "type": "ec2-stop",
+            "target": target["id"],
+            "duration": 3600,
+            "selection": f"COUNT({hit})",
+        },
+        timeout=30,
+    ).json()
+    started = time.perf_counter()
+    preview = http.post(f"{api}/experiments/{experiment['id']}/preview", timeout=120).json()
+    previewed = time.perf_counter() - started
+    listed = len(preview["selected"]) + len(preview["eligible_not_selected"])
+    assert listed == count and preview["verdict"]["allowed"], preview["verdict"]
+
+    started = time.perf_counter()
+    run = http.post(f"{api}/experiments/{experiment['id']}/run", timeout=30)
+    run.raise_for_status()
+    stopped_at = wait_for(lambda: count_in(local, "stopped") == hit, timeout=1800, every=0.5)
+    asked = time.perf_counter()
+    http.post(f"{api}/experiments/{experiment['id']}/stop", timeout=30).raise_for_status()
+    restored_at = wait_for(lambda: count_in(local, "stopped") == 0, timeout=1800, every=0.5)
+    result_id = run.json()["result_id"]
+    ended_at = wait_for(
+        lambda: http.get(f"{api}/results/{result_id}", timeout=30).json()["status"] == "stopped",
+        timeout=1800,
+        every=0.5,
+    )
+    return [
+        line("end to end: POST preview (resolve + plan)", count, previewed),
+        line(f"end to end: POST run -> the {hit} selected stopped", hit, stopped_at - started),
+        line("end to end: POST stop -> every instance running", hit, restored_at - asked),
+        line("end to end: POST stop -> run recorded stopped", hit, ended_at - asked),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--run-instances", type=int, default=100, help="instances a full run hits")
+    parser.add_argument("--family-only", action="store_true")
+    args = parser.parse_args()
+
+    with local_platform() as local:
+        launch(local, args.instances)
+        lines = family_view(local, args.instances, args.repeat)
+        if not args.family_only:
+            lines += end_to_end_view(local, args.instances, min(args.run_instances, args.instances))
+    print(f"{args.instances} EC2 instances on `chaosplane local` (moto's threaded server)")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
