@@ -47,8 +47,9 @@ def test_bad_parameters_name_the_parameter(fault: FaultType, raw: dict, message:
         catalogue.validate_parameters(fault, raw)
 
 
-def test_only_ec2_terminate_is_irreversible() -> None:
-    assert {f for f, spec in catalogue.FAULTS.items() if spec.irreversible} == {FaultType.EC2_TERMINATE}
+def test_only_terminating_and_deleting_are_irreversible() -> None:
+    irreversible = {f for f, spec in catalogue.FAULTS.items() if spec.irreversible}
+    assert irreversible == {FaultType.EC2_TERMINATE, FaultType.POD_DELETE}
 
 
 def test_every_fault_has_a_family_target_type() -> None:
