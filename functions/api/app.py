@@ -7,16 +7,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chaosplane.api import build_app
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import build_runs
+from chaosplane.wiring import build_notifications, build_runs
 
 logger = Logger()
 tracer = Tracer()
 settings = load_settings()
+store = Store(settings)
 app = build_app(
-    Store(settings),
+    store,
     build_runs(settings),
     max_body_bytes=settings.max_body_bytes,
     platform_team=settings.platform_team,
+    notifications_service=build_notifications(store, settings),
 )
 
 

@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     # other cluster name is an EKS cluster. A deliberate variable, not KUBECONFIG, so that a
     # developer's everyday kubeconfig is never picked up by accident.
     kubeconfig: str | None = Field(default=None, validation_alias="CHAOSPLANE_KUBECONFIG")
+    # Notifications (chaosplane/notify.py). The topic that carries email; the path of the teams'
+    # secrets (Slack webhook, PagerDuty routing key); the hosts a Slack webhook may be on
+    # (comma-separated; plain http is allowed only for a loopback host listed here, for tests);
+    # and the PagerDuty Events API v2 endpoint (e.g. https://events.eu.pagerduty.com/v2/enqueue).
+    notifications_topic_arn: str | None = None
+    notifications_secret_prefix: str | None = None
+    notify_allowed_hosts: str = "hooks.slack.com"
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.notify_allowed_hosts.split(",") if h.strip())
 
 
 @lru_cache(maxsize=1)

@@ -18,10 +18,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chaosplane.api import access, audit, experiments, results, safety, targets
+from chaosplane.api import access, audit, experiments, notifications, results, safety, targets
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
+from chaosplane.notifications import Notifications
 from chaosplane.runs import Runs
 from chaosplane.store import Store
 
@@ -139,9 +140,22 @@ class _Resolver(APIGatewayRestResolver):
 
 
 def build_app(
-    store: Store, runs: Runs, max_body_bytes: int = 64 * 1024, platform_team: str = "platform"
+    store: Store,
+    runs: Runs,
+    max_body_bytes: int = 64 * 1024,
+    platform_team: str = "platform",
+    notifications_service: Notifications | None = None,
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
+    built: list[Notifications] = [notifications_service] if notifications_service else []
+
+    def notifications_of() -> Notifications:
+        # Built on first use when not given: its AWS clients are needed by /notifications only.
+        if not built:
+            from chaosplane.wiring import build_notifications
+
+            built.append(build_notifications(store))
+        return built[0]
 
     def caller() -> Caller:
         found = caller_of(app.current_event.raw_event)
@@ -158,6 +172,7 @@ def build_app(
     app.include_router(results.router(store, caller))
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
+    app.include_router(notifications.router(notifications_of, caller))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
