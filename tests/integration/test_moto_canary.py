@@ -228,3 +228,21 @@ def test_a_stopped_execution_is_aborted_at_once_and_announced(events_to_lambda) 
     assert event["detail-type"] == "Step Functions Execution Status Change"
     assert event["detail"]["status"] == "ABORTED" and event["detail"]["name"] == "x"
     assert event["detail"]["stateMachineArn"] == machine
+
+
+def test_an_application_event_from_put_events_reaches_a_lambda_target(events_to_lambda) -> None:
+    """The run events (source chaosplane) reach the notifier the same way."""
+    session, recorder = events_to_lambda
+    events = session.client("events")
+    arn = session.client("lambda").get_function(FunctionName="recorder")["Configuration"]["FunctionArn"]
+    pattern = {"source": ["chaosplane"], "detail-type": ["Chaosplane Run State Change"]}
+    events.put_rule(Name="runs", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="runs", Targets=[{"Id": "recorder", "Arn": arn}])
+    entry = {"Source": "chaosplane", "DetailType": "Chaosplane Run State Change", "Detail": '{"run_id": "r"}'}
+    events.put_events(Entries=[entry, {**entry, "DetailType": "Something Else"}])
+    event = wait_until(lambda: next((e for e in recorder.EVENTS if e["source"] == "chaosplane"), None), 10)
+    assert event["detail-type"] == "Chaosplane Run State Change" and event["detail"] == {"run_id": "r"}
+    time.sleep(0.2)
+    assert [e["detail-type"] for e in recorder.EVENTS if e["source"] == "chaosplane"] == [
+        "Chaosplane Run State Change"
+    ]

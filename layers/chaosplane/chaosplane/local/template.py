@@ -90,7 +90,7 @@ class Names:
             return self.state_machine_arn(logical_id)
         if kind == "AWS::SNS::Topic":
             return self.topic_arn(logical_id)
-        # Tables, functions, APIs: Ref is the name (topics: the ARN, above). Secrets: Ref is the ARN on AWS, but every
+        # Tables, functions, APIs: Ref is the name. Secrets: Ref is the ARN on AWS, but every
         # secrets API takes the name too, and the name is known before the secret exists.
         return self.physical_name(logical_id)
 
