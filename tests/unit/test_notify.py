@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -173,6 +174,18 @@ def test_429_and_5xx_are_retried_and_retry_after_is_honoured(server: str) -> Non
     delivery = HttpSender(backoff_factor=0.01).post("slack", "post", server, {"a": 1}, "hook")
     assert (delivery.ok, delivery.status, delivery.attempts) == (True, 200, 3)
     assert _Scripted.hits == [{"a": 1}] * 3
+
+
+def test_no_log_line_carries_the_url_even_at_debug(server: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # urllib3 included: it logs URLs when it retries
+    _Scripted.statuses = [(503, {}), (200, {})]
+    HttpSender(backoff_factor=0.01).post("slack", "post", server + "/T/B/s3cr3t", {}, "hooks/…/cr3t")
+    dead = HttpSender(retries=1, backoff_factor=0.01).post(
+        "slack", "post", "http://127.0.0.1:9/s3cr3t", {}, "x"
+    )
+    assert dead.error == "ConnectionError" and dead.attempts == 2
+    assert "s3cr3t" not in caplog.text
+    assert "notification delivered: slack post to hooks/…/cr3t: status=200 attempts=2" in caplog.text
 
 
 def test_a_4xx_is_not_retried(server: str) -> None:

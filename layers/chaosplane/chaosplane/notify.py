@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -41,9 +42,23 @@ SLACK_HOST = "hooks.slack.com"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 logger = logging.getLogger(__name__)
-# urllib3 logs the request URL when it retries, and a Slack webhook URL is a secret: it may only
-# log errors (which carry no URL). Our own log lines name the channel and a masked destination.
-logging.getLogger("urllib3").setLevel(logging.ERROR)
+_sending = threading.local()
+
+
+class _QuietWhileSending(logging.Filter):
+    """urllib3 logs the request URL (on retries, at debug), and a Slack webhook URL is a secret.
+
+    While this thread sends a notification, urllib3's own records are dropped; our log lines name
+    the channel and a masked destination instead. Other urllib3 users (Kubernetes) are unaffected.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_sending, "active", False)
+
+
+_QUIET = _QuietWhileSending()
+for _name in ("connectionpool", "connection", "poolmanager", "response", "util.retry"):
+    logging.getLogger(f"urllib3.{_name}").addFilter(_QUIET)
 
 
 # -- the event contract ---------------------------------------------------------------------------
@@ -434,18 +449,21 @@ class HttpSender:
             raise_on_status=False,
             counter=counter,
         )
-        with requests.Session() as session:  # one per send: sessions are not thread-safe
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            try:
+        _sending.active = True
+        try:
+            with requests.Session() as session:  # one per send: sessions are not thread-safe
+                session.mount("https://", HTTPAdapter(max_retries=retry))
+                session.mount("http://", HTTPAdapter(max_retries=retry))
                 response = session.post(url, json=payload, timeout=self.timeout, allow_redirects=False)
-            except requests.RequestException as err:
-                # str(err) would carry the URL, i.e. the secret: only the error's kind is logged.
-                delivery = Delivery(
-                    channel, action, ok=False, attempts=max(counter[0], 1), error=type(err).__name__
-                )
-                logger.warning("notification not delivered: %s", _describe(delivery, shown_as))
-                return delivery
+        except requests.RequestException as err:
+            # str(err) would carry the URL, i.e. the secret: only the error's kind is logged.
+            delivery = Delivery(
+                channel, action, ok=False, attempts=max(counter[0], 1), error=type(err).__name__
+            )
+            logger.warning("notification not delivered: %s", _describe(delivery, shown_as))
+            return delivery
+        finally:
+            _sending.active = False
         history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
         delivery = Delivery(
             channel, action, ok=200 <= response.status_code < 300, status=response.status_code
