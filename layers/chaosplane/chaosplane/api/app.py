@@ -48,8 +48,13 @@ def _proxy_error(status: int, message: str) -> dict[str, Any]:
     }
 
 
+_FIELD_NAME = re.compile(r"^[\w.:/-]{1,64}$")
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+    # An unknown key is named in the error, and a body that is not JSON (curl without a JSON
+    # Content-Type sends a form) makes the whole body one key: never echo such a "name" back.
+    return ".".join(str(p) if isinstance(p, int) or _FIELD_NAME.match(str(p)) else "<unknown>" for p in loc)
 
 
 def caller_of(event: Mapping[str, Any]) -> Caller | None:
