@@ -246,3 +246,27 @@ def test_a_late_stopping_event_does_not_reopen_an_incident_of_a_run_that_ended()
     notifier.notify(run_event("failed", rollback_complete=True))  # final events are never held back
     assert [p["event_action"] for _, p in sender.sent] == ["trigger", "trigger", "resolve"]
     assert sender.sent[0][0] == "https://pd.example/v2/enqueue"
+
+
+def test_an_unreadable_secret_is_reported_and_email_still_goes_out() -> None:
+    config = TeamNotifications(
+        secret_arn="arn:secret",
+        slack="hooks/…/x",
+        pagerduty="…1234",
+        email=[{"address": "a@b.io", "subscription_arn": "s"}],
+    )
+    published: list[Any] = []
+
+    def no_secret(arn: str) -> dict[str, str]:
+        raise PermissionError("AccessDenied")
+
+    sender = _RecordingSender()
+    notifier = Notifier(
+        config=lambda t: config, secrets=no_secret, http=sender, publish_email=published.append
+    )
+    deliveries = notifier.notify(run_event("failed", rollback_complete=False))
+    assert [(d.channel, d.ok, d.error) for d in deliveries] == [
+        ("secrets", False, "PermissionError"),
+        ("email", True, None),
+    ]
+    assert sender.sent == [] and published[0].subject.startswith("[Chaosplane] shop: web Chaos run failed")

@@ -539,13 +539,23 @@ class Notifier:
             except Exception as err:
                 logger.error("notification secret of team %s unreadable: %s", event.team, type(err).__name__)
                 deliveries.append(Delivery("secrets", "read", ok=False, error=type(err).__name__))
-        if chat and config.slack and SLACK_SECRET_KEY in secret:
-            deliveries.append(self._slack(event, secret[SLACK_SECRET_KEY]))
-        if plan and PAGERDUTY_SECRET_KEY in secret:
-            for action, severity in plan:
-                body = pagerduty_event(event, action, severity, secret[PAGERDUTY_SECRET_KEY])
-                shown = f"PagerDuty key {mask_key(secret[PAGERDUTY_SECRET_KEY])}"
-                deliveries.append(self.http.post("pagerduty", action.value, self.pagerduty_url, body, shown))
+        unreadable = bool(deliveries)
+        if chat and config.slack:
+            if SLACK_SECRET_KEY in secret:
+                deliveries.append(self._slack(event, secret[SLACK_SECRET_KEY]))
+            elif not unreadable:  # configured, yet the secret has no webhook: say so
+                deliveries.append(
+                    Delivery("slack", "post", ok=False, error="no webhook in the team's secret")
+                )
+        for action, severity in plan:
+            if PAGERDUTY_SECRET_KEY not in secret:
+                if not unreadable:
+                    error = "no routing key in the team's secret"
+                    deliveries.append(Delivery("pagerduty", action.value, ok=False, error=error))
+                continue
+            body = pagerduty_event(event, action, severity, secret[PAGERDUTY_SECRET_KEY])
+            shown = f"PagerDuty key {mask_key(secret[PAGERDUTY_SECRET_KEY])}"
+            deliveries.append(self.http.post("pagerduty", action.value, self.pagerduty_url, body, shown))
         if chat and config.email and self.publish_email is not None:
             deliveries.append(self._email(event))
         return deliveries
