@@ -16,14 +16,14 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
-from tests.conftest import Platform, wait_until
-from tests.kube.cluster import KubeCluster
 
 from chaosplane.errors import NotEligible
 from chaosplane.faults import eks, payloads
 from chaosplane.local import lambda_patch
 from chaosplane.models import FaultType, Target
 from chaosplane.settings import load_settings
+from tests.conftest import Platform, wait_until
+from tests.kube.cluster import KubeCluster
 
 RBAC = Path(__file__).parents[2] / "infra" / "kubernetes" / "rbac.yaml"
 IMAGE = "registry.example/chaosplane-payload:test"
