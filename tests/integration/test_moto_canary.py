@@ -361,3 +361,21 @@ def test_ecs_tasks_stay_running_and_lists_come_in_pages() -> None:
         page = lam.list_functions(MaxItems=2)
         assert len(page["Functions"]) == 2 and page["NextMarker"]
         assert len(lam.list_functions(MaxItems=2, Marker=page["NextMarker"])["Functions"]) == 1
+
+
+def test_an_application_event_from_put_events_reaches_a_lambda_target(events_to_lambda) -> None:
+    """The run events (source chaosplane) reach the notifier the same way."""
+    session, recorder = events_to_lambda
+    events = session.client("events")
+    arn = session.client("lambda").get_function(FunctionName="recorder")["Configuration"]["FunctionArn"]
+    pattern = {"source": ["chaosplane"], "detail-type": ["Chaosplane Run State Change"]}
+    events.put_rule(Name="runs", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="runs", Targets=[{"Id": "recorder", "Arn": arn}])
+    entry = {"Source": "chaosplane", "DetailType": "Chaosplane Run State Change", "Detail": '{"run_id": "r"}'}
+    events.put_events(Entries=[entry, {**entry, "DetailType": "Something Else"}])
+    event = wait_until(lambda: next((e for e in recorder.EVENTS if e["source"] == "chaosplane"), None), 10)
+    assert event["detail-type"] == "Chaosplane Run State Change" and event["detail"] == {"run_id": "r"}
+    time.sleep(0.2)
+    assert [e["detail-type"] for e in recorder.EVENTS if e["source"] == "chaosplane"] == [
+        "Chaosplane Run State Change"
+    ]

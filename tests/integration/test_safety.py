@@ -218,7 +218,10 @@ def test_the_platform_wide_lever_is_for_platform_admins_and_stops_every_team(pla
     assert lever["halted"] == [run["result_id"]] and lever["lever"]["team"] == "*"
     assert platform.wait_for_result(run["result_id"])["status"] == "stopped"
     refused = platform.api("POST", f"/experiments/{experiment['id']}/run")
-    assert refused.status_code == 409 and "emergency stop is engaged platform-wide" in refused.get_json()["message"]
+    assert (
+        refused.status_code == 409
+        and "emergency stop is engaged platform-wide" in refused.get_json()["message"]
+    )
     assert platform.json("GET", "/safety")["lever"]["team"] == "*"  # every team sees it
     platform.json("POST", "/safety/release", {"scope": "all"}, token=platform_admin)
     assert platform.json("GET", "/safety")["lever"] is None

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     # http-endpoint targets: each one's webhook headers and signing secret are the secret
     # <prefix><target id> (the executor may read, and the API write, only under this prefix).
     webhook_secret_prefix: str
+    # Notifications (chaosplane/notify.py). The topic that carries email; the path of the teams'
+    # secrets (Slack webhook, PagerDuty routing key); the hosts a Slack webhook may be on
+    # (comma-separated; plain http is allowed only for a loopback host listed here, for tests);
+    # and the PagerDuty Events API v2 endpoint (e.g. https://events.eu.pagerduty.com/v2/enqueue).
+    notifications_topic_arn: str | None = None
+    notifications_secret_prefix: str | None = None
+    notify_allowed_hosts: str = "hooks.slack.com"
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.notify_allowed_hosts.split(",") if h.strip())
 
 
 @lru_cache(maxsize=1)

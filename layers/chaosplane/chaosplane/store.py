@@ -54,6 +54,7 @@ from chaosplane.models import (
     new_id,
     utcnow,
 )
+from chaosplane.notify import TeamNotifications
 from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
 from chaosplane.settings import Settings
 
@@ -243,6 +244,9 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         running = NumberAttribute(default=0)
         halted_by = UnicodeAttribute(null=True)
         halted_at = UTCDateTimeAttribute(null=True)
+        # Notification settings (chaosplane/notify.py: TeamNotifications). Never a secret: the
+        # webhook URL and routing key live in Secrets Manager; this holds the secret's ARN.
+        notifications = JSONAttribute(null=True)
 
     return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord, AuditRecord, TeamRecord
 
@@ -904,6 +908,17 @@ class Store:
     def set_policy(self, team: str, policy: SafetyPolicy) -> SafetyPolicy:
         self._teams(team=team).update(actions=[self._teams.policy.set(policy.model_dump(mode="json"))])
         return policy
+
+    def notifications(self, team: str) -> TeamNotifications:
+        try:
+            record = self._teams.get(team, consistent_read=True)
+        except DoesNotExist:
+            return TeamNotifications()
+        return TeamNotifications.model_validate(record.notifications or {})
+
+    def set_notifications(self, team: str, settings: TeamNotifications) -> None:
+        t = self._teams
+        t(team=team).update(actions=[t.notifications.set(settings.model_dump(mode="json"))])
 
     def lever(self, team: str) -> Lever | None:
         """The emergency stop in force for `team`: its own, or the platform-wide one."""

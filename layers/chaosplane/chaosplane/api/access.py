@@ -43,6 +43,15 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/safety/policy"): Role.ADMIN,
     ("POST", "/safety/halt"): Role.ADMIN,
     ("POST", "/safety/release"): Role.ADMIN,
+    # Reading shows masked hints only; changing decides where a team's incidents go: admins.
+    ("GET", "/notifications"): Role.VIEWER,
+    ("PUT", "/notifications"): Role.ADMIN,
+    ("PUT", "/notifications/slack"): Role.ADMIN,
+    ("DELETE", "/notifications/slack"): Role.ADMIN,
+    ("PUT", "/notifications/pagerduty"): Role.ADMIN,
+    ("DELETE", "/notifications/pagerduty"): Role.ADMIN,
+    ("PUT", "/notifications/email"): Role.ADMIN,
+    ("DELETE", "/notifications/email"): Role.ADMIN,
 }
 
 _UNLISTED = object()

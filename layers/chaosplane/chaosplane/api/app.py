@@ -18,11 +18,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chaosplane.api import access, audit, experiments, results, safety, schedules, targets
+from chaosplane.api import access, audit, experiments, notifications, results, safety, schedules, targets
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.faults.http import WebhookSecrets
 from chaosplane.models import AuditEntry, AuditOutcome, utcnow
+from chaosplane.notifications import Notifications
 from chaosplane.runs import Runs
 from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
@@ -50,8 +51,13 @@ def _proxy_error(status: int, message: str) -> dict[str, Any]:
     }
 
 
+_FIELD_NAME = re.compile(r"^[\w.:/-]{1,64}$")
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+    # An unknown key is named in the error, and a body that is not JSON (curl without a JSON
+    # Content-Type sends a form) makes the whole body one key: never echo such a "name" back.
+    return ".".join(str(p) if isinstance(p, int) or _FIELD_NAME.match(str(p)) else "<unknown>" for p in loc)
 
 
 def caller_of(event: Mapping[str, Any]) -> Caller | None:
@@ -148,8 +154,18 @@ def build_app(
     platform_team: str = "platform",
     scheduling: Scheduling | None = None,
     webhook_secrets: WebhookSecrets | None = None,
+    notifications_service: Notifications | None = None,
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
+    built: list[Notifications] = [notifications_service] if notifications_service else []
+
+    def notifications_of() -> Notifications:
+        # Built on first use when not given: its AWS clients are needed by /notifications only.
+        if not built:
+            from chaosplane.wiring import build_notifications
+
+            built.append(build_notifications(store))
+        return built[0]
 
     def caller() -> Caller:
         found = caller_of(app.current_event.raw_event)
@@ -168,6 +184,7 @@ def build_app(
     app.include_router(results.router(store, caller))
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
+    app.include_router(notifications.router(notifications_of, caller))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:

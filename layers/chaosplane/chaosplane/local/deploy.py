@@ -68,6 +68,7 @@ class Deployment:
     functions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
     schedules: list[Schedule] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
@@ -175,6 +176,15 @@ def deploy(
             SecretString=secrets.token_hex(length // 2),
         )
         deployment.secrets[logical_id] = name
+
+    sns = session.client("sns")
+    for logical_id, resource in names.of_type("AWS::SNS::Topic").items():
+        properties = names.resolve(resource.get("Properties", {}))
+        attributes = {k: str(properties[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in properties}
+        arn = sns.create_topic(Name=names.physical_name(logical_id), Attributes=attributes)["TopicArn"]
+        if arn != names.topic_arn(logical_id):
+            raise ValueError(f"{logical_id} was created as {arn}, not {names.topic_arn(logical_id)}")
+        deployment.topics[logical_id] = arn
 
     iam = session.client("iam")
     for logical_id, resource in names.of_type("AWS::IAM::Role").items():

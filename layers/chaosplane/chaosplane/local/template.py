@@ -88,6 +88,8 @@ class Names:
         kind = self.resource(logical_id)["Type"]
         if kind == "AWS::Serverless::StateMachine":
             return self.state_machine_arn(logical_id)
+        if kind == "AWS::SNS::Topic":
+            return self.topic_arn(logical_id)
         # Tables, functions, APIs: Ref is the name. Secrets: Ref is the ARN on AWS, but every
         # secrets API takes the name too, and the name is known before the secret exists.
         return self.physical_name(logical_id)
@@ -104,12 +106,19 @@ class Names:
             return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{self.physical_name(logical_id)}"
         if kind == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:aws:iam::{ACCOUNT_ID}:role/{self.physical_name(logical_id)}"
+        if kind == "AWS::SNS::Topic" and attribute == "TopicName":
+            return self.physical_name(logical_id)
+        if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
+            return self.topic_arn(logical_id)
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.physical_name(logical_id)}"
         raise UnsupportedIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
 
     def state_machine_arn(self, logical_id: str) -> str:
         return f"arn:aws:states:{self.region}:{ACCOUNT_ID}:stateMachine:{self.physical_name(logical_id)}"
+
+    def topic_arn(self, logical_id: str) -> str:
+        return f"arn:aws:sns:{self.region}:{ACCOUNT_ID}:{self.physical_name(logical_id)}"
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template.get("Conditions", {})[name]))
