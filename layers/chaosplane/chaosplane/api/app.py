@@ -155,7 +155,7 @@ def build_app(
 
     app.include_router(targets.router(store, caller))
     app.include_router(experiments.router(store, runs, caller))
-    app.include_router(results.router(store, caller))
+    app.include_router(results.router(store, runs, caller))
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
 
