@@ -10,6 +10,7 @@ whose standard output is the token, so a secret manager or an OIDC helper can su
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -210,6 +211,7 @@ class State:
     def client(self) -> Client:
         if self._client is not None:
             return self._client
+        self.output_format()  # a bad CHAOSPLANE_OUTPUT or profile output fails before any request
         name, profile = self._profile()
         api_url = self.api_url or os.environ.get(ENV_API_URL) or profile.get("api_url")
         if not api_url:
@@ -346,7 +348,12 @@ class ChaosplaneGroup(TyperGroup):
         self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
     ) -> int:
         STATE.reset()
+        for console in (out, err):
+            # Not a terminal (a pipe, a CI log): wide enough that ids are never folded.
+            console.width = None if console.is_terminal else int(os.environ.get("COLUMNS") or 200)  # type: ignore[assignment]
         debug = os.environ.get("CHAOSPLANE_DEBUG") == "1" or "--debug" in (args or sys.argv[1:])
+        # urllib3 logs each retry as a warning: noise in a terminal, unless asked for.
+        logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
         try:
             result = super().main(
                 args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
