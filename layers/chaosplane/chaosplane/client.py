@@ -48,6 +48,7 @@ __all__ = [
     "ConnectionFailed",
     "FieldError",
     "Forbidden",
+    "InvalidArgument",
     "NotFound",
     "RateLimited",
     "ServerError",
@@ -68,6 +69,10 @@ M = TypeVar("M", bound=BaseModel)
 
 class ClientError(Exception):
     """Base of every error this client raises."""
+
+
+class InvalidArgument(ClientError, ValueError):
+    """Refused before sending: e.g. an id that would change the request's path."""
 
 
 class ConnectionFailed(ClientError):
@@ -473,7 +478,7 @@ class Client:
 def _id(value: str) -> str:
     """Ids go into paths: refuse anything that would change the path instead of naming an item."""
     if not value or any(c in value for c in "/?#%") or value in {".", ".."} or not value.isprintable():
-        raise ValueError(f"not an id: {value!r}")
+        raise InvalidArgument(f"not an id: {value!r}")
     return value
 
 

@@ -42,6 +42,7 @@ from chaosplane.client import (
     Conflict,
     ConnectionFailed,
     Forbidden,
+    InvalidArgument,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -313,7 +314,9 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
 
 
 def code_for(error: BaseException) -> ExitCode:
-    if isinstance(error, Unauthorized | Forbidden | ValidationFailed | NotFound | ConfigError):
+    if isinstance(
+        error, Unauthorized | Forbidden | ValidationFailed | NotFound | InvalidArgument | ConfigError
+    ):
         return ExitCode.USAGE
     return ExitCode.FAILED
 
