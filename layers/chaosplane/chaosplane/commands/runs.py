@@ -28,7 +28,16 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from chaosplane.client import Client, ClientError, Conflict, NotFound, StopConditionState
+from chaosplane.client import (
+    Client,
+    ClientError,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    RateLimited,
+    ServerError,
+    StopConditionState,
+)
 from chaosplane.commands.context import (
     STATE,
     ExitCode,
@@ -45,6 +54,7 @@ from chaosplane.commands.resources import OutputOpt, result_view
 from chaosplane.models import ExperimentResult, FailureKind, RunStatus, StopKind
 
 STOP_GRACE = 60.0  # seconds to wait for the rollback after a stop we sent
+POLL_FAILURES = 10  # consecutive failed polls (after the client's own retries) before giving up
 WAIT_MARGIN = 600.0  # beyond the fault's duration, before `--wait` gives up (default --timeout)
 STATUS_STYLE = {
     "pending": "yellow",
@@ -273,9 +283,20 @@ class Watcher:
         started = self.clock()
         deadline = None if self.timeout is None else started + self.timeout
         stop_deadline: float | None = None
+        failures = 0
         while True:
             try:
-                result = self.client.get_result(self.result_id)
+                try:
+                    result = self.client.get_result(self.result_id)
+                    failures = 0
+                except (ConnectionFailed, ServerError, RateLimited) as error:
+                    # A blip of the network or the API must not abandon a run mid-fault: keep trying.
+                    failures += 1
+                    if failures >= POLL_FAILURES:
+                        raise
+                    self.display.say(f"cannot read the run ({error}); trying again")
+                    self.sleep(self.interval)
+                    continue
                 self.display.show(result, self._stop_conditions(result))
                 if result.status.is_final:
                     return result
