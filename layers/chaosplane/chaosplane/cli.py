@@ -1,4 +1,4 @@
-"""The `chaosplane` command."""
+"""The `chaosplane` command: the local platform, tokens, and the API (chaosplane/commands/)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,60 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from chaosplane.commands import config, resources, runs
+from chaosplane.commands.context import STATE, ChaosplaneGroup, Output
+
 app = typer.Typer(
-    help="Chaosplane: a serverless chaos-engineering control plane for AWS.", no_args_is_help=True
+    cls=ChaosplaneGroup,
+    help="Chaosplane: a serverless chaos-engineering control plane for AWS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 console = Console(soft_wrap=True)
 
 
 @app.callback()
-def _root() -> None:
-    """Chaosplane: a serverless chaos-engineering control plane for AWS."""
+def _root(
+    profile: Annotated[
+        str | None,
+        typer.Option(help="the config profile to use (env CHAOSPLANE_PROFILE)", show_default=False),
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="the API's base URL (env CHAOSPLANE_API_URL)", show_default=False)
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="a bearer token (env CHAOSPLANE_TOKEN)", show_default=False)
+    ] = None,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--output", "-o", help="table, json or yaml (env CHAOSPLANE_OUTPUT)", show_default=False
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for each API answer")] = 30.0,
+    retries: Annotated[int, typer.Option(min=0, max=10, help="retries of failed requests when safe")] = 3,
+    debug: Annotated[bool, typer.Option(help="show tracebacks and HTTP details of errors")] = False,
+) -> None:
+    """Chaosplane: a serverless chaos-engineering control plane for AWS.
+
+    Exit codes: 0 ok/completed, 1 failed, 2 stopped, 3 refused, 4 usage or auth error.
+    """
+    STATE.profile, STATE.api_url, STATE.token, STATE.output = profile, api_url, token, output
+    STATE.timeout, STATE.retries, STATE.debug = timeout, retries, debug
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s")
+
+
+app.add_typer(resources.targets, name="targets")
+app.add_typer(resources.experiments, name="experiments")
+app.add_typer(resources.results, name="results")
+app.add_typer(resources.safety, name="safety")
+app.add_typer(resources.audit, name="audit")
+app.add_typer(config.config, name="config")
+app.command("run")(runs.run)
+app.command("stop")(runs.stop)
+app.command("preview")(resources.experiments_preview)
+resources.results.command("wait")(runs.wait_for)
 
 
 @app.command()

@@ -142,6 +142,26 @@ class Trigger(StrEnum):
     CONSOLE = "console"  # the state machine started by hand (Step Functions console, CLI, SDK)
 
 
+class FailureKind(StrEnum):
+    """Why a `failed` run failed, for machines (pipelines, exit codes); `error` says it for people."""
+
+    PREFLIGHT = "preflight"  # a stop condition in ALARM (or without data), or missing RBAC, at the start
+    POLICY = "policy"  # the plan was over the team's blast-radius policy
+    NOTHING_TO_HIT = "nothing-to-hit"  # no eligible resource matched (or all changed before injection)
+    PREPARE = "prepare"  # any other error before anything was touched
+    INJECTION = "injection"  # injecting (or holding) the fault failed; whatever was injected was rolled back
+    ROLLBACK = "rollback"  # the rollback did not finish: resources may still be faulted
+    ABORTED = "aborted"  # the workflow ended without finishing the run (aborted, timed out); recovered
+
+
+class StopKind(StrEnum):
+    """Who or what asked a run to stop."""
+
+    USER = "user"  # POST /experiments/{id}/stop
+    ALARM = "alarm"  # a stop condition went into ALARM
+    EMERGENCY = "emergency"  # the emergency stop (POST /safety/halt)
+
+
 class ExperimentStatus(StrEnum):
     """`created` until the first run, then the status of the latest run."""
 
@@ -405,6 +425,8 @@ class ExperimentResult(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     stop_requested: bool = False
     stop_reason: str | None = None
+    stop_kind: StopKind | None = None  # set when a stop was requested (the first request's kind)
+    failure_kind: FailureKind | None = None  # set when the run ended `failed`
     stop_conditions: list[str] = Field(default_factory=list)
     trigger: Trigger = Trigger.API
     schedule_id: str | None = None

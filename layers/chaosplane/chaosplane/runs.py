@@ -34,11 +34,13 @@ from chaosplane.faults import catalogue
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource, RunContext
 from chaosplane.models import (
     ExperimentResult,
+    FailureKind,
     FaultType,
     JournalEntry,
     JournalStatus,
     ResourceState,
     RunStatus,
+    StopKind,
     Target,
     Trigger,
     utcnow,
@@ -48,8 +50,6 @@ from chaosplane.selection import Selection
 from chaosplane.store import RunJournal, Store
 
 HALTED = "Halted"
-ALARM_STOP = "stop condition"  # how the reasons of halts by an alarm begin
-EMERGENCY_STOP = "emergency stop"  # ... and by the emergency stop
 # Refusals that make a scheduled run `skipped` rather than `failed`: the run never touched anything.
 _SKIPPABLE = {"PreflightFailed", "PolicyRefused", "NothingToHit"}
 logger = logging.getLogger(__name__)
@@ -121,17 +121,25 @@ def outcome(error: dict[str, Any] | None, rollback_error: dict[str, Any] | None)
     return RunStatus.STOPPED if error.get("Error") == HALTED else RunStatus.FAILED
 
 
-def stop_kind(reason: str | None) -> str:
-    """Who stopped a run: a user (no reason), a stop condition, or the emergency stop."""
-    if reason is None:
-        return "user"
-    return (
-        "alarm"
-        if reason.startswith(ALARM_STOP)
-        else "emergency"
-        if reason.startswith(EMERGENCY_STOP)
-        else "user"
-    )
+_FAILURE_KINDS = {
+    PreflightFailed.__name__: FailureKind.PREFLIGHT,
+    PolicyRefused.__name__: FailureKind.POLICY,
+    NothingToHit.__name__: FailureKind.NOTHING_TO_HIT,
+    "WorkflowEnded": FailureKind.ABORTED,
+}
+
+
+def failure_kind(
+    error: dict[str, Any] | None, rollback_error: dict[str, Any] | None, *, prepared: bool
+) -> FailureKind:
+    """Why a failed run failed, from the error names Step Functions caught (and whether Prepare
+    had finished: an unnamed error before that touched nothing, after it came from the fault)."""
+    if rollback_error is not None:
+        return FailureKind.ROLLBACK
+    named = _FAILURE_KINDS.get(str((error or {}).get("Error")))
+    if named is not None:
+        return named
+    return FailureKind.INJECTION if prepared else FailureKind.PREPARE
 
 
 def describe_error(error: dict[str, Any] | None) -> str | None:
@@ -234,12 +242,12 @@ class Runs:
         self.halt(result_id, None)
         return self._store.get_result(result_id, team=team)
 
-    def halt(self, result_id: str, reason: str | None) -> None:
+    def halt(self, result_id: str, reason: str | None, kind: StopKind = StopKind.USER) -> None:
         """Stop a run now: it goes to rollback at once and ends `stopped` (with `reason`, if any)."""
         before = self._store.get_result(result_id, team=None)
-        token = self._store.request_stop(result_id, reason)
+        token = self._store.request_stop(result_id, reason, kind)
         if not before.stop_requested:
-            self._announce(before, before.status.value, "stopping", reason, stop_kind=stop_kind(reason))
+            self._announce(before, before.status.value, "stopping", reason, stop_kind=kind.value)
         self._store.update_run(result_id, event=("stop", f"{reason or 'stop requested'}; rolling back"))
         if token is not None and self._send_halt is not None:
             self._send_halt(token)
@@ -263,6 +271,20 @@ class Runs:
         """What the executor lacks to inject *and roll back* `fault` (families that can tell)."""
         family = self._families(fault)
         return family.check_access(target, fault) if isinstance(family, AccessChecking) else []
+
+    def stop_condition_states(self, result_id: str, *, team: str) -> list[dict[str, str]]:
+        """The current state of a run's stop conditions, for people and pipelines watching it."""
+        result = self._store.get_result(result_id, team=team)
+        names = [alarm_name(ref) for ref in result.stop_conditions]
+        states = self._alarms(names) if names and self._alarms is not None else {}
+        return [
+            {
+                "alarm": name,
+                "state": states[name].state if name in states else "MISSING",
+                "reason": states[name].reason if name in states else "",
+            }
+            for name in names
+        ]
 
     def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
         names = [alarm_name(ref) for ref in stop_conditions]
@@ -537,6 +559,9 @@ class Runs:
             message = f"ROLLBACK INCOMPLETE, resources may still be faulted: {why}{after}"
         if status is RunStatus.STOPPED:
             message = result.stop_reason  # an alarm or the emergency stop; a plain stop has none
+        kind = None
+        if status is RunStatus.FAILED:
+            kind = failure_kind(error, rollback_error, prepared=result.status is not RunStatus.PENDING)
         unrestored = self._unrestored(result_id)
         metrics = {
             **result.metrics,
@@ -547,7 +572,13 @@ class Runs:
         if result.start_time is not None:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
         final = self._store.finish_run(
-            result_id, status, message, metrics, f"run {status.value}", release=not unrestored
+            result_id,
+            status,
+            message,
+            metrics,
+            f"run {status.value}",
+            release=not unrestored,
+            failure_kind=kind,
         )
         if not result.status.is_final:  # the first Finalize of this run (a retried one says nothing)
             self._announce(
@@ -555,7 +586,9 @@ class Runs:
                 "stopping" if result.stop_requested else result.status.value,
                 final.status.value,
                 final.error,
-                stop_kind=stop_kind(result.stop_reason) if final.status is RunStatus.STOPPED else None,
+                stop_kind=(final.stop_kind or StopKind.USER).value
+                if final.status is RunStatus.STOPPED
+                else None,
                 rollback_complete=not unrestored,
             )
         return {"status": final.status.value, "result_id": result_id}
@@ -597,7 +630,7 @@ class Runs:
             if run.status.is_final or alarm not in {alarm_name(ref) for ref in run.stop_conditions}:
                 continue
             try:
-                self.halt(run.id, f"{ALARM_STOP} {alarm} went into ALARM: {reason}")
+                self.halt(run.id, f"stop condition {alarm} went into ALARM: {reason}", StopKind.ALARM)
                 halted.append(run.id)
             except Conflict:
                 pass  # it ended meanwhile
@@ -610,7 +643,7 @@ class Runs:
             if run.status.is_final or (team != ALL_TEAMS_LEVER and run.team != team):
                 continue
             try:
-                self.halt(run.id, f"{EMERGENCY_STOP} engaged by {engaged_by}")
+                self.halt(run.id, f"emergency stop engaged by {engaged_by}", StopKind.EMERGENCY)
                 halted.append(run.id)
             except Conflict:
                 pass
@@ -642,7 +675,8 @@ class Runs:
                     firing = [name for name, st in states.items() if st.state == "ALARM"]
                     if firing:
                         reason = states[firing[0]].reason
-                        self.halt(run.id, f"{ALARM_STOP} {firing[0]} is in ALARM (sweeper): {reason}")
+                        why = f"stop condition {firing[0]} is in ALARM (sweeper): {reason}"
+                        self.halt(run.id, why, StopKind.ALARM)
                         report["halted"].append(run.id)
             except Exception as err:  # one stuck run must not stop the sweep of the others
                 report["failed"].append(f"{run.id}: {type(err).__name__}: {err}")

@@ -42,12 +42,14 @@ from chaosplane.models import (
     ExperimentResult,
     ExperimentSpec,
     ExperimentStatus,
+    FailureKind,
     JournalEntry,
     JournalStatus,
     Lever,
     Page,
     ResourceState,
     RunStatus,
+    StopKind,
     Target,
     TargetSpec,
     Trigger,
@@ -201,6 +203,8 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         parameters = JSONAttribute(default=dict)
         stop_requested = BooleanAttribute(default=False)
         stop_reason = UnicodeAttribute(null=True)
+        stop_kind = UnicodeAttribute(null=True)
+        failure_kind = UnicodeAttribute(null=True)
         stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
         task_token = UnicodeAttribute(null=True)
         trigger = UnicodeAttribute(null=True)
@@ -754,15 +758,17 @@ class Store:
         record.update(actions=[self._results.task_token.set(token)], condition=self._results.id.exists())
         return bool(record.stop_requested)
 
-    def request_stop(self, result_id: str, reason: str | None = None) -> str | None:
+    def request_stop(
+        self, result_id: str, reason: str | None = None, kind: StopKind = StopKind.USER
+    ) -> str | None:
         """Flag the run to stop; returns the Observe task token if Observe has started.
 
         `reason` (an alarm, the emergency stop) becomes the run's error; a plain stop has none.
-        The first reason given is kept.
+        The first reason given, and the first kind, are kept.
         """
         record = self._results(id=result_id)
         r = self._results
-        actions = [r.stop_requested.set(True)]
+        actions = [r.stop_requested.set(True), r.stop_kind.set(r.stop_kind | kind.value)]
         if reason is not None:
             actions.append(r.stop_reason.set(r.stop_reason | reason))
         try:
@@ -788,6 +794,7 @@ class Store:
         message: str,
         *,
         release: bool,
+        failure_kind: FailureKind | None = None,
     ) -> ExperimentResult:
         """Write the run's final state and, when `release`, free its experiment and target.
 
@@ -812,6 +819,8 @@ class Store:
         ]
         if error is not None:
             result_actions.append(r.error.set(error))
+        if failure_kind is not None:
+            result_actions.append(r.failure_kind.set(failure_kind.value))
         if record.start_time is None:
             result_actions.append(r.start_time.set(now))
         t, teams = self._targets, self._teams

@@ -181,7 +181,7 @@ def build_app(
     app.include_router(experiments.router(store, runs, caller, scheduling))
     if scheduling is not None:
         app.include_router(schedules.router(scheduling, caller))
-    app.include_router(results.router(store, caller))
+    app.include_router(results.router(store, runs, caller))
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
     app.include_router(notifications.router(notifications_of, caller))

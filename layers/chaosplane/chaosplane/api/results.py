@@ -3,14 +3,22 @@
 from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel
 
 from chaosplane.api.params import Limit, NextToken
 from chaosplane.auth import Caller
 from chaosplane.models import ExperimentResult, Page
+from chaosplane.runs import Runs
 from chaosplane.store import Store
 
 
-def router(store: Store, caller: Callable[[], Caller]) -> APIGatewayRouter:
+class StopConditionState(BaseModel):
+    alarm: str
+    state: str  # OK | ALARM | INSUFFICIENT_DATA | MISSING
+    reason: str = ""
+
+
+def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
     @r.get("/experiments/<experiment_id>/results", tags=["results"])
@@ -23,5 +31,10 @@ def router(store: Store, caller: Callable[[], Caller]) -> APIGatewayRouter:
     @r.get("/results/<result_id>", tags=["results"])
     def get_result(result_id: str) -> ExperimentResult:
         return store.get_result(result_id, team=caller().team)
+
+    @r.get("/results/<result_id>/stop-conditions", tags=["results"])
+    def get_stop_conditions(result_id: str) -> list[StopConditionState]:
+        """The run's stop conditions as CloudWatch sees them now (what `chaosplane run --wait` shows)."""
+        return [StopConditionState(**s) for s in runs.stop_condition_states(result_id, team=caller().team)]
 
     return r

@@ -1,0 +1,1 @@
+"""The `chaosplane` command's API subcommands (the root, `local` and `token` are in chaosplane.cli)."""
