@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ def unique(prefix: str) -> str:
 def wait_for_final(env: Env, result_id: str) -> dict[str, Any]:
     def final() -> dict[str, Any] | None:
         found: dict[str, Any] = env.json("results", "get", result_id)
-        return found if found["status"] in ("completed", "stopped", "failed") else None
+        return found if found["status"] in ("completed", "stopped", "failed", "skipped") else None
 
     return wait_until(final, timeout=30)  # type: ignore[no-any-return]
 
@@ -242,6 +243,31 @@ def test_experiments_create_from_files_and_flags_update_list_get_delete(env: Env
         deleted = env.cli("experiments", "delete", item["id"])
         assert deleted.exit_code == 0 and f"deleted experiment {item['id']}" in deleted.stdout
     env.ok("targets", "delete", target["id"])
+
+
+def test_schedules_create_list_pause_resume_delete_and_a_due_one_fires(env: Env) -> None:
+    experiment, _ = env.experiment(unique("cron"))
+
+    bad = env.cli("schedules", "create", experiment["id"], "--expression", "0 9 * * 1")
+    assert bad.exit_code == 4 and "not a schedule expression" in bad.output
+    weekly = env.json(
+        "schedules", "create", experiment["id"], "-e", "cron(0 9 ? * MON-FRI *)", "--timezone", "Europe/Paris"
+    )
+    assert weekly["enabled"] is True and len(weekly["next_runs"]) == 3
+    shown = env.ok("schedules", "list", experiment["id"]).stdout
+    assert weekly["id"] in shown and "cron(0 9 ? * MON-FRI *)" in shown and "Europe/Paris" in shown
+    assert env.json("schedules", "pause", experiment["id"], weekly["id"])["enabled"] is False
+    assert "paused" in env.ok("schedules", "list", experiment["id"]).stdout
+    assert env.json("schedules", "resume", experiment["id"], weekly["id"])["enabled"] is True
+    env.ok("schedules", "delete", experiment["id"], weekly["id"])
+    assert env.json("schedules", "list", experiment["id"]) == []
+
+    # One due in two seconds: the local platform's Scheduler fires it and the run is a real one.
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    env.json("schedules", "create", experiment["id"], "-e", f"at({soon})")
+    fired = wait_until(lambda: env.json("results", "list", experiment["id"]) or None, timeout=30)
+    result = wait_for_final(env, fired[0]["id"])
+    assert result["trigger"] == "schedule" and result["status"] == "completed", result
 
 
 def test_preview_safety_status_and_audit(env: Env) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from chaosplane.commands import config, resources, runs
+from chaosplane.commands import config, resources, runs, schedules
 from chaosplane.commands.context import STATE, ChaosplaneGroup, Output
 
 app = typer.Typer(
@@ -60,6 +60,7 @@ app.add_typer(resources.experiments, name="experiments")
 app.add_typer(resources.results, name="results")
 app.add_typer(resources.safety, name="safety")
 app.add_typer(resources.audit, name="audit")
+app.add_typer(schedules.schedules, name="schedules")
 app.add_typer(config.config, name="config")
 app.command("run")(runs.run)
 app.command("stop")(runs.stop)

@@ -36,6 +36,7 @@ from chaosplane.models import (
     Lever,
     Page,
     RunStatus,
+    Schedule,
     Target,
     TargetSpec,
 )
@@ -419,6 +420,31 @@ class Client:
 
     def stop_experiment(self, experiment_id: str) -> RunAccepted:
         return self._model(RunAccepted, self.request("POST", f"/experiments/{_id(experiment_id)}/stop"))
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def _schedules(self, experiment_id: str, schedule_id: str = "") -> str:
+        path = f"/experiments/{_id(experiment_id)}/schedules"
+        return f"{path}/{_id(schedule_id)}" if schedule_id else path
+
+    def list_schedules(self, experiment_id: str) -> list[Schedule]:
+        return [self._model(Schedule, item) for item in self.request("GET", self._schedules(experiment_id))]
+
+    def create_schedule(self, experiment_id: str, spec: dict[str, Any]) -> Schedule:
+        """A new EventBridge Scheduler schedule for the experiment (not retried: it would make two)."""
+        return self._model(Schedule, self.request("POST", self._schedules(experiment_id), json=spec))
+
+    def replace_schedule(self, experiment_id: str, schedule_id: str, spec: dict[str, Any]) -> Schedule:
+        path = self._schedules(experiment_id, schedule_id)
+        return self._model(Schedule, self.request("PUT", path, json=spec))
+
+    def set_schedule_enabled(self, experiment_id: str, schedule_id: str, enabled: bool) -> Schedule:
+        action = "resume" if enabled else "pause"
+        path = f"{self._schedules(experiment_id, schedule_id)}/{action}"
+        return self._model(Schedule, self.request("POST", path))
+
+    def delete_schedule(self, experiment_id: str, schedule_id: str) -> None:
+        self.request("DELETE", self._schedules(experiment_id, schedule_id))
 
     # -- results --------------------------------------------------------------------------------
 
