@@ -20,41 +20,14 @@ import argparse
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from _local import Local, local_platform, wait_for
-from chaosplane.faults.base import Resource, RunContext
+from chaosplane.faults.base import RunContext
 from chaosplane.faults.ec2 import Ec2Instances, StopParameters
-from chaosplane.models import FaultType, JournalEntry, JournalStatus, Target
+from chaosplane.faults.memory import MemoryJournal
+from chaosplane.models import FaultType, Target
 
 TAG = "scale"
-
-
-class MemoryJournal:
-    """The family's Journal, in memory: this bench times the family, not DynamoDB."""
-
-    def __init__(self) -> None:
-        now = datetime.now(UTC)
-        self.run = RunContext("bench", "bench", 3600, now + timedelta(hours=1))
-        self.entries: list[JournalEntry] = []
-
-    def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        now = datetime.now(UTC)
-        entry = JournalEntry(
-            result_id="bench",
-            key=resource.id,
-            resource_id=resource.id,
-            kind=resource.kind,
-            action=action,
-            prior_state=prior_state,
-            created_at=now,
-            updated_at=now,
-        )
-        self.entries.append(entry)
-        return entry
-
-    def applied(self, entry: JournalEntry) -> None:
-        entry.status = JournalStatus.APPLIED
 
 
 def line(what: str, count: int, seconds: float) -> str:
@@ -104,7 +77,8 @@ def family_view(local: Local, count: int, repeat: int) -> list[str]:
         resources = family.resolve(target, FaultType.EC2_STOP)
         timings.append(time.perf_counter() - started)
     assert len(resources) == count, f"resolved {len(resources)} of {count}"
-    journal = MemoryJournal()
+    now = datetime.now(UTC)
+    journal = MemoryJournal(RunContext("bench", "bench", 3600, now + timedelta(hours=1)))
     started = time.perf_counter()
     for resource in resources:
         family.inject(FaultType.EC2_STOP, resource, StopParameters(), journal)

@@ -32,35 +32,6 @@ SELECTOR = "app=load,tier in (web,api)"
 PERCENT = 50
 
 
-class MemoryJournal:
-    def __init__(self) -> None:
-        from chaosplane.faults.base import RunContext
-
-        now = datetime.now(UTC)
-        self.run = RunContext("00000000-0000-0000-0000-00000000bench", "bench", 60, now)
-        self.entries: list[Any] = []
-
-    def before_change(self, resource: Any, action: str, prior_state: dict[str, Any]) -> Any:
-        from chaosplane.models import JournalEntry
-
-        now = datetime.now(UTC)
-        entry = JournalEntry(
-            result_id=self.run.result_id,
-            key=resource.id,
-            resource_id=resource.id,
-            kind=resource.kind,
-            action=action,
-            prior_state=prior_state,
-            created_at=now,
-            updated_at=now,
-        )
-        self.entries.append(entry)
-        return entry
-
-    def applied(self, entry: Any) -> None:
-        pass
-
-
 def executor_side(kubeconfig: str, namespace: str) -> dict[str, Any]:
     """What the executor does for one pod-delete run at PERCENT(50); timed step by step."""
     from chaosplane.faults.eks import EksPods, PodDeleteParameters
@@ -95,7 +66,10 @@ def executor_side(kubeconfig: str, namespace: str) -> dict[str, Any]:
         found, family.eligible_states, Selection.parse(f"PERCENT({PERCENT})"), 60, policy, random.Random(7)
     )
     planned = time.perf_counter()
-    journal = MemoryJournal()
+    from chaosplane.faults.base import RunContext
+    from chaosplane.faults.memory import MemoryJournal
+
+    journal = MemoryJournal(RunContext("bench", "bench", 60, datetime.now(UTC)))
     parameters = PodDeleteParameters(grace_period_seconds=0)
     for pod in plan.selected:
         family.inject(FaultType.POD_DELETE, pod, parameters, journal)

@@ -23,8 +23,9 @@ import requests
 from moto import mock_aws
 
 from chaosplane.faults import http as webhooks
-from chaosplane.faults.base import Resource, RunContext
-from chaosplane.models import FaultType, JournalEntry, JournalStatus, Target, TargetSpec, new_id
+from chaosplane.faults.base import RunContext
+from chaosplane.faults.memory import MemoryJournal
+from chaosplane.models import FaultType, Target, TargetSpec, new_id
 from tests.conftest import Platform, wait_until
 from tests.integration.test_runs import invoke_executor, journal
 
@@ -321,30 +322,6 @@ def test_a_rollback_that_fails_for_now_is_retried_until_it_lands(
 # -- the family on its own: backoff, signature recipe ----------------------------------------------
 
 
-class FakeJournal:
-    def __init__(self, run: RunContext) -> None:
-        self.run = run
-        self.entries: list[JournalEntry] = []
-
-    def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        now = datetime.now(UTC)
-        entry = JournalEntry(
-            result_id=self.run.result_id,
-            key=resource.id,
-            resource_id=resource.id,
-            kind=resource.kind,
-            action=action,
-            prior_state=prior_state,
-            created_at=now,
-            updated_at=now,
-        )
-        self.entries.append(entry)
-        return entry
-
-    def applied(self, entry: JournalEntry) -> None:
-        entry.status = JournalStatus.APPLIED
-
-
 def test_retries_back_off_exponentially_and_the_signature_recipe_holds(receiver: Receiver) -> None:
     with mock_aws():
         secrets = webhooks.WebhookSecrets(boto3.client("secretsmanager", region_name="us-east-1"), "t/")
@@ -372,7 +349,7 @@ def test_retries_back_off_exponentially_and_the_signature_recipe_holds(receiver:
         receiver.script["inject"] = [(0.0, 500), (0.0, 429), (0.0, 503), (0.0, 500)]
         run = RunContext("run-1", "exp-1", 60, datetime.now(UTC) + timedelta(seconds=60))
         with pytest.raises(webhooks.InjectionFailed, match=r"HTTP 500 after 4 attempt\(s\)"):
-            family.inject(FaultType.HTTP_WEBHOOK, resource, webhooks.WebhookParameters(), FakeJournal(run))
+            family.inject(FaultType.HTTP_WEBHOOK, resource, webhooks.WebhookParameters(), MemoryJournal(run))
         assert sleeps == [0.5, 1.0, 2.0]
         assert all(r.verified for r in receiver.received)
 
