@@ -187,7 +187,9 @@ if ! tc qdisc add dev "$iface" root handle "$handle" "$@"; then
     leave 2
 fi
 say "$* on $iface for ${duration}s"
-sleep "$duration" &
+# The timer holds none of our output: should it ever outlive us (a signal racing its start), it
+# keeps no pipe open behind us and does nothing but end by itself.
+sleep "$duration" </dev/null >/dev/null 2>&1 &
 wait "$!"
 finish
 """
