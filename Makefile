@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup kube run test lint bench clean
+.PHONY: setup kube run test lint bench bench-scale clean
 
 setup: $(STAMP)
 	scripts/system-deps.sh
@@ -36,6 +36,10 @@ lint: setup
 bench: setup  ## latency figures on the embedded AWS
 	$(BIN)/python bench/run_latency.py
 	$(BIN)/python bench/time_to_halt.py
+
+bench-scale: setup kube  ## scale figures: 1,000 EC2 instances (embedded AWS), 1,000 and 5,000 pods (real kube-apiserver)
+	$(BIN)/python bench/cloud_scale.py
+	$(BIN)/python bench/eks_scale.py --pods 1000 5000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
