@@ -5,10 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup kube run test lint bench clean
+.PHONY: setup ui kube run test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) ui
 	scripts/system-deps.sh
+
+UI_VENDOR := layers/chaosplane/chaosplane/ui/static/vendor/.built
+
+ui: $(UI_VENDOR)  ## the dashboard's pinned Bootstrap, Bootstrap Icons and Chart.js, copied from npm into the package
+
+$(UI_VENDOR): ui/package.json ui/package-lock.json ui/build.mjs
+	cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build
+	touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt layers/chaosplane/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,4 +46,4 @@ bench: setup  ## latency figures on the embedded AWS
 	$(BIN)/python bench/time_to_halt.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf ui/node_modules layers/chaosplane/chaosplane/ui/static/vendor $(VENV) .pytest_cache .mypy_cache .ruff_cache

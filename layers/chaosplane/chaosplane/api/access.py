@@ -16,6 +16,13 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
+    # The dashboard's static files: the page signs in itself, with a token it sends to the API.
+    ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/<name>"): PUBLIC,
+    ("GET", "/ui/js/<name>"): PUBLIC,
+    ("GET", "/ui/vendor/<name>"): PUBLIC,
+    ("GET", "/ui/vendor/fonts/<name>"): PUBLIC,
+    ("GET", "/me"): Role.VIEWER,
     ("GET", "/targets"): Role.VIEWER,
     ("GET", "/targets/<target_id>"): Role.VIEWER,
     ("POST", "/targets"): Role.OPERATOR,

@@ -1,0 +1,235 @@
+// The dashboard: a hash router over a few views. Each view fetches what it shows and renders it with
+// dom.js; buttons exist only when the signed-in role may use them (the API enforces it regardless).
+
+import { api, all, ApiError, token } from "./api.js";
+import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
+
+const ROLES = { viewer: 1, operator: 2, admin: 3 };
+const state = { me: null };
+const main = document.getElementById("main");
+
+const can = (role) => state.me && ROLES[state.me.role] >= ROLES[role];
+
+function errorAlert(err) {
+  return h("div", { class: "alert alert-danger", role: "alert" }, icon("x-octagon"), " ", err.message || String(err));
+}
+
+function loading() {
+  return h("div", { class: "text-secondary py-4", role: "status" },
+    h("span", { class: "spinner-border spinner-border-sm me-2", "aria-hidden": "true" }), "Loading…");
+}
+
+// ---- sign in -------------------------------------------------------------------------------------
+
+function signInView(message) {
+  const input = h("textarea", {
+    class: "form-control token-input", id: "token", name: "token", required: true, autocomplete: "off",
+    spellcheck: "false", "aria-describedby": "token-help",
+  });
+  const feedback = h("div", { class: "invalid-feedback", id: "token-feedback" });
+  const form = h("form", { class: "signin mx-auto mt-4", novalidate: true, id: "signin-form" },
+    h("h1", { class: "h3 mb-3" }, "Sign in"),
+    message ? h("div", { class: "alert alert-warning" }, message) : null,
+    h("label", { class: "form-label", for: "token" }, "API token"),
+    input,
+    feedback,
+    h("div", { class: "form-text", id: "token-help" },
+      "Paste a bearer token (", h("code", {}, "chaosplane token"), " prints one). It is kept in this tab's ",
+      "session storage only, and sent to the API in the Authorization header."),
+    h("button", { class: "btn btn-primary mt-3", type: "submit" }, icon("box-arrow-in-right"), " Sign in"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = input.value.trim().replace(/^Bearer\s+/i, "");
+    input.classList.remove("is-invalid");
+    if (!value) {
+      feedback.textContent = "Paste a token.";
+      input.classList.add("is-invalid");
+      return;
+    }
+    token.set(value);
+    try {
+      state.me = await api("GET", "/me");
+    } catch (err) {
+      token.clear();
+      feedback.textContent = err instanceof ApiError && err.status === 401
+        ? `The API refused this token: ${err.message}.` : String(err.message || err);
+      input.classList.add("is-invalid");
+      input.focus();
+      return;
+    }
+    showChrome();
+    location.hash = "#/experiments";
+    route();
+  });
+  mount(main, form);
+  input.focus();
+}
+
+function showChrome() {
+  document.getElementById("nav-links").hidden = !state.me;
+  document.getElementById("whoami").hidden = !state.me;
+  if (state.me) {
+    document.getElementById("whoami-name").textContent = `${state.me.principal} · ${state.me.team}`;
+    document.getElementById("whoami-role").textContent = state.me.role;
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  token.clear();
+  state.me = null;
+  showChrome();
+  document.getElementById("lever-banner").hidden = true;
+  location.hash = "#/signin";
+  signInView();
+});
+
+// ---- emergency stop banner (every page) ----------------------------------------------------------
+
+async function lever(action) {
+  try {
+    await api("POST", `/safety/${action}`, {});
+    toast(action === "halt" ? "Emergency stop engaged." : "Emergency stop released.",
+      action === "halt" ? "warning" : "success");
+  } catch (err) {
+    toast(err.message, "danger");
+  }
+  await refreshBanner();
+  if (currentView() === "safety") route();
+}
+
+async function refreshBanner() {
+  const banner = document.getElementById("lever-banner");
+  if (!state.me) { banner.hidden = true; return null; }
+  let safety;
+  try {
+    safety = await api("GET", "/safety");
+  } catch {
+    return null;  // the banner is advisory; the page's own request reports errors
+  }
+  banner.hidden = !safety.lever;
+  if (safety.lever) {
+    document.getElementById("lever-detail").textContent =
+      `No experiment can start. Engaged by ${safety.lever.engaged_by} at ${when(safety.lever.engaged_at)}` +
+      (safety.lever.team === "*" ? " for every team." : ".");
+    mount(document.getElementById("lever-actions"), can("admin")
+      ? h("button", { class: "btn btn-light btn-sm", type: "button", id: "banner-release", onclick: () => lever("release") },
+        icon("unlock"), " Release")
+      : null);
+  }
+  return safety;
+}
+
+// ---- views ---------------------------------------------------------------------------------------
+
+async function experimentsView() {
+  mount(main, loading());
+  const [experiments, targets] = await Promise.all([all("/experiments"), all("/targets")]);
+  const targetName = Object.fromEntries(targets.map((t) => [t.id, t.name]));
+  const rows = experiments.map((e) => h("tr", { dataset: { experiment: e.name } },
+    h("td", {}, h("span", { class: "fw-semibold" }, e.name), e.description ? h("div", { class: "small text-secondary" }, e.description) : null),
+    h("td", {}, h("code", {}, e.type)),
+    h("td", {}, targetName[e.target] || h("span", { class: "mono" }, e.target)),
+    h("td", {}, `${e.duration} s`),
+    h("td", {}, statusBadge(e.status)),
+  ));
+  mount(main,
+    h("div", { class: "d-flex align-items-center mb-3" },
+      h("h1", { class: "h3 mb-0" }, "Experiments"),
+      can("operator") ? h("span", { class: "ms-auto text-secondary small" }, "Create, preview and run: from the API or CLI for now") : null),
+    experiments.length === 0
+      ? h("p", { class: "text-secondary" }, "No experiments yet.")
+      : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "experiments" },
+        h("thead", {}, h("tr", {}, ["Name", "Fault", "Target", "Duration", "Status"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, rows))),
+  );
+}
+
+async function targetsView() {
+  mount(main, loading());
+  const targets = await all("/targets");
+  const remove = async (target) => {
+    if (!confirm(`Delete target ${target.name}?`)) return;
+    try {
+      await api("DELETE", `/targets/${encodeURIComponent(target.id)}`);
+      toast(`Deleted ${target.name}.`);
+    } catch (err) {
+      toast(err.message, "danger");
+    }
+    route();
+  };
+  const rows = targets.map((t) => h("tr", { dataset: { target: t.name } },
+    h("td", { class: "fw-semibold" }, t.name),
+    h("td", {}, h("code", {}, t.type)),
+    h("td", { class: "mono" }, t.selector || (t.resource_ids || []).join(", ") || t.service || (t.webhook && t.webhook.url) || ""),
+    h("td", {}, can("admin")
+      ? h("button", { class: "btn btn-outline-danger btn-sm", type: "button", "aria-label": `Delete ${t.name}`, onclick: () => remove(t) }, icon("trash"))
+      : null),
+  ));
+  mount(main,
+    h("h1", { class: "h3 mb-3" }, "Targets"),
+    targets.length === 0
+      ? h("p", { class: "text-secondary" }, "No targets yet.")
+      : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "targets" },
+        h("thead", {}, h("tr", {}, ["Name", "Type", "Selects", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, rows))),
+  );
+}
+
+async function safetyView() {
+  mount(main, loading());
+  const safety = await refreshBanner();
+  if (!safety) throw new Error("could not read the safety state");
+  mount(main,
+    h("h1", { class: "h3 mb-3" }, "Safety"),
+    h("div", { class: "card mb-3" }, h("div", { class: "card-body" },
+      h("h2", { class: "h5" }, "Emergency stop"),
+      safety.lever
+        ? h("p", { id: "lever-state" }, "Engaged by ", h("strong", {}, safety.lever.engaged_by), ` at ${when(safety.lever.engaged_at)}.`)
+        : h("p", { id: "lever-state" }, "Released: experiments may run."),
+      can("admin")
+        ? (safety.lever
+          ? h("button", { class: "btn btn-success", type: "button", id: "release", onclick: () => lever("release") }, icon("unlock"), " Release")
+          : h("button", { class: "btn btn-danger", type: "button", id: "halt", onclick: () => lever("halt") }, icon("sign-stop"), " Halt every run"))
+        : h("p", { class: "text-secondary small mb-0" }, "Only admins may engage or release it."),
+    )),
+    h("div", { class: "card" }, h("div", { class: "card-body" },
+      h("h2", { class: "h5" }, "Blast-radius policy"),
+      h("pre", { class: "mb-0 mono" }, JSON.stringify(safety.policy, null, 2)),
+    )),
+  );
+}
+
+const VIEWS = { experiments: experimentsView, targets: targetsView, safety: safetyView };
+const currentView = () => (location.hash.replace(/^#\//, "").split("/")[0] || "experiments");
+
+async function route() {
+  if (!token.get()) { signInView(); return; }
+  if (!state.me) {
+    try {
+      state.me = await api("GET", "/me");
+    } catch (err) {
+      token.clear();
+      signInView(err instanceof ApiError && err.status === 401 ? "Your session ended; sign in again." : err.message);
+      return;
+    }
+    showChrome();
+  }
+  const name = VIEWS[currentView()] ? currentView() : "experiments";
+  document.querySelectorAll("#nav-links .nav-link").forEach((a) => {
+    const active = a.dataset.view === name;
+    a.classList.toggle("active", active);
+    if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  });
+  refreshBanner();
+  try {
+    await VIEWS[name]();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) { token.clear(); state.me = null; showChrome(); signInView("Your session ended; sign in again."); return; }
+    mount(main, errorAlert(err));
+  }
+}
+
+window.addEventListener("hashchange", route);
+setInterval(() => { if (state.me) refreshBanner(); }, 10000);
+route();
