@@ -221,6 +221,9 @@ async function route() {
     a.classList.toggle("active", active);
     if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
+  // On a phone the menu is open when a link is tapped: close it so the page shows.
+  const nav = document.getElementById("nav");
+  if (nav.classList.contains("show") && window.bootstrap) window.bootstrap.Collapse.getOrCreateInstance(nav).hide();
   refreshBanner();
   try {
     await VIEWS[name]();

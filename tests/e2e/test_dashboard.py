@@ -1,0 +1,170 @@
+"""The web dashboard in real headless Chromium (Debian's package, driven by Playwright) against
+`chaosplane local`. Each step saves a screenshot under build/screenshots/ to look at."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.test_local_runtime import CLI, Local, shut_down, start_local
+
+pytestmark = pytest.mark.e2e
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+SCREENSHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    running = start_local(tmp_path_factory.mktemp("dashboard"))
+    yield running
+    shut_down(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run `make setup` (scripts/system-deps.sh installs it)")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Page:
+    """One browser tab on the dashboard that fails the test on any console error or page error."""
+
+    def __init__(self, browser: Any, local: Local, viewport: dict[str, int]) -> None:
+        self.context = browser.new_context(viewport=viewport)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.local = local
+
+    def open(self) -> Any:
+        self.page.goto(f"{self.local.url}/ui/")
+        return self.page
+
+    def sign_in(self, token: str) -> Any:
+        page = self.open()
+        page.get_by_label("API token").fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector("#experiments")
+        return page
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.errors == [], f"console errors: {self.errors}"
+
+
+@pytest.fixture
+def tab(browser: Any, local: Local) -> Iterator[Page]:
+    opened = Page(browser, local, DESKTOP)
+    yield opened
+    opened.close()
+
+
+def admin_token(local: Local) -> str:
+    found = re.search(r"export TOKEN=(\S+)", local.output())
+    assert found is not None, local.output()
+    return found[1]
+
+
+def minted(local: Local, role: str) -> str:
+    out = subprocess.run(
+        [str(CLI), "token", "--role", role, "--team", "demo", "--aws-port", str(local.aws_port)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_sign_in_and_see_the_demo_experiment(tab: Page, local: Local) -> None:
+    # Given the sign-in page, when an admin pastes the token printed by `chaosplane local`...
+    page = tab.open()
+    page.wait_for_selector("#signin-form")
+    tab.shot("01-sign-in")
+    tab.sign_in(admin_token(local))
+    # ...then the experiments list shows the demo with its status, and the role in the navbar.
+    row = page.locator("#experiments tr[data-experiment='stop-half-of-demo']")
+    assert row.count() == 1
+    assert row.locator("[data-status]").inner_text() in {"created", "completed", "stopped", "running"}
+    assert page.locator("#whoami-role").inner_text() == "admin"
+    assert page.evaluate("sessionStorage.getItem('chaosplane.token')") == admin_token(local)
+    assert admin_token(local) not in page.url
+    tab.shot("02-experiments")
+    page.get_by_role("link", name="Targets").click()
+    page.wait_for_selector("#targets")
+    assert page.locator("#targets tr[data-target]").count() >= 1
+    tab.shot("03-targets")
+
+
+def test_a_bad_token_is_refused_beside_the_field(tab: Page) -> None:
+    page = tab.open()
+    page.get_by_label("API token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    feedback = page.locator("#token-feedback")
+    feedback.wait_for(state="visible")
+    assert "malformed token" in feedback.inner_text()
+    tab.errors = [e for e in tab.errors if "401" not in e]  # the browser logs the refused fetch itself
+    tab.shot("04-bad-token")
+
+
+def test_an_admin_engages_and_releases_the_emergency_stop(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    page.get_by_role("link", name="Safety").click()
+    page.get_by_role("button", name="Halt every run").click()
+    page.locator("#lever-banner").wait_for(state="visible")
+    assert "Emergency stop engaged" in page.locator("#lever-banner").inner_text()
+    tab.shot("05-lever-engaged")
+    page.get_by_role("link", name="Experiments").click()
+    page.wait_for_selector("#experiments")
+    assert page.locator("#lever-banner").is_visible()  # on every page
+    page.locator("#banner-release").click()
+    page.locator("#lever-banner").wait_for(state="hidden")
+    tab.shot("06-lever-released")
+
+
+def test_a_viewer_sees_no_mutating_buttons_on_a_phone(browser: Any, local: Local) -> None:
+    phone = Page(browser, local, PHONE)
+    try:
+        page = phone.sign_in(minted(local, "viewer"))
+        assert page.locator("#whoami-role").count() == 1
+        phone.shot("07-viewer-experiments-phone")
+        page.get_by_role("button", name="Toggle navigation").click()
+        page.get_by_role("link", name="Targets").click()
+        page.wait_for_selector("#targets")
+        assert page.locator("#targets button").count() == 0
+        page.get_by_role("button", name="Toggle navigation").click()
+        page.get_by_role("link", name="Safety").click()
+        page.wait_for_selector("#lever-state")
+        assert page.locator("#halt, #release").count() == 0
+        phone.shot("08-viewer-safety-phone")
+    finally:
+        phone.close()
