@@ -168,3 +168,33 @@ def test_a_viewer_sees_no_mutating_buttons_on_a_phone(browser: Any, local: Local
         phone.shot("08-viewer-safety-phone")
     finally:
         phone.close()
+
+
+def test_create_a_target_with_the_api_errors_beside_their_fields(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    page.goto(f"{local.url}/ui/#/targets/new")
+    page.wait_for_selector("#target-form")
+    # Given an eks-pods target without cluster and namespace, the API's errors land on those fields.
+    page.get_by_label("Name", exact=True).fill("shop-pods")
+    page.get_by_label("Type").select_option("eks-pods")
+    page.get_by_label("Label selector").fill("app=shop")
+    page.get_by_role("button", name="Create target").click()
+    page.locator("#f-cluster.is-invalid").wait_for()
+    assert "needs a cluster" in page.locator("#f-cluster-feedback").inner_text()
+    assert "namespace" in page.locator("#f-namespace-feedback").inner_text()
+    assert page.locator("#f-selector.is-invalid").count() == 0
+    tab.errors = [e for e in tab.errors if "422" not in e]  # the browser logs the refused fetch itself
+    tab.shot("09-target-form-errors")
+    # When the type is EC2 with a bad id, the id field says so; fixed, the target is created.
+    page.get_by_label("Type").select_option("ec2-instances")
+    page.get_by_label("Label selector").fill("")
+    page.get_by_label("Resource ids").fill("nope")
+    page.get_by_role("button", name="Create target").click()
+    page.locator("#f-resource_ids.is-invalid").wait_for()
+    assert "not EC2 instance ids: nope" in page.locator("#f-resource_ids-feedback").inner_text()
+    tab.errors = [e for e in tab.errors if "422" not in e]
+    page.get_by_label("Resource ids").fill("")
+    page.get_by_label("Label selector").fill("app=shop")
+    page.get_by_role("button", name="Create target").click()
+    page.locator("#targets tr[data-target='shop-pods']").wait_for()
+    tab.shot("10-target-created")

@@ -3,6 +3,7 @@
 
 import { api, all, ApiError, token } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
+import { clearErrors, field, select, showErrors, textInput } from "./forms.js";
 
 const ROLES = { viewer: 1, operator: 2, admin: 3 };
 const state = { me: null };
@@ -167,13 +168,81 @@ async function targetsView() {
       : null),
   ));
   mount(main,
-    h("h1", { class: "h3 mb-3" }, "Targets"),
+    h("div", { class: "d-flex align-items-center mb-3" },
+      h("h1", { class: "h3 mb-0" }, "Targets"),
+      can("operator") ? h("a", { class: "btn btn-primary ms-auto", href: "#/targets/new", id: "new-target" }, icon("plus-lg"), " New target") : null),
     targets.length === 0
       ? h("p", { class: "text-secondary" }, "No targets yet.")
       : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "targets" },
         h("thead", {}, h("tr", {}, ["Name", "Type", "Selects", ""].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows))),
   );
+}
+
+// Which optional fields each target type uses (the API checks the rest and says which field is wrong).
+const TARGET_TYPES = {
+  "ec2-instances": ["selector", "resource_ids"],
+  "eks-pods": ["cluster", "namespace", "selector", "resource_ids"],
+  "rds-instances": ["selector", "resource_ids"],
+  "rds-clusters": ["selector", "resource_ids"],
+  "ecs-tasks": ["cluster", "service", "selector", "resource_ids"],
+  "lambda-functions": ["selector", "resource_ids"],
+  "subnets": ["selector", "resource_ids"],
+};
+
+async function targetFormView() {
+  const type = select(Object.keys(TARGET_TYPES));
+  const inputs = {
+    cluster: textInput(),
+    namespace: textInput(),
+    service: textInput(),
+    selector: textInput({ placeholder: "app=web,tier in (front,back)" }),
+    resource_ids: h("textarea", { class: "form-control mono", rows: 3 }),
+  };
+  const optional = {
+    cluster: field("cluster", "Cluster", inputs.cluster),
+    namespace: field("namespace", "Namespace", inputs.namespace),
+    service: field("service", "ECS service", inputs.service),
+    selector: field("selector", "Label selector", inputs.selector, "Tags (AWS) or labels (Kubernetes) the resources carry."),
+    resource_ids: field("resource_ids", "Resource ids", inputs.resource_ids, "One a line (or comma-separated)."),
+  };
+  const showFor = () => {
+    for (const [name, wrapper] of Object.entries(optional)) wrapper.hidden = !TARGET_TYPES[type.value].includes(name);
+  };
+  type.addEventListener("change", showFor);
+  const name = textInput({ required: true, maxlength: 128 });
+  const description = textInput({ maxlength: 1024 });
+  const form = h("form", { id: "target-form", novalidate: true },
+    h("div", { class: "form-errors", tabindex: "-1" }),
+    field("name", "Name", name),
+    field("description", "Description", description),
+    field("type", "Type", type, "http-endpoint targets (webhooks) are created with the API or CLI for now."),
+    Object.values(optional),
+    h("div", { class: "d-flex gap-2" },
+      h("button", { class: "btn btn-primary", type: "submit" }, "Create target"),
+      h("a", { class: "btn btn-outline-secondary", href: "#/targets" }, "Cancel")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const body = { name: name.value, description: description.value, type: type.value };
+    for (const key of TARGET_TYPES[type.value]) {
+      const value = inputs[key].value.trim();
+      if (!value) continue;
+      body[key] = key === "resource_ids" ? value.split(/[\s,]+/).filter(Boolean) : value;
+    }
+    try {
+      const created = await api("POST", "/targets", body);
+      toast(`Created target ${created.name}.`);
+      location.hash = "#/targets";
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) throw err;
+      showErrors(form, err);
+    }
+  });
+  showFor();
+  mount(main, h("h1", { class: "h3 mb-3" }, "New target"), form);
+  name.focus();
 }
 
 async function safetyView() {
@@ -200,8 +269,19 @@ async function safetyView() {
   );
 }
 
-const VIEWS = { experiments: experimentsView, targets: targetsView, safety: safetyView };
-const currentView = () => (location.hash.replace(/^#\//, "").split("/")[0] || "experiments");
+const VIEWS = {
+  experiments: experimentsView,
+  targets: targetsView,
+  "targets/new": targetFormView,
+  safety: safetyView,
+};
+const currentView = () => location.hash.replace(/^#\//, "") || "experiments";
+const viewName = () => {
+  const path = currentView();
+  if (VIEWS[path]) return path;
+  const top = path.split("/")[0];
+  return VIEWS[top] ? top : "experiments";
+};
 
 async function route() {
   if (!token.get()) { signInView(); return; }
@@ -215,9 +295,9 @@ async function route() {
     }
     showChrome();
   }
-  const name = VIEWS[currentView()] ? currentView() : "experiments";
+  const name = viewName();
   document.querySelectorAll("#nav-links .nav-link").forEach((a) => {
-    const active = a.dataset.view === name;
+    const active = a.dataset.view === name.split("/")[0];
     a.classList.toggle("active", active);
     if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
