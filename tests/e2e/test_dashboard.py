@@ -198,3 +198,32 @@ def test_create_a_target_with_the_api_errors_beside_their_fields(tab: Page, loca
     page.get_by_role("button", name="Create target").click()
     page.locator("#targets tr[data-target='shop-pods']").wait_for()
     tab.shot("10-target-created")
+
+
+def test_preview_run_with_confirmation_watch_stop_and_read_the_result(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    page.get_by_role("link", name="stop-half-of-demo").click()
+    page.locator("#preview-button").click()
+    # The preview shows the resolved plan: the demo stops half of its 4 instances.
+    page.locator("#preview").wait_for()
+    assert "Selected (2)" in page.locator("#preview").inner_text()
+    tab.shot("11-preview")
+    # Run asks for the experiment's name before it does anything.
+    page.locator("#run-button").click()
+    assert page.locator("#confirm-run").is_disabled()
+    page.locator("#confirm-name").fill("stop-half")
+    assert page.locator("#confirm-run").is_disabled()
+    page.locator("#confirm-name").fill("stop-half-of-demo")
+    tab.shot("12-confirm")
+    page.locator("#confirm-run").click()
+    page.locator("#run[data-status='running']").wait_for(timeout=30_000)
+    page.locator("#run tbody tr").first.wait_for()
+    assert "left" in page.locator("#time-left").inner_text()
+    tab.shot("13-running")
+    page.locator("#stop-button").click()
+    page.locator("#run[data-status='stopped']").wait_for(timeout=30_000)
+    tab.shot("14-stopped")
+    page.locator("#run a", has_text="Result").click()
+    page.wait_for_selector("#timeline li")
+    assert page.locator("#run tbody tr").count() == 2
+    tab.shot("15-result")

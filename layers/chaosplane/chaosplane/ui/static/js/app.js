@@ -4,6 +4,7 @@
 import { api, all, ApiError, token } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
 import { clearErrors, field, select, showErrors, textInput } from "./forms.js";
+import { experimentView, resultView, stopPolling } from "./experiment.js";
 
 const ROLES = { viewer: 1, operator: 2, admin: 3 };
 const state = { me: null };
@@ -128,7 +129,7 @@ async function experimentsView() {
   const [experiments, targets] = await Promise.all([all("/experiments"), all("/targets")]);
   const targetName = Object.fromEntries(targets.map((t) => [t.id, t.name]));
   const rows = experiments.map((e) => h("tr", { dataset: { experiment: e.name } },
-    h("td", {}, h("span", { class: "fw-semibold" }, e.name), e.description ? h("div", { class: "small text-secondary" }, e.description) : null),
+    h("td", {}, h("a", { class: "fw-semibold", href: `#/experiments/${encodeURIComponent(e.id)}` }, e.name), e.description ? h("div", { class: "small text-secondary" }, e.description) : null),
     h("td", {}, h("code", {}, e.type)),
     h("td", {}, targetName[e.target] || h("span", { class: "mono" }, e.target)),
     h("td", {}, `${e.duration} s`),
@@ -137,7 +138,7 @@ async function experimentsView() {
   mount(main,
     h("div", { class: "d-flex align-items-center mb-3" },
       h("h1", { class: "h3 mb-0" }, "Experiments"),
-      can("operator") ? h("span", { class: "ms-auto text-secondary small" }, "Create, preview and run: from the API or CLI for now") : null),
+      can("operator") ? h("span", { class: "ms-auto text-secondary small" }, "Create and edit: with the API or CLI for now") : null),
     experiments.length === 0
       ? h("p", { class: "text-secondary" }, "No experiments yet.")
       : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "experiments" },
@@ -276,10 +277,12 @@ const VIEWS = {
   safety: safetyView,
 };
 const currentView = () => location.hash.replace(/^#\//, "") || "experiments";
+const DETAIL = { experiments: experimentView, results: resultView };
 const viewName = () => {
   const path = currentView();
   if (VIEWS[path]) return path;
-  const top = path.split("/")[0];
+  const [top, id] = path.split("/");
+  if (DETAIL[top] && id) return `${top}/:id`;
   return VIEWS[top] ? top : "experiments";
 };
 
@@ -305,8 +308,14 @@ async function route() {
   const nav = document.getElementById("nav");
   if (nav.classList.contains("show") && window.bootstrap) window.bootstrap.Collapse.getOrCreateInstance(nav).hide();
   refreshBanner();
+  stopPolling();
   try {
-    await VIEWS[name]();
+    if (name.endsWith("/:id")) {
+      const [top, id] = currentView().split("/");
+      await DETAIL[top](decodeURIComponent(id), { can, main });
+    } else {
+      await VIEWS[name]();
+    }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) { token.clear(); state.me = null; showChrome(); signInView("Your session ended; sign in again."); return; }
     mount(main, errorAlert(err));
