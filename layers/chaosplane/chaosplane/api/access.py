@@ -38,6 +38,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/experiments/<experiment_id>/results"): Role.VIEWER,
     ("GET", "/results/<result_id>"): Role.VIEWER,
     ("GET", "/results/<result_id>/stop-conditions"): Role.VIEWER,
+    ("GET", "/results/<result_id>/metrics"): Role.VIEWER,
     ("POST", "/experiments/<experiment_id>/preview"): Role.OPERATOR,
     ("GET", "/experiments/<experiment_id>/schedules"): Role.VIEWER,
     ("GET", "/experiments/<experiment_id>/schedules/<schedule_id>"): Role.VIEWER,
