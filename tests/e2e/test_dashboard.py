@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 from tests.e2e.test_local_runtime import CLI, Local, shut_down, start_local
 
 pytestmark = pytest.mark.e2e
@@ -227,3 +227,44 @@ def test_preview_run_with_confirmation_watch_stop_and_read_the_result(tab: Page,
     page.wait_for_selector("#timeline li")
     assert page.locator("#run tbody tr").count() == 2
     tab.shot("15-result")
+
+
+def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) -> None:
+    # Given an alarm on a metric with points before the run, and an experiment that watches it...
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    cloudwatch = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+    ).client("cloudwatch", endpoint_url=f"http://127.0.0.1:{local.aws_port}")
+    cloudwatch.put_metric_alarm(
+        AlarmName="demo-5xx", MetricName="5xx", Namespace="Demo", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="demo-5xx", StateValue="OK", StateReason="quiet")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    cloudwatch.put_metric_data(
+        Namespace="Demo",
+        MetricData=[
+            {"MetricName": "5xx", "Timestamp": now - timedelta(minutes=8 - i), "Value": v}
+            for i, v in enumerate([1, 0, 2, 1, 3, 2, 1, 0])
+        ],
+    )
+    demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    target = demo["target"]
+    body = {"name": "watched", "type": "ec2-stop", "target": target, "duration": 2,
+            "selection": "COUNT(1)", "stop_conditions": ["demo-5xx"]}  # fmt: skip
+    created = local.http.post(f"{local.url}/experiments", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    run = local.http.post(f"{local.url}/experiments/{created.json()['id']}/run", json={}, timeout=10).json()
+    # ...when the run has ended, its result page draws the metric with the fault window.
+    result_url = f"{local.url}/results/{run['result_id']}"
+    wait_until(lambda: local.http.get(result_url, timeout=5).json()["status"] == "completed", timeout=60)
+    page = tab.sign_in(admin_token(local))
+    page.goto(f"{local.url}/ui/#/results/{run['result_id']}")
+    chart = page.locator(".metric-chart[data-alarm='demo-5xx'] canvas")
+    chart.wait_for()
+    page.wait_for_timeout(300)  # one animation frame for Chart.js to draw
+    assert chart.bounding_box()["height"] > 100
+    tab.shot("16-result-chart")

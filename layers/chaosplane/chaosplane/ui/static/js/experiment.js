@@ -3,9 +3,11 @@
 
 import { api, all } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
+import { metricCharts } from "./chart.js";
 
 const FINAL = new Set(["completed", "stopped", "failed", "skipped"]);
 const POLL_MS = 1500;
+const RESULT_POLL_MS = 5000;  // the result page re-reads the metrics too (GetMetricData): less often
 let poller = null;
 
 export function stopPolling() {
@@ -60,10 +62,11 @@ function runCard(experiment, result, stopConditions) {
   }
   return h("div", { class: "card mb-3", id: "run", dataset: { status: result.status } }, h("div", { class: "card-body" },
     h("div", { class: "d-flex align-items-center flex-wrap gap-2 mb-2" },
-      h("h2", { class: "h5 mb-0" }, running ? "Current run" : "Latest run"),
+      h("h2", { class: "h5 mb-0" }, experiment === null ? "Run" : running ? "Current run" : "Latest run"),
       h("span", { id: "run-status" }, statusBadge(result.status)),
       timeLeft,
-      h("a", { class: "ms-auto small", href: `#/results/${encodeURIComponent(result.id)}` }, "Result ", icon("arrow-right"))),
+      experiment === null ? null
+        : h("a", { class: "ms-auto small", href: `#/results/${encodeURIComponent(result.id)}` }, "Result ", icon("arrow-right"))),
     result.error ? h("div", { class: "alert alert-danger py-2" }, result.error) : null,
     h("h3", { class: "h6 mt-2" }, "Resources hit"),
     result.resources.length
@@ -196,7 +199,15 @@ export async function resultView(id, { main }) {
     h("p", {}, `${result.fault} · ${when(result.start_time)} → ${when(result.end_time)} · `,
       result.success === true ? "succeeded" : result.success === false ? "did not succeed" : "in progress",
       result.stop_reason ? ` · stopped: ${result.stop_reason}` : ""),
+    h("h2", { class: "h5" }, "Stop conditions' metrics"),
+    h("p", { class: "small text-secondary" }, "From before the run to after it; the fault window is shaded, the alarm threshold dashed."),
+    h("div", { id: "metrics" }),
     runCard(null, result, null),
   );
-  if (!FINAL.has(result.status)) poller = setTimeout(() => resultView(id, { main }).catch(() => {}), POLL_MS);
+  let chart = result.metrics && result.metrics.stop_conditions;
+  if (!FINAL.has(result.status) && result.stop_conditions.length) {
+    chart = await api("GET", `/results/${encodeURIComponent(id)}/metrics`).catch(() => null);
+  }
+  mount(document.getElementById("metrics"), metricCharts(chart));
+  if (!FINAL.has(result.status)) poller = setTimeout(() => resultView(id, { main }).catch(() => {}), RESULT_POLL_MS);
 }
