@@ -268,3 +268,42 @@ def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) 
     page.wait_for_timeout(300)  # one animation frame for Chart.js to draw
     assert chart.bounding_box()["height"] > 100
     tab.shot("16-result-chart")
+
+
+def test_create_an_experiment_with_errors_beside_their_fields(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    page.locator("#new-experiment").click()
+    page.wait_for_selector("#experiment-form")
+    page.get_by_label("Name", exact=True).fill("reboot-one")
+    page.get_by_label("Fault", exact=True).select_option("ec2-reboot")
+    page.get_by_label("Target").select_option(label="demo-web (ec2-instances)")
+    page.get_by_label("Duration (seconds)").fill("0")
+    page.get_by_label("Selection").fill("HALF")
+    page.get_by_role("button", name="Create experiment").click()
+    page.locator("#f-duration.is-invalid").wait_for()
+    assert page.locator("#f-duration-feedback").inner_text()
+    assert page.locator("#f-name.is-invalid").count() == 0
+    tab.errors = [e for e in tab.errors if "422" not in e]  # the browser logs the refused fetch itself
+    tab.shot("17-experiment-form-errors")
+    page.get_by_label("Duration (seconds)").fill("30")
+    page.get_by_role("button", name="Create experiment").click()
+    page.locator("#f-selection.is-invalid").wait_for()
+    tab.errors = [e for e in tab.errors if "422" not in e]
+    page.get_by_label("Selection").fill("COUNT(1)")
+    page.get_by_role("button", name="Create experiment").click()
+    page.locator("h1", has_text="reboot-one").wait_for()
+    assert page.locator("#run-button").is_visible()
+    tab.shot("18-experiment-created")
+
+
+def test_a_viewer_sees_an_experiment_without_run_preview_or_edit(browser: Any, local: Local) -> None:
+    viewer = Page(browser, local, DESKTOP)
+    try:
+        page = viewer.sign_in(minted(local, "viewer"))
+        assert page.locator("#new-experiment").count() == 0
+        page.get_by_role("link", name="stop-half-of-demo").click()
+        page.locator("h1", has_text="stop-half-of-demo").wait_for()
+        assert page.locator("#run-button, #preview-button, #edit-button, #stop-button").count() == 0
+        viewer.shot("19-viewer-experiment")
+    finally:
+        viewer.close()

@@ -5,6 +5,7 @@ import { api, all, ApiError, token } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
 import { clearErrors, field, select, showErrors, textInput } from "./forms.js";
 import { experimentView, resultView, stopPolling } from "./experiment.js";
+import { experimentFormView } from "./experiment-form.js";
 
 const ROLES = { viewer: 1, operator: 2, admin: 3 };
 const state = { me: null };
@@ -138,7 +139,7 @@ async function experimentsView() {
   mount(main,
     h("div", { class: "d-flex align-items-center mb-3" },
       h("h1", { class: "h3 mb-0" }, "Experiments"),
-      can("operator") ? h("span", { class: "ms-auto text-secondary small" }, "Create and edit: with the API or CLI for now") : null),
+      can("operator") ? h("a", { class: "btn btn-primary ms-auto", href: "#/experiments/new", id: "new-experiment" }, icon("plus-lg"), " New experiment") : null),
     experiments.length === 0
       ? h("p", { class: "text-secondary" }, "No experiments yet.")
       : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "experiments" },
@@ -274,6 +275,7 @@ const VIEWS = {
   experiments: experimentsView,
   targets: targetsView,
   "targets/new": targetFormView,
+  "experiments/new": () => experimentFormView(null, { main }),
   safety: safetyView,
 };
 const currentView = () => location.hash.replace(/^#\//, "") || "experiments";
@@ -281,7 +283,8 @@ const DETAIL = { experiments: experimentView, results: resultView };
 const viewName = () => {
   const path = currentView();
   if (VIEWS[path]) return path;
-  const [top, id] = path.split("/");
+  const [top, id, action] = path.split("/");
+  if (top === "experiments" && id && action === "edit") return "experiments/:id/edit";
   if (DETAIL[top] && id) return `${top}/:id`;
   return VIEWS[top] ? top : "experiments";
 };
@@ -310,7 +313,9 @@ async function route() {
   refreshBanner();
   stopPolling();
   try {
-    if (name.endsWith("/:id")) {
+    if (name === "experiments/:id/edit") {
+      await experimentFormView(decodeURIComponent(currentView().split("/")[1]), { main });
+    } else if (name.endsWith("/:id")) {
       const [top, id] = currentView().split("/");
       await DETAIL[top](decodeURIComponent(id), { can, main });
     } else {
