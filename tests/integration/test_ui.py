@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from chaosplane.api import build_app
 from chaosplane.api.ui import CONTENT_SECURITY_POLICY
 from chaosplane.auth import Role
+from chaosplane.local.gateway import rest_event
+from chaosplane.settings import load_settings
+from chaosplane.store import Store
+from chaosplane.wiring import build_runs
 from tests.conftest import ROOT, Platform
 
 STATIC = ROOT / "layers" / "chaosplane" / "chaosplane" / "ui" / "static"
@@ -51,3 +57,13 @@ def test_me_says_who_the_token_is_for(platform: Platform) -> None:
     me = platform.json("GET", "/me", token=platform.token(role=Role.VIEWER, subject="ann"))
     assert me == {"principal": "ann", "role": "viewer", "team": "test"}
     assert platform.api("GET", "/me", token="").status_code == 401
+
+
+def test_the_page_learns_where_to_get_a_token(platform: Platform) -> None:
+    assert platform.json("GET", "/ui/config.json", token="") == {"token_url": None}
+    app = build_app(
+        Store(load_settings()), build_runs(load_settings()), token_url="https://id.example.com/token"
+    )
+    event = rest_event("GET", "/ui/config.json")
+    answer = app.resolve(event, None)
+    assert json.loads(answer["body"]) == {"token_url": "https://id.example.com/token"}

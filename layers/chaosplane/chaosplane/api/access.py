@@ -19,6 +19,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # The dashboard's static files: the page signs in itself, with a token it sends to the API.
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/<name>"): PUBLIC,
+    ("GET", "/ui/config.json"): PUBLIC,
     ("GET", "/ui/js/<name>"): PUBLIC,
     ("GET", "/ui/vendor/<name>"): PUBLIC,
     ("GET", "/ui/vendor/fonts/<name>"): PUBLIC,

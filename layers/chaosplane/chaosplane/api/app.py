@@ -155,6 +155,7 @@ def build_app(
     scheduling: Scheduling | None = None,
     webhook_secrets: WebhookSecrets | None = None,
     notifications_service: Notifications | None = None,
+    token_url: str = "",
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
     built: list[Notifications] = [notifications_service] if notifications_service else []
@@ -190,7 +191,7 @@ def build_app(
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
     app.include_router(notifications.router(notifications_of, caller))
-    app.include_router(ui.router())
+    app.include_router(ui.router(token_url))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:

@@ -12,6 +12,7 @@ folder is flat: /ui/<file>, /ui/js/<file>, /ui/vendor/<file>, /ui/vendor/fonts/<
 from __future__ import annotations
 
 import base64
+import json
 import re
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -89,8 +90,18 @@ def serve(folder: tuple[str, ...], name: str, root: Traversable | None = None) -
     return Response(status_code=200, content_type=content_type, body=data.decode(), headers=headers)
 
 
-def router() -> APIGatewayRouter:
+def router(token_url: str = "") -> APIGatewayRouter:
     r = APIGatewayRouter()
+
+    @r.get("/ui/config.json", include_in_schema=False)
+    def ui_config() -> Response[str]:
+        """What the page needs before sign-in: where to get a token (when the deployment says)."""
+        return Response(
+            status_code=200,
+            content_type="application/json",
+            body=json.dumps({"token_url": token_url or None}),
+            headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
+        )
 
     @r.get("/ui", include_in_schema=False)  # Powertools matches /ui/ here too (it ignores the slash)
     def ui_index() -> Response[Any]:

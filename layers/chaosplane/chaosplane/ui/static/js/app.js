@@ -67,6 +67,11 @@ function signInView(message) {
   });
   mount(main, form);
   input.focus();
+  // Where the deployment has an OIDC issuer, it may say where people get a token.
+  fetch("config.json", { cache: "no-store" }).then((r) => (r.ok ? r.json() : {})).then((config) => {
+    if (!config.token_url || !/^https?:\/\//.test(config.token_url)) return;
+    form.querySelector("#token-help").append(" ", h("a", { href: config.token_url, id: "get-token", target: "_blank", rel: "noopener noreferrer" }, "Get a token ", icon("box-arrow-up-right")));
+  }).catch(() => {});
 }
 
 function showChrome() {
