@@ -15,6 +15,7 @@ UI_VENDOR := layers/chaosplane/chaosplane/ui/static/vendor/.built
 ui: $(UI_VENDOR)  ## the dashboard's pinned Bootstrap, Bootstrap Icons and Chart.js, copied from npm into the package
 
 $(UI_VENDOR): ui/package.json ui/package-lock.json ui/build.mjs
+	@command -v npm >/dev/null || { echo "make ui needs npm (Node 18+): the dashboard's assets come from the npm registry" >&2; exit 1; }
 	cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build
 	touch $@
 
