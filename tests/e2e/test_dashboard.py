@@ -315,3 +315,31 @@ def test_a_viewer_sees_an_experiment_without_run_preview_or_edit(browser: Any, l
         viewer.shot("19-viewer-experiment")
     finally:
         viewer.close()
+
+
+def test_keyboard_only_sign_in_and_navigation(tab: Page, local: Local) -> None:
+    page = tab.open()
+    page.wait_for_selector("#signin-form")
+    # The token field has the focus; Tab reaches the button, Enter signs in.
+    assert page.evaluate("document.activeElement.id") == "token"
+    page.keyboard.insert_text(admin_token(local))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Sign in"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#experiments")
+    # From the top of a fresh page (still signed in: the tab keeps its session storage): the skip
+    # link first, then the brand, then the navigation.
+    page.reload()
+    page.wait_for_selector("#experiments")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    reached = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.textContent.trim()"))
+    assert {"Experiments", "Targets", "Safety"} <= set(reached)
+    # A link in the table is reachable too, and Enter opens it.
+    page.locator("#experiments a").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#preview-button")
+    tab.shot("20-keyboard")
