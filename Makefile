@@ -5,10 +5,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup kube run test lint bench bench-scale clean
+.PHONY: setup ui kube run test lint bench bench-scale clean
 
-setup: $(STAMP)
+setup: $(STAMP) ui
 	scripts/system-deps.sh
+
+UI_VENDOR := layers/chaosplane/chaosplane/ui/static/vendor/.built
+
+ui: $(UI_VENDOR)  ## the dashboard's pinned Bootstrap, Bootstrap Icons and Chart.js, copied from npm into the package
+
+$(UI_VENDOR): ui/package.json ui/package-lock.json ui/build.mjs
+	@command -v npm >/dev/null || { echo "make ui needs npm (Node 18+): the dashboard's assets come from the npm registry" >&2; exit 1; }
+	cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build
+	touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt layers/chaosplane/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,4 +51,4 @@ bench-scale: setup kube  ## scale figures: 1,000 EC2 instances (embedded AWS), 1
 	$(BIN)/python bench/eks_scale.py --pods 1000 5000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf ui/node_modules layers/chaosplane/chaosplane/ui/static/vendor $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ app = build_app(
     scheduling=build_scheduling(settings),
     webhook_secrets=build_webhook_secrets(settings),
     notifications_service=build_notifications(store, settings),
+    token_url=settings.token_url,
 )
 
 

@@ -32,6 +32,7 @@ from chaosplane.errors import (
 )
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource, RunContext
+from chaosplane.metrics import MetricReader, series_for
 from chaosplane.models import (
     ExperimentResult,
     FailureKind,
@@ -166,6 +167,7 @@ class Runs:
         start_workflow: Callable[[ExperimentResult], None] | None = None,
         send_halt: Callable[[str], None] | None = None,
         alarms: AlarmReader | None = None,
+        metrics: MetricReader | None = None,
         execution_status: ExecutionStatus | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
@@ -176,6 +178,7 @@ class Runs:
         self._start_workflow = start_workflow
         self._send_halt = send_halt
         self._alarms = alarms
+        self._metrics = metrics
         self._execution_status = execution_status
         self._clock = clock
         self._rng = rng or random.SystemRandom()
@@ -285,6 +288,23 @@ class Runs:
             }
             for name in names
         ]
+
+    def metric_series(self, result_id: str, *, team: str) -> dict[str, Any]:
+        """The stop conditions' metrics around the run, read now (the result page's chart)."""
+        result = self._store.get_result(result_id, team=team)
+        if self._metrics is None:
+            raise RuntimeError("this component cannot read CloudWatch metrics")
+        return series_for(result, self._metrics, self._clock())
+
+    def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:
+        """The chart's data kept with the result; a failed read is logged, never fails the run."""
+        if self._metrics is None or not result.stop_conditions:
+            return None
+        try:
+            return series_for(result, self._metrics, self._clock())
+        except Exception:
+            logger.exception("stop-condition metrics could not be read for %s", result.id)
+            return None
 
     def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
         names = [alarm_name(ref) for ref in stop_conditions]
@@ -571,6 +591,8 @@ class Runs:
         }
         if result.start_time is not None:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
+        if not result.status.is_final and (chart := self._final_series(result)) is not None:
+            metrics["stop_conditions"] = chart
         final = self._store.finish_run(
             result_id,
             status,

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # Admins of this team may engage the emergency stop for every team.
     platform_team: str = "platform"
+    # Where people get a token (an OIDC issuer's sign-in page): the dashboard's sign-in page links it.
+    token_url: str = ""
     # EventBridge: where run state changes go, and the schedules' group, role and dead-letter queue.
     event_bus_name: str = "default"
     schedule_group: str | None = None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -27,6 +29,7 @@ from chaosplane.faults.network import Subnets
 from chaosplane.faults.rds import RdsClusters, RdsInstances
 from chaosplane.faults.ssm import SsmStress
 from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
+from chaosplane.metrics import MetricReader
 from chaosplane.models import ExperimentResult, FaultType, TargetType
 from chaosplane.notifications import Notifications
 from chaosplane.notify import EmailMessage, HttpSender, Notifier
@@ -134,6 +137,90 @@ def alarm_reader(clients: Clients) -> AlarmReader:
     return read
 
 
+def metric_reader(clients: Clients) -> MetricReader:
+    """Each alarm's own metric (or metric-math expression) over a window, with GetMetricData.
+
+    Composite alarms have no metric of their own: they are listed with no points and a note.
+    """
+
+    def read(names: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        # At most ~360 points a series, whatever the run's length: the result item stays far under
+        # DynamoDB's 400 KB even with 10 stop conditions over a 12-hour run.
+        coarsest = 60 * math.ceil((end - start).total_seconds() / 360 / 60)
+        alarms: dict[str, dict[str, Any]] = {}
+        for offset in range(0, len(names), 100):
+            pages = clients.cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNames=names[offset : offset + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []):
+                    alarms[alarm["AlarmName"]] = alarm
+                for alarm in page.get("CompositeAlarms", []):
+                    alarms[alarm["AlarmName"]] = {**alarm, "composite": True}
+        series: list[dict[str, Any]] = []
+        queries: list[dict[str, Any]] = []
+        for index, name in enumerate(names):
+            alarm = alarms.get(name)
+            entry: dict[str, Any] = {"alarm": name, "timestamps": [], "values": []}
+            series.append(entry)
+            if alarm is None:
+                entry["note"] = "alarm not found"
+                continue
+            if alarm.get("composite"):
+                entry["note"] = "composite alarm: no metric of its own"
+                continue
+            entry.update(
+                threshold=alarm.get("Threshold"),
+                comparison=alarm.get("ComparisonOperator"),
+                state=alarm.get("StateValue"),
+            )
+            if alarm.get("Metrics"):  # metric math: ask for the same queries, return the alarm's one
+                for query in alarm["Metrics"]:
+                    queries.append({**query, "Id": f"a{index}_{query['Id']}"})
+                    if query.get("ReturnData", True):
+                        entry["id"] = f"a{index}_{query['Id']}"
+                        entry["label"] = query.get("Label") or query.get("Expression") or name
+                continue
+            stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic", "Average")
+            entry["id"] = f"a{index}"
+            metric = f"{alarm.get('Namespace')} {alarm.get('MetricName')}"
+            entry["label"] = f"{metric} ({stat}, {alarm.get('Period')}s)"
+            queries.append(
+                {
+                    "Id": entry["id"],
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": alarm["Namespace"],
+                            "MetricName": alarm["MetricName"],
+                            "Dimensions": alarm.get("Dimensions", []),
+                        },
+                        "Period": max(int(alarm.get("Period", 60)), coarsest),
+                        "Stat": stat,
+                    },
+                    "ReturnData": True,
+                }
+            )
+        points: dict[str, list[tuple[str, float]]] = {}
+        for offset in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
+            pages = clients.cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries[offset : offset + 500],
+                StartTime=start,
+                EndTime=end,
+                ScanBy="TimestampAscending",
+            )
+            for page in pages:
+                for found in page.get("MetricDataResults", []):
+                    pairs = zip(found["Timestamps"], found["Values"], strict=True)
+                    points.setdefault(found["Id"], []).extend((t.isoformat(), float(v)) for t, v in pairs)
+        for entry in series:
+            got = sorted(points.get(entry.pop("id", ""), []))
+            entry["timestamps"] = [t for t, _ in got]
+            entry["values"] = [v for _, v in got]
+        return series
+
+    return read
+
+
 def execution_status(clients: Clients, state_machine_arn: str) -> ExecutionStatus:
     prefix = state_machine_arn.replace(":stateMachine:", ":execution:")
 
@@ -193,6 +280,7 @@ def build_runs(settings: Settings | None = None) -> Runs:
         start_workflow=workflow_starter(clients, machine) if machine else None,
         send_halt=halt_sender(clients),
         alarms=alarm_reader(clients),
+        metrics=metric_reader(clients),
         execution_status=execution_status(clients, machine) if machine else None,
         publish=event_publisher(clients, settings.event_bus_name),
     )

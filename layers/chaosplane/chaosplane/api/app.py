@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chaosplane.api import access, audit, experiments, notifications, results, safety, schedules, targets
+from chaosplane.api import access, audit, experiments, notifications, results, safety, schedules, targets, ui
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.faults.http import WebhookSecrets
@@ -155,6 +155,7 @@ def build_app(
     scheduling: Scheduling | None = None,
     webhook_secrets: WebhookSecrets | None = None,
     notifications_service: Notifications | None = None,
+    token_url: str = "",
 ) -> APIGatewayRestResolver:
     app = _Resolver(max_body_bytes, store.record_audit)
     built: list[Notifications] = [notifications_service] if notifications_service else []
@@ -177,6 +178,11 @@ def build_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/me", tags=["auth"])
+    def me() -> dict[str, str]:
+        """Who the token says you are: the dashboard shows only the buttons your role may use."""
+        return caller().context()
+
     app.include_router(targets.router(store, caller, Targets(store, webhook_secrets)))
     app.include_router(experiments.router(store, runs, caller, scheduling))
     if scheduling is not None:
@@ -185,6 +191,7 @@ def build_app(
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
     app.include_router(notifications.router(notifications_of, caller))
+    app.include_router(ui.router(token_url))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:

@@ -1,6 +1,7 @@
 """/results and /experiments/{id}/results: what each run did."""
 
 from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
@@ -36,5 +37,11 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGateway
     def get_stop_conditions(result_id: str) -> list[StopConditionState]:
         """The run's stop conditions as CloudWatch sees them now (what `chaosplane run --wait` shows)."""
         return [StopConditionState(**s) for s in runs.stop_condition_states(result_id, team=caller().team)]
+
+    @r.get("/results/<result_id>/metrics", tags=["results"])
+    def get_metrics(result_id: str) -> dict[str, Any]:
+        """The stop conditions' CloudWatch metrics around the run, read now (a finished run keeps
+        the ones read when it ended in its `metrics.stop_conditions`)."""
+        return runs.metric_series(result_id, team=caller().team)
 
     return r

@@ -109,6 +109,16 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
 
 
+def _path_matches(resource: str, path: str) -> bool:
+    """Does an API Gateway resource path (`/ui`, `/ui/{proxy+}`, `/a/{id}`) match a request path?
+
+    As API Gateway does: a trailing slash is ignored, `{name}` is one segment, `{name+}` one or more.
+    """
+    pattern = re.sub(r"\\\{\w+\\\+\\\}", "[^?]+", re.escape(resource.rstrip("/") or "/"))
+    pattern = re.sub(r"\\\{\w+\\\}", "[^/?]+", pattern)
+    return re.fullmatch(pattern, path.rstrip("/") or "/") is not None
+
+
 def _matches(pattern: str, value: str) -> bool:
     return fnmatch.fnmatchcase(value, pattern)
 
@@ -184,7 +194,7 @@ class LocalGateway:
     def _needs_authorizer(self, method: str, path: str) -> bool:
         if self._config.authorizer_function is None:
             return False
-        return (method, path) not in self._config.public_routes
+        return not any(m == method and _path_matches(p, path) for m, p in self._config.public_routes)
 
     def _authorize(self, token: str, method: str, path: str) -> _Decision | None:
         now = self._clock()

@@ -1,0 +1,214 @@
+// One experiment: its spec, the preview (the resolved plan), run with type-to-confirm, live status
+// while it runs (timeline, resources hit, stop conditions, time left), stop, and its past runs.
+
+import { api, all } from "./api.js";
+import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
+import { metricCharts } from "./chart.js";
+
+const FINAL = new Set(["completed", "stopped", "failed", "skipped"]);
+const POLL_MS = 1500;
+const RESULT_POLL_MS = 5000;  // the result page re-reads the metrics too (GetMetricData): less often
+let poller = null;
+
+export function stopPolling() {
+  if (poller) clearTimeout(poller);
+  poller = null;
+}
+
+const newest = (results) =>
+  [...results].sort((a, b) => String(b.start_time || b.id).localeCompare(String(a.start_time || a.id)))[0];
+
+function resourceTable(rows, withReason) {
+  if (!rows.length) return h("p", { class: "text-secondary small mb-0" }, "None.");
+  return h("div", { class: "table-responsive" }, h("table", { class: "table table-sm mb-0" },
+    h("thead", {}, h("tr", {}, ["Resource", "Kind", "State", withReason ? "Reason" : null].filter(Boolean).map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", {},
+      h("td", { class: "mono" }, r.id), h("td", {}, r.kind), h("td", {}, r.state),
+      withReason ? h("td", {}, r.reason, r.detail ? h("div", { class: "small text-secondary" }, r.detail) : null) : null)))));
+}
+
+function alarmBadge(state) {
+  const kind = { OK: "success", ALARM: "danger", INSUFFICIENT_DATA: "warning", MISSING: "secondary" }[state] || "secondary";
+  return h("span", { class: `badge text-bg-${kind}` }, state);
+}
+
+function previewCard(plan) {
+  return h("div", { class: "card mb-3", id: "preview" }, h("div", { class: "card-body" },
+    h("h2", { class: "h5" }, "Preview"),
+    plan.verdict.allowed
+      ? h("div", { class: "alert alert-success py-2" }, icon("check-circle"), " The safety policy allows this run.")
+      : h("div", { class: "alert alert-danger py-2", id: "preview-refusals" }, icon("x-circle"), " Refused: ",
+        plan.verdict.reasons.join("; ")),
+    plan.irreversible ? h("div", { class: "alert alert-warning py-2" }, "This fault cannot be rolled back.") : null,
+    h("h3", { class: "h6 mt-3" }, `Selected (${plan.selected.length}) by ${plan.selection}`),
+    resourceTable(plan.selected, false),
+    h("h3", { class: "h6 mt-3" }, `Eligible, not selected (${plan.eligible_not_selected.length})`),
+    resourceTable(plan.eligible_not_selected, false),
+    h("h3", { class: "h6 mt-3" }, `Excluded (${plan.excluded.length})`),
+    resourceTable(plan.excluded, true),
+    h("h3", { class: "h6 mt-3" }, "Stop conditions"),
+    plan.stop_conditions.length
+      ? h("ul", { class: "list-unstyled mb-0" }, plan.stop_conditions.map((s) => h("li", {}, alarmBadge(s.state), " ", h("span", { class: "mono" }, s.alarm))))
+      : h("p", { class: "text-secondary small mb-0" }, "None."),
+  ));
+}
+
+function runCard(experiment, result, stopConditions) {
+  const running = !FINAL.has(result.status);
+  let timeLeft = null;
+  if (result.status === "running" && result.start_time) {
+    const left = Math.max(0, Math.round((Date.parse(result.start_time) + result.duration * 1000 - Date.now()) / 1000));
+    timeLeft = h("span", { class: "ms-2 text-secondary", id: "time-left" }, `${left} s left`);
+  }
+  return h("div", { class: "card mb-3", id: "run", dataset: { status: result.status } }, h("div", { class: "card-body" },
+    h("div", { class: "d-flex align-items-center flex-wrap gap-2 mb-2" },
+      h("h2", { class: "h5 mb-0" }, experiment === null ? "Run" : running ? "Current run" : "Latest run"),
+      h("span", { id: "run-status" }, statusBadge(result.status)),
+      timeLeft,
+      experiment === null ? null
+        : h("a", { class: "ms-auto small", href: `#/results/${encodeURIComponent(result.id)}` }, "Result ", icon("arrow-right"))),
+    result.error ? h("div", { class: "alert alert-danger py-2" }, result.error) : null,
+    h("h3", { class: "h6 mt-2" }, "Resources hit"),
+    result.resources.length
+      ? h("div", { class: "table-responsive" }, h("table", { class: "table table-sm" },
+        h("thead", {}, h("tr", {}, ["Resource", "Before", "After", "Restored"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, result.resources.map((r) => h("tr", {}, h("td", { class: "mono" }, r.id), h("td", {}, r.before), h("td", {}, r.after || ""), h("td", {}, r.restored || ""))))))
+      : h("p", { class: "text-secondary small" }, "None yet."),
+    stopConditions && stopConditions.length
+      ? [h("h3", { class: "h6" }, "Stop conditions"),
+        h("ul", { class: "list-unstyled" }, stopConditions.map((s) => h("li", {}, alarmBadge(s.state), " ", h("span", { class: "mono" }, s.alarm))))]
+      : null,
+    h("h3", { class: "h6" }, "Timeline"),
+    h("ol", { class: "list-unstyled small mb-0", id: "timeline" }, result.timeline.map((e) =>
+      h("li", {}, h("span", { class: "text-secondary" }, when(e.at)), " ", h("strong", {}, e.step), " ", e.message))),
+  ));
+}
+
+export async function experimentView(id, { can, main }) {
+  stopPolling();
+  const experiment = await api("GET", `/experiments/${encodeURIComponent(id)}`);
+  const results = await all(`/experiments/${encodeURIComponent(id)}/results`);
+  const previewSlot = h("div");
+  const runSlot = h("div");
+  const confirmSlot = h("div");
+  let latest = newest(results);
+
+  const refreshRun = async () => {
+    if (!latest) { runSlot.replaceChildren(); return; }
+    latest = await api("GET", `/results/${encodeURIComponent(latest.id)}`);
+    let conditions = null;
+    if (!FINAL.has(latest.status) && latest.stop_conditions.length) {
+      conditions = await api("GET", `/results/${encodeURIComponent(latest.id)}/stop-conditions`).catch(() => null);
+    }
+    mount(runSlot, runCard(experiment, latest, conditions));
+    const badge = document.getElementById("experiment-status");  // the experiment's status is its latest run's
+    if (badge) mount(badge, statusBadge(latest.status));
+    stopButton.hidden = !can("operator") || FINAL.has(latest.status);
+    runButton.disabled = !FINAL.has(latest.status);
+    if (!FINAL.has(latest.status) && document.body.contains(runSlot)) {
+      poller = setTimeout(() => refreshRun().catch(() => {}), POLL_MS);
+    }
+  };
+
+  const preview = async () => {
+    mount(previewSlot, h("div", { class: "text-secondary mb-3" }, "Resolving the plan…"));
+    try {
+      mount(previewSlot, previewCard(await api("POST", `/experiments/${encodeURIComponent(id)}/preview`)));
+    } catch (err) {
+      mount(previewSlot, h("div", { class: "alert alert-danger" }, err.message));
+    }
+  };
+
+  const askToRun = () => {
+    const typed = h("input", { class: "form-control", id: "confirm-name", autocomplete: "off", spellcheck: "false" });
+    const go = h("button", { class: "btn btn-danger", type: "submit", id: "confirm-run", disabled: true }, icon("play-fill"), " Run now");
+    typed.addEventListener("input", () => { go.disabled = typed.value !== experiment.name; });
+    const form = h("form", { class: "card border-danger mb-3", id: "confirm" }, h("div", { class: "card-body" },
+      h("label", { class: "form-label", for: "confirm-name" }, "Type ", h("strong", { class: "mono" }, experiment.name), " to run it against real resources."),
+      h("div", { class: "d-flex gap-2" }, typed, go,
+        h("button", { class: "btn btn-outline-secondary", type: "button", onclick: () => confirmSlot.replaceChildren() }, "Cancel"))));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (typed.value !== experiment.name) return;
+      go.disabled = true;
+      try {
+        const accepted = await api("POST", `/experiments/${encodeURIComponent(id)}/run`, {});
+        toast(`Run ${accepted.result_id} started.`);
+        confirmSlot.replaceChildren();
+        latest = { id: accepted.result_id };
+        await refreshRun();
+      } catch (err) {
+        mount(confirmSlot, h("div", { class: "alert alert-danger", role: "alert", id: "run-error" }, err.message));
+      }
+    });
+    mount(confirmSlot, form);
+    typed.focus();
+  };
+
+  const stop = async () => {
+    stopButton.disabled = true;
+    try {
+      await api("POST", `/experiments/${encodeURIComponent(id)}/stop`, {});
+      toast("Stop requested.", "warning");
+    } catch (err) {
+      toast(err.message, "danger");
+    }
+    stopButton.disabled = false;
+    stopPolling();
+    await refreshRun();
+  };
+
+  const previewButton = h("button", { class: "btn btn-outline-primary", type: "button", id: "preview-button", onclick: preview }, icon("eye"), " Preview");
+  const runButton = h("button", { class: "btn btn-danger", type: "button", id: "run-button", onclick: askToRun }, icon("play-fill"), " Run…");
+  const stopButton = h("button", { class: "btn btn-warning", type: "button", id: "stop-button", onclick: stop, hidden: true }, icon("stop-fill"), " Stop");
+
+  mount(main,
+    h("nav", { "aria-label": "breadcrumb" }, h("ol", { class: "breadcrumb" },
+      h("li", { class: "breadcrumb-item" }, h("a", { href: "#/experiments" }, "Experiments")),
+      h("li", { class: "breadcrumb-item active", "aria-current": "page" }, experiment.name))),
+    h("div", { class: "d-flex align-items-center flex-wrap gap-2 mb-3" },
+      h("h1", { class: "h3 mb-0 me-2" }, experiment.name),
+      h("span", { id: "experiment-status" }, statusBadge(experiment.status)),
+      can("operator") ? h("div", { class: "ms-auto d-flex flex-wrap gap-2" }, previewButton, runButton, stopButton,
+        h("a", { class: "btn btn-outline-secondary", href: `#/experiments/${encodeURIComponent(id)}/edit`, id: "edit-button" }, icon("pencil"), " Edit")) : null),
+    experiment.description ? h("p", {}, experiment.description) : null,
+    h("dl", { class: "row small" },
+      h("dt", { class: "col-sm-3" }, "Fault"), h("dd", { class: "col-sm-9" }, h("code", {}, experiment.type)),
+      h("dt", { class: "col-sm-3" }, "Selection"), h("dd", { class: "col-sm-9" }, experiment.selection),
+      h("dt", { class: "col-sm-3" }, "Duration"), h("dd", { class: "col-sm-9" }, `${experiment.duration} s`),
+      h("dt", { class: "col-sm-3" }, "Parameters"), h("dd", { class: "col-sm-9 mono" }, JSON.stringify(experiment.parameters)),
+      h("dt", { class: "col-sm-3" }, "Stop conditions"), h("dd", { class: "col-sm-9 mono" }, experiment.stop_conditions.join(", ") || "none")),
+    confirmSlot, previewSlot, runSlot,
+    h("h2", { class: "h5" }, "Past runs"),
+    results.length
+      ? h("ul", { class: "list-unstyled", id: "past-runs" }, [...results].reverse().map((r) => h("li", {},
+        statusBadge(r.status), " ", h("a", { href: `#/results/${encodeURIComponent(r.id)}` }, when(r.start_time) || r.id))))
+      : h("p", { class: "text-secondary small" }, "Never run."),
+  );
+  await refreshRun();
+}
+
+export async function resultView(id, { main }) {
+  stopPolling();
+  const result = await api("GET", `/results/${encodeURIComponent(id)}`);
+  mount(main,
+    h("nav", { "aria-label": "breadcrumb" }, h("ol", { class: "breadcrumb" },
+      h("li", { class: "breadcrumb-item" }, h("a", { href: "#/experiments" }, "Experiments")),
+      h("li", { class: "breadcrumb-item" }, h("a", { href: `#/experiments/${encodeURIComponent(result.experiment_id)}` }, "Experiment")),
+      h("li", { class: "breadcrumb-item active", "aria-current": "page" }, "Result"))),
+    h("h1", { class: "h3" }, "Result ", h("span", { class: "mono small" }, result.id)),
+    h("p", {}, `${result.fault} · ${when(result.start_time)} → ${when(result.end_time)} · `,
+      result.success === true ? "succeeded" : result.success === false ? "did not succeed" : "in progress",
+      result.stop_reason ? ` · stopped: ${result.stop_reason}` : ""),
+    h("h2", { class: "h5" }, "Stop conditions' metrics"),
+    h("p", { class: "small text-secondary" }, "From before the run to after it; the fault window is shaded, the alarm threshold dashed."),
+    h("div", { id: "metrics" }),
+    runCard(null, result, null),
+  );
+  let chart = result.metrics && result.metrics.stop_conditions;
+  if (!FINAL.has(result.status) && result.stop_conditions.length) {
+    chart = await api("GET", `/results/${encodeURIComponent(id)}/metrics`).catch(() => null);
+  }
+  mount(document.getElementById("metrics"), metricCharts(chart));
+  if (!FINAL.has(result.status)) poller = setTimeout(() => resultView(id, { main }).catch(() => {}), RESULT_POLL_MS);
+}

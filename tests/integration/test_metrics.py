@@ -1,0 +1,66 @@
+"""The stop conditions' metrics around a run: kept with the result when it ends, readable while it runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import Platform
+from tests.integration.test_runs import setup_experiment, start_and_hold
+
+
+def put_points(platform: Platform, values: list[float]) -> None:
+    """One point a minute up to now, on the metric platform.alarm() watches (Shop 5xx)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    platform.session.client("cloudwatch").put_metric_data(
+        Namespace="Shop",
+        MetricData=[
+            {"MetricName": "5xx", "Timestamp": now - timedelta(minutes=len(values) - i), "Value": v}
+            for i, v in enumerate(values)
+        ],
+    )
+
+
+def test_a_finished_run_keeps_its_stop_conditions_metrics(platform: Platform) -> None:
+    # Given a stop condition whose metric has points from before the run...
+    platform.instances(2, {"app": "web"})
+    platform.loosen_policy()
+    platform.alarm("checkout-5xx")
+    put_points(platform, [0, 1, 0, 2, 0])
+    experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
+    # ...when the run ends...
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    assert result["status"] == "completed"
+    # ...then its metrics hold the alarm's series, threshold and the fault window.
+    chart = result["metrics"]["stop_conditions"]
+    assert chart["fault_start"] and chart["fault_end"] and chart["fault_start"] <= chart["fault_end"]
+    (series,) = chart["series"]
+    assert series["alarm"] == "checkout-5xx"
+    assert series["threshold"] == 1 and series["comparison"] == "GreaterThanThreshold"
+    assert sum(series["values"]) == 3 and len(series["timestamps"]) == len(series["values"]) >= 4
+    assert series["label"].startswith("Shop 5xx (Sum")
+
+
+def test_while_it_runs_the_metrics_are_read_on_demand(platform: Platform) -> None:
+    web = platform.instances(2, {"app": "web"})
+    platform.loosen_policy()
+    platform.alarm("checkout-5xx")
+    platform.alarm("gone")
+    put_points(platform, [4])
+    experiment, run = start_and_hold(platform, web, stop_conditions=["checkout-5xx", "gone"])
+    platform.session.client("cloudwatch").delete_alarms(AlarmNames=["gone"])  # deleted mid-run
+    chart = platform.json("GET", f"/results/{run['result_id']}/metrics")
+    assert chart["fault_start"] is not None
+    found, missing = chart["series"]
+    assert found["values"] == [4.0]
+    assert missing == {"alarm": "gone", "timestamps": [], "values": [], "note": "alarm not found"}
+    platform.json("POST", f"/experiments/{experiment['id']}/stop", expect=202)
+    platform.wait_for_result(run["result_id"])
+
+
+def test_a_run_without_stop_conditions_has_no_chart(platform: Platform) -> None:
+    platform.instances(1, {"app": "web"})
+    platform.loosen_policy()
+    experiment = setup_experiment(platform)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    assert "stop_conditions" not in platform.wait_for_result(run["result_id"])["metrics"]
