@@ -60,6 +60,13 @@ class Page:
         self.expected_statuses: set[int] = set()
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # Say which request failed: a console line names only the status.
+        self.page.on(
+            "response",
+            lambda r: (
+                r.status >= 500 and self.errors.append(f"HTTP {r.status} for {r.request.method} {r.url}")
+            ),
+        )
         self.local = local
 
     def open(self) -> Any:

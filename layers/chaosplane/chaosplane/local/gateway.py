@@ -270,7 +270,13 @@ class LocalGateway:
         invoked = self._lambda.invoke(FunctionName=self._config.function, Payload=json.dumps(event).encode())
         payload = json.loads(invoked["Payload"].read() or b"null")
         if invoked.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
-            # What API Gateway answers when the integration fails.
+            # What API Gateway answers when the integration fails; the log says why (CloudWatch would).
+            access_log.error(
+                "integration failed for %s %s: %s",
+                event.get("httpMethod"),
+                event.get("path"),
+                json.dumps(payload)[:2000],
+            )
             return _json(502, {"message": "Internal server error"})
         return to_http(payload)
 
