@@ -18,6 +18,7 @@ from chaosplane.auth import Role
 from chaosplane.local import lambda_patch
 from chaosplane.settings import load_settings
 from tests.conftest import TEAM, Platform, wait_until
+from tests.integration.test_runs import setup_experiment
 
 RUN = "5b0f1c9e-2f6a-4d4b-9d0e-7c1f6a2b3c4d"
 EXPERIMENT = "0d3e7a52-55b1-4a8e-8a9d-3f2c1b0a9e8f"
@@ -514,3 +515,35 @@ def test_statuses_the_team_chose_and_email_through_the_topic(
 
 def test_a_malformed_or_foreign_event_is_ignored(notify: Platform) -> None:
     assert invoke_notifier(notify, {"run_id": RUN})["ignored"] == "malformed run event"
+
+
+# -- fed by real runs ----------------------------------------------------------------------------
+
+
+def test_real_runs_feed_the_notifier_and_a_dead_endpoint_never_touches_a_run(
+    notify: Platform, loopback: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No hand-made events here: the runs' own events, through the rule, to the notifier."""
+    caplog.set_level(logging.INFO)
+    notify.json(
+        "PUT", "/notifications/slack", {"webhook_url": f"http://127.0.0.1:{_closed_port()}/services/T/B/dead"}
+    )
+    notify.json("PUT", "/notifications/pagerduty", {"routing_key": ROUTING_KEY})
+    notify.json(
+        "PUT", "/notifications", {"notify_on": ["failed", "stopped", "skipped", "stopping", "completed"]}
+    )
+    instances = notify.instances(2, {"app": "web"})
+    experiment = setup_experiment(notify)
+
+    completed = notify.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    assert notify.wait_for_result(completed["result_id"])["status"] == "completed"
+    wait_until(lambda: "notification not delivered: slack post" in caplog.text, 30)
+    assert set(notify.states(instances).values()) == {"running"}
+
+    notify.ec2.stop_instances(InstanceIds=instances)  # nothing left to hit: this run fails
+    failed = notify.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    assert notify.wait_for_result(failed["result_id"])["status"] == "failed"
+    trigger, resolve = (r.body for r in received(loopback, 2))
+    assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
+    assert trigger["dedup_key"] == resolve["dedup_key"] == f"chaosplane-{failed['result_id']}"
+    assert trigger["routing_key"] == ROUTING_KEY
