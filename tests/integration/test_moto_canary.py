@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import moto
@@ -144,10 +145,15 @@ def test_wait_for_task_token_times_out_after_the_path_and_takes_task_failures(sf
     assert json.loads(finished(session, timing_out)["output"])["how"] == "timeout"
     assert time.monotonic() - started >= 1
 
-    module = lambda_patch._modules["canary"]
-    module.TOKENS.clear()
+    for module in lambda_patch.environments("canary"):
+        module.TOKENS.clear()
     _, halting = run_machine(session, definition, {"duration": 600}, "halt")
-    token = wait_until(lambda: module.TOKENS and module.TOKENS[-1], 10)
+
+    def latest_token() -> str | None:
+        tokens = [t for module in lambda_patch.environments("canary") for t in module.TOKENS]
+        return tokens[-1] if tokens else None
+
+    token = wait_until(latest_token, 10)
     session.client("stepfunctions").send_task_failure(taskToken=token, error="Halted", cause="stop")
     assert json.loads(finished(session, halting)["output"])["how"] == "halted"
 
@@ -159,6 +165,14 @@ def lambda_handler(event, context):
     EVENTS.append(event)
     return {"ok": True}
 """
+
+
+class _Recorded:
+    """What the recording Lambda received, across all its execution environments."""
+
+    @property
+    def EVENTS(self) -> list[dict[str, Any]]:  # the handler module's name for it
+        return [event for module in lambda_patch.environments("recorder") for event in module.EVENTS]
 
 
 @pytest.fixture
@@ -182,11 +196,8 @@ def events_to_lambda(tmp_path: Path) -> Iterator[tuple[object, object]]:
         pattern = {"source": ["aws.cloudwatch", "aws.states"]}
         events.put_rule(Name="all", EventPattern=json.dumps(pattern))
         events.put_targets(Rule="all", Targets=[{"Id": "recorder", "Arn": arn}])
-        lambda_patch._modules.pop("recorder", None)
-        session.client("lambda").invoke(FunctionName="recorder", Payload=b"{}")  # load it
-        module = lambda_patch._modules["recorder"]
-        module.EVENTS.clear()
-        yield session, module
+        lambda_patch.reset_loaded_handlers()
+        yield session, _Recorded()
 
 
 def test_an_alarm_state_change_reaches_a_lambda_target_as_aws_sends_it(events_to_lambda) -> None:

@@ -15,7 +15,6 @@ import json
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +24,11 @@ from moto.awslambda.models import LambdaFunction
 
 PATCHED_ATTRIBUTE = "_invoke_lambda"
 _code_dirs: dict[str, Path] = {}
-_modules: dict[str, ModuleType] = {}
+# Idle execution environments, per function. As on Lambda, one environment handles one event at a
+# time; concurrent invocations get environments of their own (a cold start each), since handlers
+# keep per-event state in module-level objects (Powertools' resolver does) and are not thread-safe.
+_idle: dict[str, list[ModuleType]] = {}
+_generation = 0  # bumped by reset_loaded_handlers: environments from before it are not reused
 _load_lock = threading.Lock()
 
 
@@ -50,22 +53,29 @@ def register_code(function_name: str, code_dir: Path) -> None:
     _code_dirs[function_name] = code_dir
 
 
-def _handler_for(function_name: str, handler: str) -> Callable[..., Any]:
-    module_name, _, attribute = handler.rpartition(".")
+def _checkout(function_name: str, handler: str) -> tuple[ModuleType, int]:
+    """An idle environment of the function, or a new one (a cold start); with its generation."""
+    module_name = handler.rpartition(".")[0]
+    with _load_lock:  # cold starts one at a time: creating boto3 clients is not thread-safe
+        idle = _idle.setdefault(function_name, [])
+        if idle:
+            return idle.pop(), _generation
+        if function_name not in _code_dirs:
+            raise RuntimeError(f"no code registered for function {function_name}")
+        path = _code_dirs[function_name] / f"{module_name.replace('.', '/')}.py"
+        # Every function's module is called `app`: load each under a name of its own.
+        spec = importlib.util.spec_from_file_location(f"chaosplane_fn_{function_name}", path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module, _generation
+
+
+def _checkin(function_name: str, module: ModuleType, generation: int) -> None:
     with _load_lock:
-        module = _modules.get(function_name)
-        if module is None:
-            if function_name not in _code_dirs:
-                raise RuntimeError(f"no code registered for function {function_name}")
-            path = _code_dirs[function_name] / f"{module_name.replace('.', '/')}.py"
-            # Every function's module is called `app`: load each under a name of its own.
-            spec = importlib.util.spec_from_file_location(f"chaosplane_fn_{function_name}", path)
-            if spec is None or spec.loader is None:
-                raise RuntimeError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            _modules[function_name] = module
-    return getattr(module, attribute)
+        if generation == _generation:
+            _idle.setdefault(function_name, []).append(module)
 
 
 def invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -75,8 +85,13 @@ def invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, boo
         memory_limit_in_mb=int(self.memory_size),
         invoked_function_arn=self.function_arn,
     )
+    attribute = str(self.handler).rpartition(".")[2]
     try:
-        result = _handler_for(self.function_name, str(self.handler))(payload, context)
+        module, generation = _checkout(self.function_name, str(self.handler))
+        try:
+            result = getattr(module, attribute)(payload, context)
+        finally:
+            _checkin(self.function_name, module, generation)
         return json.dumps(result, default=str), False, ""
     except Exception as err:  # reported to the caller exactly as Lambda would
         error = {
@@ -98,5 +113,13 @@ def apply() -> None:
 
 def reset_loaded_handlers() -> None:
     """Forget loaded handler modules, so the next invocation re-reads settings (used by tests)."""
+    global _generation
     with _load_lock:
-        _modules.clear()
+        _idle.clear()
+        _generation += 1
+
+
+def environments(function_name: str) -> list[ModuleType]:
+    """The function's idle execution environments (its loaded handler modules), for tests to read."""
+    with _load_lock:
+        return list(_idle.get(function_name, []))
