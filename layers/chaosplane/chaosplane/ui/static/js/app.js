@@ -294,7 +294,15 @@ const viewName = () => {
   return VIEWS[top] ? top : "experiments";
 };
 
-async function route() {
+// Renders run one after another: a slow render of the previous page must never finish after, and
+// mount over, the page the user has moved on to.
+let rendering = Promise.resolve();
+function route() {
+  rendering = rendering.then(render, render);
+  return rendering;
+}
+
+async function render() {
   if (!token.get()) { signInView(); return; }
   if (!state.me) {
     try {
