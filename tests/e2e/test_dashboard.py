@@ -282,6 +282,8 @@ def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) 
     chart.wait_for()
     page.wait_for_timeout(300)  # one animation frame for Chart.js to draw
     assert chart.bounding_box()["height"] > 100
+    # The run has just ended: the minutes after it are still to come, and the page says so.
+    assert "still coming in" in page.locator("#metrics-filling").inner_text()
     tab.shot("16-result-chart")
 
 
@@ -350,3 +352,215 @@ def test_keyboard_only_sign_in_and_navigation(tab: Page, local: Local) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#preview-button")
     tab.shot("20-keyboard")
+
+
+def accept_dialogs(page: Any) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+
+
+def test_an_http_endpoint_target_with_its_webhook_created_and_edited(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    page.goto(f"{local.url}/ui/#/targets/new")
+    page.wait_for_selector("#target-form")
+    page.get_by_label("Name", exact=True).fill("payments-api")
+    page.get_by_label("Type").select_option("http-endpoint")
+    assert page.get_by_label("Label selector").is_hidden()
+    # Given a rollback URL that is not http(s), the error lands on that nested field.
+    page.get_by_label("Inject URL").fill("https://payments.example.com/chaos/inject")
+    page.get_by_label("Rollback URL").fill("ftp://payments.example.com/chaos/rollback")
+    page.get_by_label("Headers").fill("Authorization: Bearer s3cret\nX-Team: payments")
+    page.get_by_role("button", name="Create target").click()
+    page.locator("#f-webhook-rollback-url.is-invalid").wait_for()
+    assert page.locator("#f-webhook-rollback-url-feedback").inner_text()
+    assert page.locator("#f-webhook-inject-url.is-invalid").count() == 0
+    tab.expect_refusal(422)
+    tab.shot("21-webhook-target-errors")
+    page.get_by_label("Rollback URL").fill("https://payments.example.com/chaos/rollback")
+    page.get_by_label("Rollback method").select_option("DELETE")
+    page.get_by_role("button", name="Create target").click()
+    # Without a signing secret the endpoint could not tell our calls from anyone's: refused there.
+    page.locator("#f-webhook-signing_secret.is-invalid").wait_for()
+    assert "signing_secret" in page.locator("#f-webhook-signing_secret-feedback").inner_text()
+    page.locator("#generate-secret").click()
+    secret = page.get_by_label("Signing secret").input_value()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    page.get_by_role("button", name="Create target").click()
+    page.locator("#targets tr[data-target='payments-api']").wait_for()
+    target = next(
+        t for t in local.http.get(f"{local.url}/targets").json()["items"] if t["name"] == "payments-api"
+    )
+    assert target["webhook"]["rollback"] == {
+        "url": "https://payments.example.com/chaos/rollback",
+        "method": "DELETE",
+    }
+    assert sorted(target["webhook"]["header_names"]) == ["Authorization", "X-Team"]
+    assert "s3cret" not in str(target) and secret not in str(target)
+    # When it is edited, the form shows which headers are stored and keeps them when left empty.
+    page.get_by_role("link", name="Edit payments-api").click()
+    page.wait_for_selector("#target-form")
+    assert page.get_by_label("Type").is_disabled()
+    assert page.get_by_label("Inject URL").input_value() == "https://payments.example.com/chaos/inject"
+    assert "Stored: Authorization, X-Team" in page.locator("#f-webhook-headers-help").inner_text()
+    tab.shot("22-webhook-target-edit")
+    page.get_by_label("Description").fill("the payments service's chaos hooks")
+    page.get_by_label("Retries").fill("4")
+    page.get_by_role("button", name="Save target").click()
+    page.locator("#targets tr[data-target='payments-api']", has_text="chaos hooks").wait_for()
+    saved = local.http.get(f"{local.url}/targets/{target['id']}").json()
+    assert saved["webhook"]["retries"] == 4 and sorted(saved["webhook"]["header_names"]) == [
+        "Authorization",
+        "X-Team",
+    ]
+
+
+def test_schedules_added_paused_resumed_and_deleted_on_the_experiment_page(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    accept_dialogs(page)
+    page.get_by_role("link", name="stop-half-of-demo").click()
+    page.locator("#schedule-form").wait_for()
+    # A cron with both day fields set is refused beside the expression, as the Scheduler would.
+    page.get_by_label("Expression").fill("cron(0 10 * * MON *)")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_role("button", name="Add schedule").click()
+    page.locator("#f-expression.is-invalid").wait_for()
+    assert page.locator("#f-expression-feedback").inner_text()
+    tab.expect_refusal(422)
+    page.get_by_label("Expression").fill("cron(0 10 ? * MON-FRI *)")
+    page.get_by_role("button", name="Add schedule").click()
+    row = page.locator("#schedule-table tr[data-schedule]", has_text="MON-FRI")
+    row.wait_for()
+    assert "Europe/Paris" in row.inner_text() and row.locator("[data-state='enabled']").count() == 1
+    tab.shot("23-schedules")
+    row.get_by_role("button", name="Pause cron(0 10 ? * MON-FRI *)").click()
+    page.locator("#schedule-table [data-state='paused']").wait_for()
+    page.locator("#schedule-table").get_by_role("button", name="Resume cron(0 10 ? * MON-FRI *)").click()
+    page.locator("#schedule-table [data-state='enabled']").wait_for()
+    page.locator("#schedule-table").get_by_role("button", name="Delete cron(0 10 ? * MON-FRI *)").click()
+    page.locator("#schedules", has_text="Runs only on demand.").wait_for()
+
+
+def test_an_admin_deletes_an_experiment(tab: Page, local: Local) -> None:
+    demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    body = {
+        "name": "short-lived",
+        "type": "ec2-reboot",
+        "target": demo["target"],
+        "duration": 30,
+        "selection": "COUNT(1)",
+    }
+    created = local.http.post(f"{local.url}/experiments", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    page = tab.sign_in(admin_token(local))
+    accept_dialogs(page)
+    page.get_by_role("link", name="short-lived").click()
+    page.locator("#delete-button").click()
+    page.wait_for_selector("#experiments")
+    page.locator("#toasts", has_text="Deleted short-lived.").wait_for()
+    assert page.locator("#experiments tr[data-experiment='short-lived']").count() == 0
+    gone = local.http.get(f"{local.url}/experiments/{created.json()['id']}", timeout=10)
+    assert gone.status_code == 404
+
+
+def test_notifications_set_with_errors_beside_the_field(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    accept_dialogs(page)
+    page.get_by_role("link", name="Notifications").click()
+    page.locator("#email-form").wait_for()
+    page.get_by_label("Addresses").fill("oncall@example.com\nnot-an-address")
+    page.locator("#email-form").get_by_role("button", name="Save").click()
+    page.locator("#f-addresses.is-invalid").wait_for()
+    assert "not an email address" in page.locator("#f-addresses-feedback").inner_text()
+    tab.expect_refusal(422)
+    page.get_by_label("Addresses").fill("oncall@example.com")
+    page.locator("#email-form").get_by_role("button", name="Save").click()
+    page.locator("#email-current", has_text="oncall@example.com").wait_for()
+    page.get_by_label("Routing key").fill("0123456789abcdef0123456789abcdef")
+    page.locator("#pagerduty-form").get_by_role("button", name="Save").click()
+    page.locator("#pagerduty-current .mono").wait_for()
+    assert "0123456789abcdef0123456789abcdef" not in page.locator("#pagerduty-current").inner_text()
+    assert "null" not in page.locator("#main").inner_text()  # nothing left out shows as a word
+    tab.shot("24-notifications")
+    page.locator("#pagerduty-remove").click()
+    page.locator("#pagerduty-current", has_text="Not set.").wait_for()
+
+
+def test_the_audit_trail_is_for_admins(browser: Any, local: Local) -> None:
+    admin = Page(browser, local, DESKTOP)
+    try:
+        page = admin.sign_in(admin_token(local))
+        page.get_by_role("link", name="Audit").click()
+        page.locator("#audit tbody tr").first.wait_for()
+        assert "POST /experiments" in page.locator("#audit").inner_text()
+        admin.shot("25-audit")
+    finally:
+        admin.close()
+    viewer = Page(browser, local, DESKTOP)
+    try:
+        page = viewer.sign_in(minted(local, "viewer"))
+        assert page.get_by_role("link", name="Audit").count() == 0
+        page.goto(f"{local.url}/ui/#/audit")
+        page.locator("#main .alert-danger", has_text="for admins").wait_for()
+    finally:
+        viewer.close()
+
+
+def test_after_a_page_change_the_focus_is_on_the_new_pages_heading(tab: Page, local: Local) -> None:
+    page = tab.sign_in(admin_token(local))
+    page.get_by_role("link", name="Targets").click()
+    page.wait_for_selector("#targets")
+    assert (
+        page.evaluate("document.activeElement.tagName + ' ' + document.activeElement.textContent")
+        == "H1 Targets"
+    )
+    assert page.title() == "Targets · Chaosplane"
+    # A form page puts the focus in its first field instead.
+    page.locator("#new-target").click()
+    page.wait_for_selector("#target-form")
+    assert page.evaluate("document.activeElement.id") == "f-name"
+
+
+AXE = ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA rules on the page as it is; serious and critical findings."""
+    # evaluate() runs through the DevTools protocol, outside the page's Content-Security-Policy.
+    page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}))"
+        ".violations.map((v) => ({id: v.id, impact: v.impact,"
+        " nodes: v.nodes.map((n) => n.target.join(' '))}))"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['nodes'][:3]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> None:
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `make ui` (ui/package.json pins it)")
+    page = tab.open()
+    page.wait_for_selector("#signin-form")
+    problems = {"sign-in": axe_violations(page)}
+    tab.sign_in(admin_token(local))
+    demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    pages = {
+        "experiments": ("#/experiments", "#experiments"),
+        "experiment": (f"#/experiments/{demo['id']}", "#schedules table, #schedules p"),
+        "experiment-form": (f"#/experiments/{demo['id']}/edit", "#experiment-form"),
+        "targets": ("#/targets", "#targets"),
+        "target-form": ("#/targets/new", "#target-form"),
+        "safety": ("#/safety", "#lever-state"),
+        "notifications": ("#/notifications", "#email-form"),
+        "audit": ("#/audit", "#audit"),
+    }
+    for name, (hash_, ready) in pages.items():
+        page.goto(f"{local.url}/ui/{hash_}")
+        page.wait_for_selector(ready)
+        problems[name] = axe_violations(page)
+    assert {k: v for k, v in problems.items() if v} == {}
+    # The audit sees what it should: an unlabelled button is a violation it reports.
+    page.evaluate("document.getElementById('main').append(document.createElement('button'))")
+    assert any(v.startswith("button-name (critical)") for v in axe_violations(page))

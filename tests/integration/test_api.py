@@ -181,12 +181,14 @@ def test_bad_experiments_are_rejected_and_change_nothing(platform: Platform) -> 
         {"name": "e", "type": "ec2-stop", "target": "5b0c8f3e-3a5d-4c55-9a8e-5c9d3f1f8b11", "duration": 5},
     )
     assert unknown.status_code == 422 and "does not exist" in unknown.get_json()["message"]
+    assert [e["field"] for e in unknown.get_json()["errors"]] == ["body.target"]  # a form shows it there
 
     wrong_type = platform.api(
         "POST", "/experiments", {"name": "e", "type": "ec2-stop", "target": eks["id"], "duration": 5}
     )
     assert wrong_type.status_code == 422
     assert "acts on ec2-instances targets" in wrong_type.get_json()["message"]
+    assert [e["field"] for e in wrong_type.get_json()["errors"]] == ["body.target"]
     assert everything(platform) == before
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import Platform
+from chaosplane.metrics import MARGIN
+from chaosplane.runs import Runs
+from chaosplane.settings import load_settings
+from chaosplane.store import Store
+from chaosplane.wiring import Clients, metric_reader
+from tests.conftest import TEAM, Platform
 from tests.integration.test_runs import setup_experiment, start_and_hold
 
 
@@ -64,3 +69,56 @@ def test_a_run_without_stop_conditions_has_no_chart(platform: Platform) -> None:
     experiment = setup_experiment(platform)
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     assert "stop_conditions" not in platform.wait_for_result(run["result_id"])["metrics"]
+
+
+def test_the_chart_reaches_past_the_run_once_those_minutes_have_passed(platform: Platform) -> None:
+    # Given a finished run with a stop condition...
+    platform.instances(1, {"app": "web"})
+    platform.alarm("checkout-5xx")
+    put_points(platform, [1, 0])
+    experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    ended = datetime.fromisoformat(result["end_time"])
+    kept_at_end = result["metrics"]["stop_conditions"]
+    assert kept_at_end["complete"] is False and kept_at_end["to"] <= result["end_time"]
+    # ...and the metric's points in the minutes after it...
+    after = [ended + timedelta(minutes=m) for m in (2, 6)]
+    platform.session.client("cloudwatch").put_metric_data(
+        Namespace="Shop", MetricData=[{"MetricName": "5xx", "Timestamp": t, "Value": 7} for t in after]
+    )
+    # ...when the chart is read once those minutes have passed (the API's code, fifteen minutes on)...
+    later = Runs(
+        Store(load_settings()),
+        lambda _: None,  # type: ignore[arg-type, return-value]
+        metrics=metric_reader(Clients(load_settings())),
+        clock=lambda: ended + timedelta(minutes=15),
+    )
+    chart = later.metric_series(run["result_id"], team=TEAM)
+    # ...then it runs from before the run to MARGIN past its end, with the points after the run...
+    assert chart["complete"] is True
+    assert datetime.fromisoformat(chart["to"]) == ended + MARGIN
+    (series,) = chart["series"]
+    assert series["values"][-2:] == [7.0, 7.0]
+    assert all(datetime.fromisoformat(t) > ended for t in series["timestamps"][-2:])
+    # ...and the result keeps it in place of the one read when the run ended, for good.
+    assert platform.json("GET", f"/results/{run['result_id']}")["metrics"]["stop_conditions"] == chart
+    platform.session.client("cloudwatch").put_metric_data(
+        Namespace="Shop",
+        MetricData=[{"MetricName": "5xx", "Timestamp": ended + timedelta(minutes=4), "Value": 9}],
+    )
+    assert platform.json("GET", f"/results/{run['result_id']}/metrics") == chart
+
+
+def test_soon_after_the_run_the_chart_is_read_again_and_not_kept(platform: Platform) -> None:
+    platform.instances(1, {"app": "web"})
+    platform.alarm("checkout-5xx")
+    experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    put_points(platform, [3])
+    chart = platform.json("GET", f"/results/{run['result_id']}/metrics")
+    assert chart["complete"] is False and chart["to"] > result["metrics"]["stop_conditions"]["to"]
+    assert chart["series"][0]["values"] == [3.0]
+    kept = platform.json("GET", f"/results/{run['result_id']}")["metrics"]["stop_conditions"]
+    assert kept == result["metrics"]["stop_conditions"]

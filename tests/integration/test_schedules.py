@@ -98,27 +98,36 @@ def test_a_schedule_is_an_eventbridge_scheduler_schedule_that_starts_the_state_m
 
 
 @pytest.mark.parametrize(
-    ("body", "problem"),
+    ("body", "field", "problem"),
     [
-        ({"expression": "0 9 * * 1"}, "not a schedule expression"),
-        ({"expression": "cron(0 9 * * 1)"}, "EventBridge cron is not Unix cron"),
-        ({"expression": "cron(0 9 * * MON *)"}, "exactly one of day-of-month and day-of-week must be ?"),
-        ({"expression": "rate(5 minute)"}, "rate(5 minutes)"),
-        ({"expression": "rate(1 day)", "timezone": "Europe/Atlantis"}, "unknown time zone"),
-        ({"expression": "rate(1 day)", "start_date": "2027-01-01T00:00:00"}, "time zone offset"),
+        ({"expression": "0 9 * * 1"}, "expression", "not a schedule expression"),
+        ({"expression": "cron(0 9 * * 1)"}, "expression", "EventBridge cron is not Unix cron"),
+        (
+            {"expression": "cron(0 9 * * MON *)"},
+            "expression",
+            "exactly one of day-of-month and day-of-week must be ?",
+        ),
+        ({"expression": "rate(5 minute)"}, "expression", "rate(5 minutes)"),
+        ({"expression": "rate(1 day)", "timezone": "Europe/Atlantis"}, "timezone", "unknown time zone"),
+        (
+            {"expression": "rate(1 day)", "start_date": "2027-01-01T00:00:00"},
+            "start_date",
+            "time zone offset",
+        ),
         (
             {
                 "expression": "rate(1 day)",
                 "start_date": "2027-02-01T00:00:00Z",
                 "end_date": "2027-01-01T00:00:00Z",
             },
+            "end_date",
             "end_date must be after start_date",
         ),
-        ({"expression": "rate(1 day)", "enabled": "yes"}, "enabled"),
+        ({"expression": "rate(1 day)", "enabled": "yes"}, "enabled", "enabled"),
     ],
 )
 def test_a_bad_schedule_is_refused_naming_the_problem_and_creates_nothing(
-    platform: Platform, body: dict[str, Any], problem: str
+    platform: Platform, body: dict[str, Any], field: str, problem: str
 ) -> None:
     experiment = setup_experiment(platform)
 
@@ -126,6 +135,7 @@ def test_a_bad_schedule_is_refused_naming_the_problem_and_creates_nothing(
 
     assert response.status_code == 422, response.get_data(as_text=True)
     assert problem in response.get_data(as_text=True)
+    assert [e["field"] for e in response.get_json()["errors"]] == [f"body.{field}"]  # beside the field
     assert live_schedules(platform) == []
     assert platform.json("GET", f"/experiments/{experiment['id']}/schedules") == []
 

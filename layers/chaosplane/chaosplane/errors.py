@@ -21,7 +21,15 @@ class RunExists(Conflict):
 
 
 class InvalidRequest(ChaosplaneError):
-    """The request is well-formed but refers to something unusable (e.g. a target of the wrong type)."""
+    """The request is well-formed but refers to something unusable (e.g. a target of the wrong type).
+
+    `field` (a dotted path in the body, e.g. "webhook.signing_secret") names the part at fault, so
+    that the API reports it as a request validation error does and a form can show it beside it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class TransientError(ChaosplaneError):

@@ -3,7 +3,8 @@
 A run's result keeps, for every stop-condition alarm, the alarm's metric from before the fault to
 after it, the alarm's threshold and comparison, and the fault window, so a reader sees whether the
 fault moved the metric and how near it came to stopping the run. Read with GetMetricData when the
-run ends (kept in the result's `metrics`), and on demand while it runs.
+run ends (kept in the result's `metrics`), and on demand: while it runs, and after it ends until the
+minutes after it have passed, when the complete chart replaces the one kept at the end.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ def series_for(result: ExperimentResult, read: MetricReader, now: datetime) -> d
     start = begin - MARGIN
     end = min(now, (result.end_time or now) + MARGIN)
     names = [ref.split(":alarm:", 1)[-1] for ref in result.stop_conditions]
+    after_passed = result.status.is_final and result.end_time is not None and now >= result.end_time + MARGIN
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "fault_start": fault_start.isoformat() if fault_start else None,
         "fault_end": fault_end.isoformat() if fault_end else None,
         "series": read(names, start, end) if names else [],
+        "complete": after_passed,  # the window reaches MARGIN past the end: it will not change
     }

@@ -506,13 +506,31 @@ class ScheduleSpec(_Request):
             raise ValueError("give a time zone offset, e.g. 2026-12-01T09:00:00Z")
         return value
 
-    @model_validator(mode="after")
-    def _valid_expression(self) -> ScheduleSpec:
-        from chaosplane.schedules import parse  # the translation to APScheduler lives there
+    # The translation to APScheduler lives in chaosplane.schedules; its ExpressionError is a
+    # ValueError, so each problem is reported on the field it is about.
+    @field_validator("expression")
+    @classmethod
+    def _valid_expression(cls, value: str) -> str:
+        from chaosplane.schedules import parse
 
-        parse(self.expression, self.timezone, self.start_date, self.end_date)  # ExpressionError: a ValueError
-        self.expression = self.expression.strip()
-        return self
+        parse(value)  # the syntax: no time zone makes a wrong expression right
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from chaosplane.schedules import time_zone
+
+        time_zone(value)
+        return value
+
+    @field_validator("end_date")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start_date")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("end_date must be after start_date")
+        return value
 
 
 class Schedule(ScheduleSpec):

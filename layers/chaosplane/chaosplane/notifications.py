@@ -170,7 +170,9 @@ class Notifications:
     def set_slack(self, team: str, request: SlackRequest) -> NotificationsView:
         if not webhook_allowed(request.webhook_url, self._allowed_hosts):
             hosts = ", ".join(sorted(self._allowed_hosts))
-            raise InvalidRequest(f"webhook_url must be an https:// Slack incoming webhook URL on {hosts}")
+            raise InvalidRequest(
+                f"webhook_url must be an https:// Slack incoming webhook URL on {hosts}", field="webhook_url"
+            )
         hint = mask_webhook(request.webhook_url)
         return self._set_secret(team, SLACK_SECRET_KEY, request.webhook_url, {"slack": hint})
 

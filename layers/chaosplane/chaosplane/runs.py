@@ -100,7 +100,8 @@ def check_target_fits(experiment_fault: FaultType, target: Target) -> None:
     if target.type is not wanted:
         raise InvalidRequest(
             f"fault {experiment_fault.value} acts on {wanted.value} targets, "
-            f"but target {target.id} is {target.type.value}"
+            f"but target {target.id} is {target.type.value}",
+            field="target",
         )
 
 
@@ -109,7 +110,8 @@ def check_irreversible(fault: FaultType, allow_irreversible: bool) -> None:
     if catalogue.spec(fault).irreversible and not allow_irreversible:
         raise InvalidRequest(
             f"fault {fault.value} is irreversible (rollback cannot undo it); "
-            "the experiment must set allow_irreversible: true to use it"
+            "the experiment must set allow_irreversible: true to use it",
+            field="allow_irreversible",
         )
 
 
@@ -290,11 +292,21 @@ class Runs:
         ]
 
     def metric_series(self, result_id: str, *, team: str) -> dict[str, Any]:
-        """The stop conditions' metrics around the run, read now (the result page's chart)."""
+        """The stop conditions' metrics around the run (the result page's chart).
+
+        Read now, unless the run kept a complete chart. The chart kept when a run ends stops at
+        its end; the first read once the minutes after it have passed is kept in its place.
+        """
         result = self._store.get_result(result_id, team=team)
+        kept = result.metrics.get("stop_conditions")
+        if isinstance(kept, dict) and kept.get("complete"):
+            return kept
         if self._metrics is None:
             raise RuntimeError("this component cannot read CloudWatch metrics")
-        return series_for(result, self._metrics, self._clock())
+        chart = series_for(result, self._metrics, self._clock())
+        if chart["complete"] and result.stop_conditions:
+            self._store.keep_chart(result_id, chart)
+        return chart
 
     def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:
         """The chart's data kept with the result; a failed read is logged, never fails the run."""

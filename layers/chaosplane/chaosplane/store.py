@@ -386,7 +386,7 @@ class Store:
     def replace_target(self, target_id: str, spec: TargetSpec, *, team: str) -> Target:
         record = self._target_record(target_id, team)
         if spec.type.value != record.type:
-            raise InvalidRequest("a target's type cannot change; create a new target instead")
+            raise InvalidRequest("a target's type cannot change; create a new target instead", field="type")
         t = self._targets
         values = spec.model_dump(mode="json")
         actions = [
@@ -734,6 +734,20 @@ class Store:
         if start_time is not None:
             actions.append(r.start_time.set(start_time))
         self._results(id=result_id).update(actions=actions, condition=r.id.exists())
+
+    def keep_chart(self, result_id: str, chart: dict[str, Any]) -> None:
+        """Keep a finished run's stop-condition chart, once the minutes after the run are in it."""
+        r = self._results
+        final = [s.value for s in RunStatus if s.is_final]
+        record = self._result_record(result_id)
+        try:
+            record.update(
+                actions=[r.metrics.set({**(record.metrics or {}), "stop_conditions": chart})],
+                condition=r.status.is_in(*final),
+            )
+        except UpdateError as err:
+            if not _is_condition_failure(err):
+                raise
 
     def mark_running(self, result_id: str, experiment_id: str) -> None:
         now = self._clock()

@@ -46,7 +46,8 @@ class Targets:
             return self._store.create_target(spec, team=team)
         if not webhook.signing_secret:
             raise InvalidRequest(
-                "an http-endpoint target needs webhook.signing_secret (32 to 512 characters)"
+                "an http-endpoint target needs webhook.signing_secret (32 to 512 characters)",
+                field="webhook.signing_secret",
             )
         secrets = self._secrets_or_refuse()
         target_id = new_id()
@@ -66,7 +67,7 @@ class Targets:
             return self._store.replace_target(target_id, spec, team=team)
         current = self._store.get_target(target_id, team=team)  # 404 before anything is written
         if current.type is not TargetType.HTTP_ENDPOINT or current.webhook is None:
-            raise InvalidRequest("a target's type cannot change; create a new target instead")
+            raise InvalidRequest("a target's type cannot change; create a new target instead", field="type")
         version, names = current.webhook.secret_version, current.webhook.header_names
         if webhook.headers is not None or webhook.signing_secret is not None:
             secrets = self._secrets_or_refuse()

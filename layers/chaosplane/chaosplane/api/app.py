@@ -225,7 +225,11 @@ def build_app(
 
     @app.exception_handler(InvalidRequest)
     def unusable(err: InvalidRequest) -> Response[str]:
-        return _error(422, str(err))
+        if err.field is None:
+            return _error(422, str(err))
+        return _error(
+            422, str(err), [{"field": f"body.{err.field}", "message": str(err), "type": "value_error"}]
+        )
 
     @app.not_found
     def no_route(_: Exception) -> Response[str]:

@@ -23,7 +23,7 @@ def _existing_target(store: Store, target_id: str, team: str) -> Target:
     try:
         return store.get_target(target_id, team=team)
     except NotFound as err:
-        raise InvalidRequest(f"target {target_id!r} does not exist") from err
+        raise InvalidRequest(f"target {target_id!r} does not exist", field="target") from err
 
 
 def router(
@@ -36,10 +36,15 @@ def router(
         check_target_fits(spec.type, _existing_target(store, spec.target, team))
         limit = store.policy(team).max_duration
         if spec.duration > limit:
-            raise InvalidRequest(f"duration {spec.duration}s is over the team's limit of {limit}s")
+            raise InvalidRequest(
+                f"duration {spec.duration}s is over the team's limit of {limit}s", field="duration"
+            )
         missing = runs.missing_alarms(spec.stop_conditions)
         if missing:
-            raise InvalidRequest(f"stop conditions must be existing CloudWatch alarms: {', '.join(missing)}")
+            raise InvalidRequest(
+                f"stop conditions must be existing CloudWatch alarms: {', '.join(missing)}",
+                field="stop_conditions",
+            )
 
     @r.post("/experiments", tags=["experiments"])
     def create_experiment(spec: ExperimentSpec) -> tuple[Experiment, int]:

@@ -3,9 +3,10 @@
 
 import { api, all, ApiError, token } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
-import { clearErrors, field, select, showErrors, textInput } from "./forms.js";
 import { experimentView, resultView, stopPolling } from "./experiment.js";
 import { experimentFormView } from "./experiment-form.js";
+import { targetFormView, targetsView } from "./targets.js";
+import { auditView, notificationsView } from "./admin.js";
 
 const ROLES = { viewer: 1, operator: 2, admin: 3 };
 const state = { me: null };
@@ -153,105 +154,6 @@ async function experimentsView() {
   );
 }
 
-async function targetsView() {
-  mount(main, loading());
-  const targets = await all("/targets");
-  const remove = async (target) => {
-    if (!confirm(`Delete target ${target.name}?`)) return;
-    try {
-      await api("DELETE", `/targets/${encodeURIComponent(target.id)}`);
-      toast(`Deleted ${target.name}.`);
-    } catch (err) {
-      toast(err.message, "danger");
-    }
-    route();
-  };
-  const rows = targets.map((t) => h("tr", { dataset: { target: t.name } },
-    h("td", { class: "fw-semibold" }, t.name),
-    h("td", {}, h("code", {}, t.type)),
-    h("td", { class: "mono" }, t.selector || (t.resource_ids || []).join(", ") || t.service || (t.webhook && t.webhook.url) || ""),
-    h("td", {}, can("admin")
-      ? h("button", { class: "btn btn-outline-danger btn-sm", type: "button", "aria-label": `Delete ${t.name}`, onclick: () => remove(t) }, icon("trash"))
-      : null),
-  ));
-  mount(main,
-    h("div", { class: "d-flex align-items-center mb-3" },
-      h("h1", { class: "h3 mb-0" }, "Targets"),
-      can("operator") ? h("a", { class: "btn btn-primary ms-auto", href: "#/targets/new", id: "new-target" }, icon("plus-lg"), " New target") : null),
-    targets.length === 0
-      ? h("p", { class: "text-secondary" }, "No targets yet.")
-      : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "targets" },
-        h("thead", {}, h("tr", {}, ["Name", "Type", "Selects", ""].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, rows))),
-  );
-}
-
-// Which optional fields each target type uses (the API checks the rest and says which field is wrong).
-const TARGET_TYPES = {
-  "ec2-instances": ["selector", "resource_ids"],
-  "eks-pods": ["cluster", "namespace", "selector", "resource_ids"],
-  "rds-instances": ["selector", "resource_ids"],
-  "rds-clusters": ["selector", "resource_ids"],
-  "ecs-tasks": ["cluster", "service", "selector", "resource_ids"],
-  "lambda-functions": ["selector", "resource_ids"],
-  "subnets": ["selector", "resource_ids"],
-};
-
-async function targetFormView() {
-  const type = select(Object.keys(TARGET_TYPES));
-  const inputs = {
-    cluster: textInput(),
-    namespace: textInput(),
-    service: textInput(),
-    selector: textInput({ placeholder: "app=web,tier in (front,back)" }),
-    resource_ids: h("textarea", { class: "form-control mono", rows: 3 }),
-  };
-  const optional = {
-    cluster: field("cluster", "Cluster", inputs.cluster),
-    namespace: field("namespace", "Namespace", inputs.namespace),
-    service: field("service", "ECS service", inputs.service),
-    selector: field("selector", "Label selector", inputs.selector, "Tags (AWS) or labels (Kubernetes) the resources carry."),
-    resource_ids: field("resource_ids", "Resource ids", inputs.resource_ids, "One a line (or comma-separated)."),
-  };
-  const showFor = () => {
-    for (const [name, wrapper] of Object.entries(optional)) wrapper.hidden = !TARGET_TYPES[type.value].includes(name);
-  };
-  type.addEventListener("change", showFor);
-  const name = textInput({ required: true, maxlength: 128 });
-  const description = textInput({ maxlength: 1024 });
-  const form = h("form", { id: "target-form", novalidate: true },
-    h("div", { class: "form-errors", tabindex: "-1" }),
-    field("name", "Name", name),
-    field("description", "Description", description),
-    field("type", "Type", type, "http-endpoint targets (webhooks) are created with the API or CLI for now."),
-    Object.values(optional),
-    h("div", { class: "d-flex gap-2" },
-      h("button", { class: "btn btn-primary", type: "submit" }, "Create target"),
-      h("a", { class: "btn btn-outline-secondary", href: "#/targets" }, "Cancel")),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    const body = { name: name.value, description: description.value, type: type.value };
-    for (const key of TARGET_TYPES[type.value]) {
-      const value = inputs[key].value.trim();
-      if (!value) continue;
-      body[key] = key === "resource_ids" ? value.split(/[\s,]+/).filter(Boolean) : value;
-    }
-    try {
-      const created = await api("POST", "/targets", body);
-      toast(`Created target ${created.name}.`);
-      location.hash = "#/targets";
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) throw err;
-      showErrors(form, err);
-    }
-  });
-  showFor();
-  mount(main, h("h1", { class: "h3 mb-3" }, "New target"), form);
-  name.focus();
-}
-
 async function safetyView() {
   mount(main, loading());
   const safety = await refreshBanner();
@@ -276,23 +178,35 @@ async function safetyView() {
   );
 }
 
-const VIEWS = {
-  experiments: experimentsView,
-  targets: targetsView,
-  "targets/new": targetFormView,
-  "experiments/new": () => experimentFormView(null, { main }),
-  safety: safetyView,
-};
+// Each page: its pattern (":id" matches one path segment), the least role that sees it, and its view.
+const PAGES = [
+  ["experiments", "viewer", () => experimentsView()],
+  ["experiments/new", "operator", () => experimentFormView(null, { main })],
+  ["experiments/:id", "viewer", (id) => experimentView(id, { can, main, route })],
+  ["experiments/:id/edit", "operator", (id) => experimentFormView(id, { main })],
+  ["results/:id", "viewer", (id) => resultView(id, { main })],
+  ["targets", "viewer", () => targetsView({ can, main, route })],
+  ["targets/new", "operator", () => targetFormView(null, { main })],
+  ["targets/:id/edit", "operator", (id) => targetFormView(id, { main })],
+  ["safety", "viewer", () => safetyView()],
+  ["notifications", "viewer", () => notificationsView({ can, main })],
+  ["audit", "admin", () => auditView({ main })],
+];
 const currentView = () => location.hash.replace(/^#\//, "") || "experiments";
-const DETAIL = { experiments: experimentView, results: resultView };
-const viewName = () => {
-  const path = currentView();
-  if (VIEWS[path]) return path;
-  const [top, id, action] = path.split("/");
-  if (top === "experiments" && id && action === "edit") return "experiments/:id/edit";
-  if (DETAIL[top] && id) return `${top}/:id`;
-  return VIEWS[top] ? top : "experiments";
-};
+
+/** The page the hash names, and its id; an unknown hash shows the experiments. */
+function pageFor(path) {
+  const parts = path.split("/");
+  for (const [pattern, role, view] of PAGES) {
+    const want = pattern.split("/");
+    if (want.length !== parts.length) continue;
+    if (want.every((w, i) => w === ":id" ? parts[i] !== "" : w === parts[i])) {
+      const at = want.indexOf(":id");
+      return { pattern, role, view, id: at < 0 ? null : decodeURIComponent(parts[at]) };
+    }
+  }
+  return { ...pageFor("experiments"), pattern: "experiments" };
+}
 
 // Renders run one after another: a slow render of the previous page must never finish after, and
 // mount over, the page the user has moved on to.
@@ -314,9 +228,11 @@ async function render() {
     }
     showChrome();
   }
-  const name = viewName();
+  const page = pageFor(currentView());
+  const section = page.pattern.split("/")[0];
   document.querySelectorAll("#nav-links .nav-link").forEach((a) => {
-    const active = a.dataset.view === name.split("/")[0];
+    a.parentElement.hidden = !can(a.dataset.role || "viewer");
+    const active = a.dataset.view === section;
     a.classList.toggle("active", active);
     if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
@@ -325,19 +241,28 @@ async function render() {
   if (nav.classList.contains("show") && window.bootstrap) window.bootstrap.Collapse.getOrCreateInstance(nav).hide();
   refreshBanner();
   stopPolling();
+  const before = document.activeElement;
   try {
-    if (name === "experiments/:id/edit") {
-      await experimentFormView(decodeURIComponent(currentView().split("/")[1]), { main });
-    } else if (name.endsWith("/:id")) {
-      const [top, id] = currentView().split("/");
-      await DETAIL[top](decodeURIComponent(id), { can, main });
-    } else {
-      await VIEWS[name]();
-    }
+    if (!can(page.role)) throw new Error(`This page is for ${page.role}s; you are signed in as ${state.me.role}.`);
+    await page.view(page.id);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) { token.clear(); state.me = null; showChrome(); signInView("Your session ended; sign in again."); return; }
     mount(main, errorAlert(err));
   }
+  if (rendered) announce(before);
+  rendered = true;
+}
+let rendered = false;  // the first page of a visit keeps the browser's own focus (the skip link first)
+
+// After a page change, a screen reader hears the new page's title and the keyboard starts at its
+// heading, unless the view itself put the focus somewhere (a form's first field).
+function announce(before) {
+  const heading = main.querySelector("h1");
+  document.title = heading ? `${heading.textContent.trim()} · Chaosplane` : "Chaosplane";
+  const moved = document.activeElement !== before && main.contains(document.activeElement);
+  if (moved || !heading) return;
+  heading.setAttribute("tabindex", "-1");
+  heading.focus({ preventScroll: true });
 }
 
 window.addEventListener("hashchange", route);

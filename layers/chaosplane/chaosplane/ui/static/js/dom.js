@@ -20,7 +20,7 @@ export function h(tag, attrs = {}, ...children) {
 export const icon = (name) => h("i", { class: `bi bi-${name}`, "aria-hidden": "true" });
 
 export function mount(container, ...children) {
-  container.replaceChildren(...children.flat());
+  container.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
 }
 
 const STATUS_CLASSES = {

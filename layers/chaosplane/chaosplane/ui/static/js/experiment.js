@@ -4,6 +4,7 @@
 import { api, all } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
 import { metricCharts } from "./chart.js";
+import { schedulesCard } from "./schedules.js";
 
 const FINAL = new Set(["completed", "stopped", "failed", "skipped"]);
 const POLL_MS = 1500;
@@ -158,6 +159,17 @@ export async function experimentView(id, { can, main }) {
     await refreshRun();
   };
 
+  const remove = async () => {
+    if (!confirm(`Delete experiment ${experiment.name} and its schedules? Its past results are kept.`)) return;
+    try {
+      await api("DELETE", `/experiments/${encodeURIComponent(id)}`);
+      toast(`Deleted ${experiment.name}.`);
+      location.hash = "#/experiments";
+    } catch (err) {
+      toast(err.message, "danger");
+    }
+  };
+
   const previewButton = h("button", { class: "btn btn-outline-primary", type: "button", id: "preview-button", onclick: preview }, icon("eye"), " Preview");
   const runButton = h("button", { class: "btn btn-danger", type: "button", id: "run-button", onclick: askToRun }, icon("play-fill"), " Run…");
   const stopButton = h("button", { class: "btn btn-warning", type: "button", id: "stop-button", onclick: stop, hidden: true }, icon("stop-fill"), " Stop");
@@ -170,7 +182,8 @@ export async function experimentView(id, { can, main }) {
       h("h1", { class: "h3 mb-0 me-2" }, experiment.name),
       h("span", { id: "experiment-status" }, statusBadge(experiment.status)),
       can("operator") ? h("div", { class: "ms-auto d-flex flex-wrap gap-2" }, previewButton, runButton, stopButton,
-        h("a", { class: "btn btn-outline-secondary", href: `#/experiments/${encodeURIComponent(id)}/edit`, id: "edit-button" }, icon("pencil"), " Edit")) : null),
+        h("a", { class: "btn btn-outline-secondary", href: `#/experiments/${encodeURIComponent(id)}/edit`, id: "edit-button" }, icon("pencil"), " Edit"),
+        can("admin") ? h("button", { class: "btn btn-outline-danger", type: "button", id: "delete-button", onclick: remove }, icon("trash"), " Delete") : null) : null),
     experiment.description ? h("p", {}, experiment.description) : null,
     h("dl", { class: "row small" },
       h("dt", { class: "col-sm-3" }, "Fault"), h("dd", { class: "col-sm-9" }, h("code", {}, experiment.type)),
@@ -179,6 +192,7 @@ export async function experimentView(id, { can, main }) {
       h("dt", { class: "col-sm-3" }, "Parameters"), h("dd", { class: "col-sm-9 mono" }, JSON.stringify(experiment.parameters)),
       h("dt", { class: "col-sm-3" }, "Stop conditions"), h("dd", { class: "col-sm-9 mono" }, experiment.stop_conditions.join(", ") || "none")),
     confirmSlot, previewSlot, runSlot,
+    schedulesCard(id, can),
     h("h2", { class: "h5" }, "Past runs"),
     results.length
       ? h("ul", { class: "list-unstyled", id: "past-runs" }, [...results].reverse().map((r) => h("li", {},
@@ -205,10 +219,27 @@ export async function resultView(id, { main }) {
     h("div", { id: "metrics" }),
     runCard(null, result, null),
   );
-  let chart = result.metrics && result.metrics.stop_conditions;
-  if (!FINAL.has(result.status) && result.stop_conditions.length) {
-    chart = await api("GET", `/results/${encodeURIComponent(id)}/metrics`).catch(() => null);
-  }
-  mount(document.getElementById("metrics"), metricCharts(chart));
+  await showMetrics(id, result);
   if (!FINAL.has(result.status)) poller = setTimeout(() => resultView(id, { main }).catch(() => {}), RESULT_POLL_MS);
 }
+
+// The chart kept when a run ends stops at its end; until the minutes after it have passed, the page
+// reads the metrics again (the API keeps the complete chart in the result once they have).
+async function showMetrics(id, result) {
+  const box = document.getElementById("metrics");
+  if (!box) return;  // the user has moved on
+  let chart = result.metrics && result.metrics.stop_conditions;
+  if (result.stop_conditions.length && !(chart && chart.complete)) {
+    chart = await api("GET", `/results/${encodeURIComponent(id)}/metrics`).catch(() => chart);
+  }
+  const filling = FINAL.has(result.status) && chart && chart.series && chart.series.length && !chart.complete;
+  mount(box, metricCharts(chart), filling
+    ? h("p", { class: "small text-secondary", id: "metrics-filling" }, icon("hourglass-split"),
+      ` The minutes after the run are still coming in; this chart fills in until ${when(afterEnd(result))}.`)
+    : null);
+  if (filling) poller = setTimeout(() => showMetrics(id, result).catch(() => {}), AFTER_POLL_MS);
+}
+
+const AFTER_MINUTES = 10;  // the API's metrics.MARGIN
+const AFTER_POLL_MS = 30000;
+const afterEnd = (result) => new Date(Date.parse(result.end_time) + AFTER_MINUTES * 60000).toISOString();

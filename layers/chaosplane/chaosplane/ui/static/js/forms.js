@@ -1,10 +1,12 @@
 // Form fields with Bootstrap validation markup, and the API's 422 field errors put beside the
-// field they name ("body.resource_ids.0" -> the input named resource_ids); the rest above the form.
+// field they name: the input whose name is the longest prefix of the error's path
+// ("body.resource_ids.0" -> resource_ids, "body.webhook.inject.url" -> webhook.inject.url); the
+// rest above the form.
 
 import { h } from "./dom.js";
 
 export function field(name, label, input, help) {
-  input.id = input.id || `f-${name}`;
+  input.id = input.id || `f-${name.replaceAll(".", "-")}`;
   input.name = name;
   const feedbackId = `${input.id}-feedback`;
   input.setAttribute("aria-describedby", help ? `${feedbackId} ${input.id}-help` : feedbackId);
@@ -29,6 +31,15 @@ export function clearErrors(form) {
   if (summary) summary.replaceChildren();
 }
 
+function inputFor(form, path) {
+  const parts = path.split(".").filter(Boolean);
+  for (let n = parts.length; n > 0; n -= 1) {
+    const input = form.querySelector(`[name="${CSS.escape(parts.slice(0, n).join("."))}"]`);
+    if (input) return input;
+  }
+  return null;
+}
+
 /** Show an ApiError's field errors beside their inputs; returns the first invalid input (to focus). */
 export function showErrors(form, err) {
   clearErrors(form);
@@ -37,8 +48,7 @@ export function showErrors(form, err) {
   let first = null;
   const errors = err.errors && err.errors.length ? err.errors : [{ field: "", message: err.message }];
   for (const e of errors) {
-    const path = String(e.field || "").replace(/^body\.?/, "").split(".");
-    const input = path[0] ? form.querySelector(`[name="${CSS.escape(path[0])}"]`) : null;
+    const input = inputFor(form, String(e.field || "").replace(/^body\.?/, ""));
     const message = String(e.message || "").replace(/^Value error, /, "");
     if (input && !input.closest("[hidden]")) {
       input.classList.add("is-invalid");
