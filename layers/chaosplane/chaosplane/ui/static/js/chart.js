@@ -22,12 +22,14 @@ const faultWindow = {
   },
 };
 
-export function metricCharts(chart) {
+/** `until`: where the time axis ends when it should reach past the points read so far (the end of
+ * the minutes after a run that has just ended), so the chart shows the room still to fill. */
+export function metricCharts(chart, until = null) {
   if (!chart || !chart.series || !chart.series.length) {
     return h("p", { class: "text-secondary small", id: "no-metrics" }, "No stop conditions: nothing to chart.");
   }
   const from = time(chart.from);
-  const to = time(chart.to);
+  const to = Math.max(time(chart.to), until ? time(until) : 0);
   const start = chart.fault_start ? time(chart.fault_start) : null;
   const end = chart.fault_end ? time(chart.fault_end) : null;
   return chart.series.map((s) => {

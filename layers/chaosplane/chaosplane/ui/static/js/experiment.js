@@ -233,7 +233,7 @@ async function showMetrics(id, result) {
     chart = await api("GET", `/results/${encodeURIComponent(id)}/metrics`).catch(() => chart);
   }
   const filling = FINAL.has(result.status) && chart && chart.series && chart.series.length && !chart.complete;
-  mount(box, metricCharts(chart), filling
+  mount(box, metricCharts(chart, filling ? afterEnd(result) : null), filling
     ? h("p", { class: "small text-secondary", id: "metrics-filling" }, icon("hourglass-split"),
       ` The minutes after the run are still coming in; this chart fills in until ${when(afterEnd(result))}.`)
     : null);
