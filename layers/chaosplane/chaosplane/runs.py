@@ -459,7 +459,7 @@ class Runs:
             event=(
                 "prepare",
                 f"{matched} matched, {len(plan.selected)} selected ({result.selection}), "
-                f"{len(plan.excluded)} excluded: " + ", ".join(r.id for r in plan.selected),
+                f"{len(plan.excluded)} excluded; hitting: " + ", ".join(r.id for r in plan.selected),
             ),
         )
         self._store.mark_running(result.id, result.experiment_id)
