@@ -99,7 +99,7 @@ TIMELINE_IDS = 20  # a timeline line names at most this many resources: the resu
 
 
 def _some(ids: Iterable[str]) -> str:
-    """ "a, b, c", or "a, b, … and 980 more" for a big run (the result item stays small)."""
+    """The ids joined by commas; for a big run the first twenty "and 980 more" (the item stays small)."""
     listed = list(ids)
     head = ", ".join(listed[:TIMELINE_IDS])
     return head if len(listed) <= TIMELINE_IDS else f"{head} and {len(listed) - TIMELINE_IDS} more"
