@@ -120,6 +120,10 @@ def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_du
     assert steps[0] == "created" and steps[-1] == "finalize"
     for step in ("prepare", "inject", "observe", "rollback"):
         assert step in steps
+    # The plan's line counts what matched and lists what is hit: the selected, never the excluded.
+    prepared = [event["message"] for event in result["timeline"] if event["step"] == "prepare"]
+    hit = ", ".join(sorted(stopped))
+    assert prepared == [f"4 matched, 2 selected (COUNT(2)), 1 excluded; hitting: {hit}"]
     held = result["metrics"]["run_seconds"]
     assert held >= 2, "the fault was held for at least the experiment's duration"
     assert result["metrics"]["resources_restored"] == 2

@@ -4,7 +4,7 @@ import pytest
 
 from chaosplane.executor import handle
 from chaosplane.models import RunStatus
-from chaosplane.runs import describe_error, outcome
+from chaosplane.runs import _some, describe_error, outcome
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,10 @@ def test_describe_error_reads_the_lambda_error_payload() -> None:
 def test_the_executor_refuses_an_unknown_step() -> None:
     with pytest.raises(ValueError, match="unknown step 'explode'"):
         handle(runs=None, event={"step": "explode", "state": {}})  # type: ignore[arg-type]
+
+
+def test_a_timeline_line_names_at_most_twenty_resources() -> None:
+    assert _some(["i-1", "i-2"]) == "i-1, i-2"
+    many = _some(f"i-{n}" for n in range(1000))
+    assert many.startswith("i-0, i-1,") and many.endswith("i-19 and 980 more")
+    assert _some(f"i-{n}" for n in range(20)).endswith("i-18, i-19")

@@ -4,6 +4,10 @@ EKS authenticates a bearer token that is a presigned STS GetCallerIdentity URL (
 aws-iam-authenticator), so the executor needs no kubeconfig, no agent and no long-lived secret:
 its IAM role is mapped to a Kubernetes group by an EKS access entry (see `infra/kubernetes/`).
 Tokens live 15 minutes; a client refreshes its token before every request once it is 14 minutes old.
+
+The Kubernetes client is imported when a cluster is first reached, not with this module: importing
+it takes about half a second, and every function that imports the wiring would pay that at cold
+start, the guard and the notifier too, which never reach a cluster (tests/unit/test_cold_import.py).
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
+if TYPE_CHECKING:
+    from kubernetes import client as k8s
 
 TOKEN_PREFIX = "k8s-aws-v1."
 TOKEN_REFRESH_SECONDS = 14 * 60  # EKS accepts a token for 15 minutes; never send one near its end
@@ -72,6 +76,8 @@ class EksClusters:
             return self._clients[cluster]
 
     def _connect(self, cluster: str) -> k8s.ApiClient:
+        from kubernetes import client as k8s
+
         described = self._eks.describe_cluster(name=cluster)["cluster"]
         ca = tempfile.NamedTemporaryFile(prefix=f"eks-{cluster}-", suffix=".crt", delete=False)  # noqa: SIM115
         with ca:
@@ -100,12 +106,16 @@ class KubeconfigClusters:
         self._lock = threading.Lock()
 
     def contexts(self) -> set[str]:
+        from kubernetes import config as k8s_config
+
         found, _ = k8s_config.list_kube_config_contexts(config_file=self._path)
         return {context["name"] for context in found}
 
     def client(self, cluster: str) -> k8s.ApiClient:
         with self._lock:
             if cluster not in self._clients:
+                from kubernetes import config as k8s_config
+
                 self._clients[cluster] = k8s_config.new_client_from_config(
                     config_file=self._path, context=cluster, persist_config=False
                 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,6 +93,16 @@ def preflight(
         elif found.state == "INSUFFICIENT_DATA" and insufficient is InsufficientData.REFUSE:
             problems.append(f"stop condition {name} has insufficient data (the team's policy refuses that)")
     return states, problems
+
+
+TIMELINE_IDS = 20  # a timeline line names at most this many resources: the result has them all
+
+
+def _some(ids: Iterable[str]) -> str:
+    """The ids joined by commas; for a big run the first twenty "and 980 more" (the item stays small)."""
+    listed = list(ids)
+    head = ", ".join(listed[:TIMELINE_IDS])
+    return head if len(listed) <= TIMELINE_IDS else f"{head} and {len(listed) - TIMELINE_IDS} more"
 
 
 def check_target_fits(experiment_fault: FaultType, target: Target) -> None:
@@ -471,7 +481,7 @@ class Runs:
             event=(
                 "prepare",
                 f"{matched} matched, {len(plan.selected)} selected ({result.selection}), "
-                f"{len(plan.excluded)} excluded: " + ", ".join(r.id for r in plan.selected),
+                f"{len(plan.excluded)} excluded; hitting: " + _some(r.id for r in plan.selected),
             ),
         )
         self._store.mark_running(result.id, result.experiment_id)

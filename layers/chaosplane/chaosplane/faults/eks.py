@@ -9,6 +9,10 @@ waits for that, retrying, and a pod that is gone (or replaced under the same nam
 
 Only Running pods that are not terminating are eligible. Every call checks the pod's UID, so a pod
 recreated under the same name between Prepare and Inject (StatefulSets do this) is never hit.
+
+The Kubernetes client is imported by the calls that reach a cluster (`PodApi`, and `EksPods` for the
+errors it catches), never with this module: the catalogue imports it for the parameter models, and
+every function that imports the catalogue would otherwise pay half a second at cold start.
 """
 
 from __future__ import annotations
@@ -19,18 +23,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import stream
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chaosplane.errors import InjectionFailed, NotEligible, TransientError
 from chaosplane.faults import payloads
 from chaosplane.faults.base import Journal, Resource
-from chaosplane.kube import ClusterAccess
 from chaosplane.models import FaultType, JournalEntry, Target
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
+
+    from chaosplane.kube import ClusterAccess
 
 KIND = "k8s:pod"
 DELETE = "k8s:DeletePod"
@@ -199,6 +205,8 @@ class PodApi:
     """The Kubernetes calls the family makes, in one place (tests replace what a 1.20 server lacks)."""
 
     def __init__(self, api_client: k8s.ApiClient) -> None:
+        from kubernetes import client as k8s
+
         self.api_client = api_client
         self.core = k8s.CoreV1Api(api_client)
         self.authz = k8s.AuthorizationV1Api(api_client)
@@ -215,6 +223,8 @@ class PodApi:
                 return
 
     def read_pod(self, namespace: str, name: str) -> k8s.V1Pod | None:
+        from kubernetes.client.exceptions import ApiException
+
         try:
             return self.core.read_namespaced_pod(name, namespace)
         except ApiException as err:
@@ -223,6 +233,8 @@ class PodApi:
             raise
 
     def delete_pod(self, namespace: str, name: str, uid: str, grace: int | None) -> None:
+        from kubernetes import client as k8s
+
         options = k8s.V1DeleteOptions(grace_period_seconds=grace, preconditions=k8s.V1Preconditions(uid=uid))
         self.core.delete_namespaced_pod(name, namespace, body=options)
 
@@ -234,6 +246,8 @@ class PodApi:
         )
 
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
+        from kubernetes.stream import stream
+
         return str(
             stream(
                 self.core.connect_get_namespaced_pod_exec,
@@ -250,6 +264,8 @@ class PodApi:
         )
 
     def allowed(self, namespace: str, access: Access) -> bool:
+        from kubernetes import client as k8s
+
         review = self.authz.create_self_subject_access_review(
             k8s.V1SelfSubjectAccessReview(
                 spec=k8s.V1SelfSubjectAccessReviewSpec(
@@ -351,6 +367,8 @@ class EksPods:
     # -- resolve and check ----------------------------------------------------------------------
 
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
+        from kubernetes.client.exceptions import ApiException
+
         assert target.cluster is not None and target.namespace is not None  # the model guarantees both
         api = self._api(target.cluster)
         names = set(target.resource_ids or [])
@@ -379,6 +397,8 @@ class EksPods:
 
     def check_access(self, target: Target, fault: FaultType) -> list[str]:
         """Every permission the fault and its rollback need, asked of the API server before anything."""
+        from kubernetes.client.exceptions import ApiException
+
         assert target.cluster is not None and target.namespace is not None
         problems = []
         if fault in IN_POD_FAULTS and not self._image:
@@ -402,6 +422,8 @@ class EksPods:
 
     def _live(self, api: PodApi, resource: Resource) -> k8s.V1Pod:
         """The pod as it is now, if it is still the one planned and still eligible."""
+        from kubernetes.client.exceptions import ApiException
+
         namespace = str(resource.detail["namespace"])
         try:
             pod = api.read_pod(namespace, resource.id)
@@ -434,6 +456,8 @@ class EksPods:
         parameters: PodDeleteParameters,
         journal: Journal,
     ) -> str:
+        from kubernetes.client.exceptions import ApiException
+
         prior = {
             "cluster": resource.detail["cluster"],
             "namespace": pod.metadata.namespace,
@@ -462,6 +486,8 @@ class EksPods:
         parameters: BaseModel,
         journal: Journal,
     ) -> str:
+        from kubernetes.client.exceptions import ApiException
+
         if not self._image:
             raise InjectionFailed(f"{fault.value} needs the payload image (PayloadImage parameter)")
         busy = _running_ours(pod)
@@ -523,6 +549,8 @@ class EksPods:
     # -- rollback -------------------------------------------------------------------------------
 
     def rollback(self, entry: JournalEntry) -> str:
+        from kubernetes.client.exceptions import ApiException
+
         prior = entry.prior_state
         api = self._api(str(prior["cluster"]))
         namespace = str(prior["namespace"])
@@ -560,6 +588,8 @@ class EksPods:
 
     def _replacement(self, api: PodApi, namespace: str, entry: JournalEntry) -> str:
         """Pod deletion cannot be undone; report whether the pod's controller replaced it."""
+        from kubernetes.client.exceptions import ApiException
+
         controller = entry.prior_state.get("controller")
         if not controller:
             return "not replaced (no controller)"
