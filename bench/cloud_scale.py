@@ -8,8 +8,8 @@ On `chaosplane local` (moto's threaded server, as a user runs it), two views:
   end to end: through the API and the state machine: POST preview over every instance (resolve +
               plan), then a run of ec2-stop that resolves every instance and hits --run-instances of
               them (COUNT(n)): POST run -> those stopped, POST stop -> all running again and the run
-              recorded `stopped`. (The run records every resource's progress in its result item as
-              it goes; that write grows with the run, so a run's time grows faster than linearly.)
+              recorded `stopped`, and the size of its result record. (A run records its first
+              resources one by one, then in batches: the record's writes stay few and small.)
 Prints seconds and resources per second for each.
 Usage: python bench/cloud_scale.py [--instances 1000] [--repeat 3] [--run-instances 100] [--family-only]
 """
@@ -17,6 +17,7 @@ Usage: python bench/cloud_scale.py [--instances 1000] [--repeat 3] [--run-instan
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -133,7 +134,12 @@ def end_to_end_view(local: Local, count: int, hit: int) -> list[str]:
         timeout=1800,
         every=0.5,
     )
+    record = http.get(f"{api}/results/{result_id}", timeout=30).json()
+    recorded = sum(1 for r in record["resources"] if r["restored"] is not None)
+    size = len(json.dumps(record).encode())
     return [
+        f"result record: {size / 1024:.0f} KB as JSON (DynamoDB's item limit: 400 KB), "
+        f"{len(record['timeline'])} timeline lines, {recorded} of {hit} resources recorded restored",
         line("end to end: POST preview (resolve + plan)", count, previewed),
         line(f"end to end: POST run -> the {hit} selected stopped", hit, stopped_at - started),
         line("end to end: POST stop -> every instance running", hit, restored_at - asked),

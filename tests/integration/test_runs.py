@@ -407,3 +407,26 @@ def test_a_vanished_instance_id_does_not_fail_the_runs_of_its_target(platform: P
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     result = platform.wait_for_result(run["result_id"])
     assert result["status"] == "completed" and [r["id"] for r in result["resources"]] == [alive]
+
+
+def test_a_big_run_records_every_resource_with_a_bounded_timeline(platform: Platform) -> None:
+    # Given a run that hits 60 instances...
+    instances = platform.instances(60, {"app": "web"})
+    experiment = setup_experiment(platform)
+    # ...when it runs to the end...
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"], timeout=120)
+    # ...then every instance is back and on record, hit and restored...
+    assert result["status"] == "completed", result["error"]
+    assert set(platform.states(instances).values()) == {"running"}
+    assert {r["id"] for r in result["resources"]} == set(instances)
+    assert all(r["after"] == "stopping" and r["restored"] for r in result["resources"])
+    # ...and the timeline names the first twenty one by one, then counts the rest in a few lines.
+    injects = [e["message"] for e in result["timeline"] if e["step"] == "inject"]
+    rollbacks = [e["message"] for e in result["timeline"] if e["step"] == "rollback"]
+    assert all(m.startswith("ec2-stop i-") for m in injects[:20]) and injects[-1] == "60 of 60 injected"
+    assert all(" undone, now " in m for m in rollbacks[:20]) and rollbacks[-2:] == [
+        "60 of 60 undone",
+        "rollback complete: 60 change(s) undone",
+    ]
+    assert len(injects) <= 20 + 40 / 5 and len(rollbacks) <= 20 + 40 / 5 + 1  # a line per 5 s at most

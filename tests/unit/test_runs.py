@@ -1,10 +1,12 @@
 import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from chaosplane.executor import handle
-from chaosplane.models import RunStatus
-from chaosplane.runs import _some, describe_error, outcome
+from chaosplane.models import ResourceState, RunStatus
+from chaosplane.runs import _Progress, _some, describe_error, outcome
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,48 @@ def test_a_timeline_line_names_at_most_twenty_resources() -> None:
     many = _some(f"i-{n}" for n in range(1000))
     assert many.startswith("i-0, i-1,") and many.endswith("i-19 and 980 more")
     assert _some(f"i-{n}" for n in range(20)).endswith("i-18, i-19")
+
+
+class RecordingStore:
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, list[str]]] = []
+
+    def update_run(self, result_id: str, *, resources: list[ResourceState], event: tuple[str, str]) -> None:
+        self.writes.append((event[1], [r.id for r in resources if r.after]))
+
+
+def test_a_big_run_writes_its_progress_in_batches() -> None:
+    # Given 100 resources hit one after another, 0.1 s apart...
+    now = [datetime(2026, 11, 26, tzinfo=UTC)]
+    resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(100)]
+    result = SimpleNamespace(id="r-1", resources=resources)
+    store = RecordingStore()
+    progress = _Progress(store, result, "inject", "injected", 100, lambda: now[0])  # type: ignore[arg-type]
+    for resource in resources:
+        now[0] += timedelta(seconds=0.1)
+        resource.after = "stopping"
+        progress.done(f"hit {resource.id}")
+    progress.flush()
+    # ...the first twenty are written one by one, then one write per 25, with every resource so far.
+    messages = [message for message, _ in store.writes]
+    assert messages == [f"hit i-{n}" for n in range(20)] + [
+        "45 of 100 injected",
+        "70 of 100 injected",
+        "95 of 100 injected",
+        "100 of 100 injected",
+    ]
+    assert [len(hit) for _, hit in store.writes[-4:]] == [45, 70, 95, 100]
+    progress.flush()
+    assert len(store.writes) == 24  # nothing new: nothing written
+
+
+def test_a_slow_run_writes_its_progress_every_five_seconds() -> None:
+    now = [datetime(2026, 11, 26, tzinfo=UTC)]
+    resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(30)]
+    store = RecordingStore()
+    result = SimpleNamespace(id="r-1", resources=resources)
+    progress = _Progress(store, result, "rollback", "undone", 30, lambda: now[0])  # type: ignore[arg-type]
+    for resource in resources:
+        now[0] += timedelta(seconds=2)  # a slow resource: live status must still move
+        progress.done(f"undid {resource.id}")
+    assert [m for m, _ in store.writes[20:]] == ["23 of 30 undone", "26 of 30 undone", "29 of 30 undone"]

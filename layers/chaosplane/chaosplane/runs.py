@@ -96,6 +96,50 @@ def preflight(
 
 
 TIMELINE_IDS = 20  # a timeline line names at most this many resources: the result has them all
+# A big run writes its progress in batches: one write per resource would rewrite the whole result
+# item (every resource's state) each time, and one timeline line per resource would grow it past
+# DynamoDB's 400 KB item limit near the policy's 1,000 resources. The journal, not this record, is
+# what rollback works from, so a lagging record never leaves a fault behind.
+WRITE_EVERY = 25  # resources between two writes of a big run's record...
+WRITE_AFTER = timedelta(seconds=5)  # ...or this long, so that live status keeps moving
+
+
+class _Progress:
+    """A run's per-resource progress in its result record: each of the first TIMELINE_IDS resources
+    on its own timeline line, at once; past those, in batches with one line that counts them."""
+
+    def __init__(
+        self,
+        store: Store,
+        result: ExperimentResult,
+        step: str,
+        verb: str,
+        total: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store, self._result, self._step, self._verb = store, result, step, verb
+        self._total, self._clock = total, clock
+        self._done = 0
+        self._unwritten = 0
+        self._written_at = clock()
+
+    def done(self, message: str) -> None:
+        self._done += 1
+        if self._done <= TIMELINE_IDS:
+            self._write((self._step, message))
+            return
+        self._unwritten += 1
+        if self._unwritten >= WRITE_EVERY or self._clock() - self._written_at >= WRITE_AFTER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._unwritten:
+            self._write((self._step, f"{self._done} of {self._total} {self._verb}"))
+
+    def _write(self, event: tuple[str, str]) -> None:
+        self._store.update_run(self._result.id, resources=self._result.resources, event=event)
+        self._unwritten = 0
+        self._written_at = self._clock()
 
 
 def _some(ids: Iterable[str]) -> str:
@@ -503,20 +547,23 @@ class Runs:
         journal = RunJournal(self._store, result_id, context)
         journaled = self._store.journal(result_id)
         done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
-        for resource in result.resources:
-            if resource.id in done or "skipped" in resource.detail:
-                continue  # a retried Inject: this one is done
-            if self._store.stop_requested(result_id):
-                raise Halted("stop requested during injection")
-            planned = Resource(resource.id, resource.kind, resource.before, detail=dict(resource.detail))
-            try:
-                resource.after = family.inject(result.fault, planned, parameters, journal)
-                message = f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}"
-            except NotEligible as err:
-                # Changed since Prepare (by someone else): not ours to touch, and not ours to restore.
-                resource.detail["skipped"] = str(err)
-                message = f"skipped {resource.id}: {err}"
-            self._store.update_run(result_id, resources=result.resources, event=("inject", message))
+        todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
+        progress = _Progress(self._store, result, "inject", "injected", len(todo), self._clock)
+        try:
+            for resource in todo:  # a retried Inject skips what it has done
+                if self._store.stop_requested(result_id):
+                    raise Halted("stop requested during injection")
+                planned = Resource(resource.id, resource.kind, resource.before, detail=dict(resource.detail))
+                try:
+                    resource.after = family.inject(result.fault, planned, parameters, journal)
+                    message = f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}"
+                except NotEligible as err:
+                    # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
+                    resource.detail["skipped"] = str(err)
+                    message = f"skipped {resource.id}: {err}"
+                progress.done(message)
+        finally:
+            progress.flush()  # what was hit is on record before a failure goes to rollback
         if not any(r.after is not None for r in result.resources):
             raise NothingToHit("every selected resource changed state before it could be injected")
         elapsed = (self._clock() - started).total_seconds()
@@ -545,9 +592,9 @@ class Runs:
         undone = 0
         transient: list[str] = []
         lasting: list[str] = []
-        for entry in self._store.journal(result_id):
-            if entry.status is JournalStatus.ROLLED_BACK:
-                continue
+        todo = [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
+        progress = _Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
+        for entry in todo:
             try:
                 restored = family.rollback(entry)
             except TransientError as err:
@@ -560,11 +607,8 @@ class Runs:
             undone += 1
             if entry.resource_id in by_id:
                 by_id[entry.resource_id].restored = restored
-            self._store.update_run(
-                result_id,
-                resources=result.resources,
-                event=("rollback", f"{entry.action} {entry.resource_id}: undone, now {restored}"),
-            )
+            progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored}")
+        progress.flush()
         if transient:
             raise TransientError("rollback not finished, will retry: " + "; ".join(transient + lasting))
         if lasting:
