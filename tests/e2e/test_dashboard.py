@@ -354,6 +354,21 @@ def test_keyboard_only_sign_in_and_navigation(tab: Page, local: Local) -> None:
     tab.shot("20-keyboard")
 
 
+def a_result_of(local: Local, experiment: dict[str, Any]) -> dict[str, Any]:
+    """A finished result of `experiment`: a run started and stopped at once, unless it has one."""
+    url = f"{local.url}/experiments/{experiment['id']}"
+    if not local.http.get(f"{url}/results", timeout=10).json()["items"]:
+        local.http.post(f"{url}/run", json={}, timeout=10).raise_for_status()
+        local.http.post(f"{url}/stop", json={}, timeout=10).raise_for_status()
+
+    def finished() -> dict[str, Any] | None:
+        items = local.http.get(f"{url}/results", timeout=10).json()["items"]
+        final = [r for r in items if r["status"] in ("completed", "stopped", "failed", "skipped")]
+        return final[0] if final else None
+
+    return wait_until(finished, timeout=60)  # type: ignore[no-any-return]
+
+
 def accept_dialogs(page: Any) -> None:
     page.on("dialog", lambda dialog: dialog.accept())
 
@@ -546,8 +561,11 @@ def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> No
     problems = {"sign-in": axe_violations(page)}
     tab.sign_in(admin_token(local))
     demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    result = a_result_of(local, demo)
     pages = {
         "experiments": ("#/experiments", "#experiments"),
+        "experiment-new": ("#/experiments/new", "#experiment-form"),
+        "result": (f"#/results/{result['id']}", "#timeline li"),
         "experiment": (f"#/experiments/{demo['id']}", "#schedules table, #schedules p"),
         "experiment-form": (f"#/experiments/{demo['id']}/edit", "#experiment-form"),
         "targets": ("#/targets", "#targets"),
@@ -560,6 +578,9 @@ def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> No
         page.goto(f"{local.url}/ui/{hash_}")
         page.wait_for_selector(ready)
         problems[name] = axe_violations(page)
+    page.goto(f"{local.url}/ui/#/targets/new")
+    page.get_by_label("Type").select_option("http-endpoint")  # the webhook's fields
+    problems["webhook-target-form"] = axe_violations(page)
     assert {k: v for k, v in problems.items() if v} == {}
     # The audit sees what it should: an unlabelled button is a violation it reports.
     page.evaluate("document.getElementById('main').append(document.createElement('button'))")
@@ -571,10 +592,7 @@ def test_no_page_is_wider_than_a_phone(browser: Any, local: Local) -> None:
     try:
         page = phone.sign_in(admin_token(local))
         demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
-        run = local.http.post(f"{local.url}/experiments/{demo['id']}/run", json={}, timeout=10)
-        if run.status_code == 202:  # else a run of the demo is going already: any result will do
-            local.http.post(f"{local.url}/experiments/{demo['id']}/stop", json={}, timeout=10)
-        results = local.http.get(f"{local.url}/experiments/{demo['id']}/results").json()["items"]
+        result = a_result_of(local, demo)
         pages = {
             "experiment": (f"#/experiments/{demo['id']}", "#schedules table, #schedules p"),
             "experiment-form": (f"#/experiments/{demo['id']}/edit", "#experiment-form"),
@@ -582,7 +600,7 @@ def test_no_page_is_wider_than_a_phone(browser: Any, local: Local) -> None:
             "notifications": ("#/notifications", "#email-form"),
             "audit": ("#/audit", "#audit"),
         }
-        pages["result"] = (f"#/results/{results[0]['id']}", "#timeline li")
+        pages["result"] = (f"#/results/{result['id']}", "#timeline li")
         wider = {}
         for name, (hash_, ready) in pages.items():
             page.goto(f"{local.url}/ui/{hash_}")

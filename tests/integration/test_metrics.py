@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chaosplane.metrics import MARGIN
+from chaosplane.metrics import MARGIN, READ_AGAIN_UNTIL, SETTLE
 from chaosplane.runs import Runs
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
 from chaosplane.wiring import Clients, metric_reader
 from tests.conftest import TEAM, Platform
 from tests.integration.test_runs import setup_experiment, start_and_hold
+
+
+def runs_at(now: datetime) -> Runs:
+    """The API's run component with its clock at `now` (the platform's tables and CloudWatch)."""
+    return Runs(
+        Store(load_settings()),
+        lambda _: None,  # type: ignore[arg-type, return-value]
+        metrics=metric_reader(Clients(load_settings())),
+        clock=lambda: now,
+    )
 
 
 def put_points(platform: Platform, values: list[float]) -> None:
@@ -81,20 +91,15 @@ def test_the_chart_reaches_past_the_run_once_those_minutes_have_passed(platform:
     result = platform.wait_for_result(run["result_id"])
     ended = datetime.fromisoformat(result["end_time"])
     kept_at_end = result["metrics"]["stop_conditions"]
-    assert kept_at_end["complete"] is False and kept_at_end["to"] <= result["end_time"]
+    assert kept_at_end["complete"] is False
+    assert datetime.fromisoformat(kept_at_end["to"]) <= ended
     # ...and the metric's points in the minutes after it...
     after = [ended + timedelta(minutes=m) for m in (2, 6)]
     platform.session.client("cloudwatch").put_metric_data(
         Namespace="Shop", MetricData=[{"MetricName": "5xx", "Timestamp": t, "Value": 7} for t in after]
     )
-    # ...when the chart is read once those minutes have passed (the API's code, fifteen minutes on)...
-    later = Runs(
-        Store(load_settings()),
-        lambda _: None,  # type: ignore[arg-type, return-value]
-        metrics=metric_reader(Clients(load_settings())),
-        clock=lambda: ended + timedelta(minutes=15),
-    )
-    chart = later.metric_series(run["result_id"], team=TEAM)
+    # ...when the chart is read once those minutes have passed and settled (the API's code)...
+    chart = runs_at(ended + MARGIN + SETTLE).metric_series(run["result_id"], team=TEAM)
     # ...then it runs from before the run to MARGIN past its end, with the points after the run...
     assert chart["complete"] is True
     assert datetime.fromisoformat(chart["to"]) == ended + MARGIN
@@ -110,6 +115,37 @@ def test_the_chart_reaches_past_the_run_once_those_minutes_have_passed(platform:
     assert platform.json("GET", f"/results/{run['result_id']}/metrics") == chart
 
 
+def finished_with_points(platform: Platform) -> tuple[dict, datetime]:
+    platform.instances(1, {"app": "web"})
+    platform.alarm("checkout-5xx")
+    put_points(platform, [2, 5])
+    experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    return result, datetime.fromisoformat(result["end_time"])
+
+
+def test_an_alarm_deleted_after_the_run_never_empties_its_chart(platform: Platform) -> None:
+    result, ended = finished_with_points(platform)
+    platform.session.client("cloudwatch").delete_alarms(AlarmNames=["checkout-5xx"])
+    chart = runs_at(ended + MARGIN + SETTLE).metric_series(result["id"], team=TEAM)
+    (series,) = chart["series"]
+    assert series["values"][-2:] == [2.0, 5.0] and chart["complete"] is True
+    assert platform.json("GET", f"/results/{result['id']}")["metrics"]["stop_conditions"] == chart
+
+
+def test_an_old_result_keeps_the_chart_it_has_and_is_not_read_again(platform: Platform) -> None:
+    # A result from before charts were completed (or never opened in its first hour) is read as kept.
+    result, ended = finished_with_points(platform)
+    platform.session.client("cloudwatch").put_metric_data(
+        Namespace="Shop",
+        MetricData=[{"MetricName": "5xx", "Timestamp": ended + timedelta(minutes=3), "Value": 9}],
+    )
+    chart = runs_at(ended + READ_AGAIN_UNTIL).metric_series(result["id"], team=TEAM)
+    assert chart == {**result["metrics"]["stop_conditions"], "complete": True}
+    assert 9.0 not in chart["series"][0]["values"]  # not read again
+
+
 def test_soon_after_the_run_the_chart_is_read_again_and_not_kept(platform: Platform) -> None:
     platform.instances(1, {"app": "web"})
     platform.alarm("checkout-5xx")
@@ -118,7 +154,10 @@ def test_soon_after_the_run_the_chart_is_read_again_and_not_kept(platform: Platf
     result = platform.wait_for_result(run["result_id"])
     put_points(platform, [3])
     chart = platform.json("GET", f"/results/{run['result_id']}/metrics")
-    assert chart["complete"] is False and chart["to"] > result["metrics"]["stop_conditions"]["to"]
+    kept_to = datetime.fromisoformat(result["metrics"]["stop_conditions"]["to"])
+    assert chart["complete"] is False and datetime.fromisoformat(chart["to"]) > kept_to
+    ended = datetime.fromisoformat(result["end_time"])
+    assert datetime.fromisoformat(chart["complete_at"]) == ended + MARGIN + SETTLE  # the page polls until
     assert chart["series"][0]["values"] == [3.0]
     kept = platform.json("GET", f"/results/{run['result_id']}")["metrics"]["stop_conditions"]
     assert kept == result["metrics"]["stop_conditions"]

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 
 from chaosplane.executor import handle
-from chaosplane.models import ResourceState, RunStatus
-from chaosplane.runs import _Progress, _some, describe_error, outcome
+from chaosplane.models import JournalEntry, JournalStatus, ResourceState, RunStatus
+from chaosplane.runs import _catch_up, _Progress, _some, describe_error, outcome
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,70 @@ def test_a_slow_run_writes_its_progress_every_five_seconds() -> None:
         now[0] += timedelta(seconds=2)  # a slow resource: live status must still move
         progress.done(f"undid {resource.id}")
     assert [m for m, _ in store.writes[20:]] == ["23 of 30 undone", "26 of 30 undone", "29 of 30 undone"]
+
+
+def entry(resource_id: str, status: JournalStatus) -> JournalEntry:
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    return JournalEntry(
+        result_id="r-1",
+        key=resource_id,
+        resource_id=resource_id,
+        kind="ec2:instance",
+        action="ec2:StopInstances",
+        prior_state={},
+        status=status,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def test_a_retry_fills_the_record_from_the_journal_where_a_batch_was_lost() -> None:
+    # Given a record that lags its journal: applied, undone and pending changes it never wrote...
+    resources = [
+        ResourceState(id="i-applied", kind="ec2:instance", before="running"),
+        ResourceState(id="i-undone", kind="ec2:instance", before="running", after="stopping"),
+        ResourceState(id="i-pending", kind="ec2:instance", before="running"),
+        ResourceState(id="i-written", kind="ec2:instance", before="running", after="stopping"),
+    ]
+    result = SimpleNamespace(resources=resources)
+    journal = [
+        entry("i-applied", JournalStatus.APPLIED),
+        entry("i-undone", JournalStatus.ROLLED_BACK),
+        entry("i-pending", JournalStatus.PENDING),
+        entry("i-written", JournalStatus.APPLIED),
+    ]
+    # ...the record then says what the journal knows, and nothing about the pending one.
+    assert _catch_up(result, journal) is True  # type: ignore[arg-type]
+    assert [(r.after, r.restored) for r in resources] == [
+        ("ec2:StopInstances applied", None),
+        ("stopping", "ec2:StopInstances undone"),
+        (None, None),
+        ("stopping", None),
+    ]
+    assert _catch_up(result, journal) is False  # type: ignore[arg-type]  # nothing left to fill
+
+
+class FailingStore:
+    def update_run(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("DynamoDB is down")
+
+
+def test_a_failed_progress_write_on_the_way_out_never_hides_the_failure() -> None:
+    resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(25)]
+    progress = _Progress(
+        RecordingStore(),
+        SimpleNamespace(id="r-1", resources=resources),
+        "inject",
+        "injected",
+        25,
+        datetime.now,
+    )  # type: ignore[arg-type]
+    for resource in resources:
+        progress.done(f"hit {resource.id}", skipped=resource.id == "i-24")
+    progress._store = FailingStore()  # type: ignore[assignment]
+    progress.flush_quietly()  # logged, not raised: the run's own error stays the error
+    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+        progress.flush()
+    progress._store = recorded = RecordingStore()  # type: ignore[assignment]
+    progress.flush()  # nothing was lost: the next write says it all
+    assert recorded.writes == [("25 of 25 injected (1 of them skipped)", [])]

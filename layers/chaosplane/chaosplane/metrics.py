@@ -16,6 +16,12 @@ from typing import Any
 from chaosplane.models import ExperimentResult
 
 MARGIN = timedelta(minutes=10)  # how much of "before" and "after" the chart shows
+# CloudWatch takes a few minutes to publish a point, and an alarm's period may be five minutes:
+# "after" is complete this long after its last minute.
+SETTLE = timedelta(minutes=5)
+# A finished run's chart is read again only within this time after its end: later its alarms may be
+# gone and CloudWatch keeps one-minute points for 15 days, so a new read could only lose points.
+READ_AGAIN_UNTIL = timedelta(hours=1)
 MetricReader = Callable[[list[str], datetime, datetime], list[dict[str, Any]]]
 
 
@@ -39,12 +45,21 @@ def series_for(result: ExperimentResult, read: MetricReader, now: datetime) -> d
     start = begin - MARGIN
     end = min(now, (result.end_time or now) + MARGIN)
     names = [ref.split(":alarm:", 1)[-1] for ref in result.stop_conditions]
-    after_passed = result.status.is_final and result.end_time is not None and now >= result.end_time + MARGIN
+    ended = result.end_time if result.status.is_final else None
+    complete_at = ended + MARGIN + SETTLE if ended else None
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "fault_start": fault_start.isoformat() if fault_start else None,
         "fault_end": fault_end.isoformat() if fault_end else None,
         "series": read(names, start, end) if names else [],
-        "complete": after_passed,  # the window reaches MARGIN past the end: it will not change
+        "complete": complete_at is not None and now >= complete_at,  # it will not change any more
+        "complete_at": complete_at.isoformat() if complete_at else None,
+        "until": (ended + MARGIN).isoformat() if ended else None,  # where "after" ends
     }
+
+
+def loses_points(kept: dict[str, Any], read: dict[str, Any]) -> bool:
+    """Whether a new read has no points for an alarm the kept chart has points for (alarm deleted)."""
+    found = {s["alarm"]: bool(s.get("values")) for s in read.get("series", [])}
+    return any(s.get("values") and not found.get(s["alarm"]) for s in kept.get("series", []))

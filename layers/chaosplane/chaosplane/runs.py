@@ -32,7 +32,7 @@ from chaosplane.errors import (
 )
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource, RunContext
-from chaosplane.metrics import MetricReader, series_for
+from chaosplane.metrics import READ_AGAIN_UNTIL, MetricReader, loses_points, series_for
 from chaosplane.models import (
     ExperimentResult,
     FailureKind,
@@ -120,11 +120,13 @@ class _Progress:
         self._store, self._result, self._step, self._verb = store, result, step, verb
         self._total, self._clock = total, clock
         self._done = 0
+        self._skipped = 0
         self._unwritten = 0
         self._written_at = clock()
 
-    def done(self, message: str) -> None:
+    def done(self, message: str, *, skipped: bool = False) -> None:
         self._done += 1
+        self._skipped += skipped
         if self._done <= TIMELINE_IDS:
             self._write((self._step, message))
             return
@@ -134,12 +136,39 @@ class _Progress:
 
     def flush(self) -> None:
         if self._unwritten:
-            self._write((self._step, f"{self._done} of {self._total} {self._verb}"))
+            skipped = f" ({self._skipped} of them skipped)" if self._skipped else ""
+            self._write((self._step, f"{self._done} of {self._total} {self._verb}{skipped}"))
+
+    def flush_quietly(self) -> None:
+        """Flush on the way out of a failure: a failed write is logged, the failure stays the error."""
+        try:
+            self.flush()
+        except Exception:
+            logger.exception("progress of run %s could not be written", self._result.id)
 
     def _write(self, event: tuple[str, str]) -> None:
         self._store.update_run(self._result.id, resources=self._result.resources, event=event)
         self._unwritten = 0
         self._written_at = self._clock()
+
+
+def _catch_up(result: ExperimentResult, journaled: list[JournalEntry]) -> bool:
+    """Fill the record from the journal where an earlier attempt ended before writing its batch.
+
+    The journal knows a change was applied (or undone), not the state the resource showed then:
+    the record says so instead of leaving the resource looking untouched.
+    """
+    by_id = {r.id: r for r in result.resources}
+    changed = False
+    for entry in journaled:
+        resource = by_id.get(entry.resource_id)
+        if resource is None or entry.status is JournalStatus.PENDING:
+            continue
+        if resource.after is None:
+            resource.after, changed = f"{entry.action} applied", True
+        if entry.status is JournalStatus.ROLLED_BACK and resource.restored is None:
+            resource.restored, changed = f"{entry.action} undone", True
+    return changed
 
 
 def _some(ids: Iterable[str]) -> str:
@@ -149,23 +178,24 @@ def _some(ids: Iterable[str]) -> str:
     return head if len(listed) <= TIMELINE_IDS else f"{head} and {len(listed) - TIMELINE_IDS} more"
 
 
-def check_target_fits(experiment_fault: FaultType, target: Target) -> None:
+def check_target_fits(experiment_fault: FaultType, target: Target, *, field: str | None = None) -> None:
+    """`field`: the request's field to name in the error (when the request has one)."""
     wanted = catalogue.spec(experiment_fault).target_type
     if target.type is not wanted:
         raise InvalidRequest(
             f"fault {experiment_fault.value} acts on {wanted.value} targets, "
             f"but target {target.id} is {target.type.value}",
-            field="target",
+            field=field,
         )
 
 
-def check_irreversible(fault: FaultType, allow_irreversible: bool) -> None:
+def check_irreversible(fault: FaultType, allow_irreversible: bool, *, field: str | None = None) -> None:
     """An irreversible fault (ec2-terminate) only with the experiment's explicit consent."""
     if catalogue.spec(fault).irreversible and not allow_irreversible:
         raise InvalidRequest(
             f"fault {fault.value} is irreversible (rollback cannot undo it); "
             "the experiment must set allow_irreversible: true to use it",
-            field="allow_irreversible",
+            field=field,
         )
 
 
@@ -355,11 +385,16 @@ class Runs:
         kept = result.metrics.get("stop_conditions")
         if isinstance(kept, dict) and kept.get("complete"):
             return kept
+        now = self._clock()
+        if isinstance(kept, dict) and result.end_time and now >= result.end_time + READ_AGAIN_UNTIL:
+            return {**kept, "complete": True}  # too late to read again: what was kept is what there is
         if self._metrics is None:
             raise RuntimeError("this component cannot read CloudWatch metrics")
-        chart = series_for(result, self._metrics, self._clock())
+        chart = series_for(result, self._metrics, now)
         if chart["complete"] and result.stop_conditions:
-            self._store.keep_chart(result_id, chart)
+            if isinstance(kept, dict) and loses_points(kept, chart):
+                chart = {**kept, "complete": True}  # an alarm deleted since: keep the points we had
+            self._store.keep_chart(result_id, chart, before=result.metrics)
         return chart
 
     def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:
@@ -546,6 +581,8 @@ class Runs:
         )
         journal = RunJournal(self._store, result_id, context)
         journaled = self._store.journal(result_id)
+        if _catch_up(result, journaled):
+            self._store.update_run(result_id, resources=result.resources)
         done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
         todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
         progress = _Progress(self._store, result, "inject", "injected", len(todo), self._clock)
@@ -560,10 +597,13 @@ class Runs:
                 except NotEligible as err:
                     # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
                     resource.detail["skipped"] = str(err)
-                    message = f"skipped {resource.id}: {err}"
+                    progress.done(f"skipped {resource.id}: {err}", skipped=True)
+                    continue
                 progress.done(message)
-        finally:
-            progress.flush()  # what was hit is on record before a failure goes to rollback
+        except BaseException:
+            progress.flush_quietly()  # what was hit is on record before a failure goes to rollback
+            raise
+        progress.flush()
         if not any(r.after is not None for r in result.resources):
             raise NothingToHit("every selected resource changed state before it could be injected")
         elapsed = (self._clock() - started).total_seconds()
@@ -592,22 +632,29 @@ class Runs:
         undone = 0
         transient: list[str] = []
         lasting: list[str] = []
-        todo = [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
+        journaled = self._store.journal(result_id)
+        if _catch_up(result, journaled):
+            self._store.update_run(result_id, resources=result.resources)
+        todo = [e for e in journaled if e.status is not JournalStatus.ROLLED_BACK]
         progress = _Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
-        for entry in todo:
-            try:
-                restored = family.rollback(entry)
-            except TransientError as err:
-                transient.append(f"{entry.resource_id}: {err}")
-                continue
-            except Exception as err:
-                lasting.append(f"{entry.resource_id}: {type(err).__name__}: {err}")
-                continue
-            self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
-            undone += 1
-            if entry.resource_id in by_id:
-                by_id[entry.resource_id].restored = restored
-            progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored}")
+        try:
+            for entry in todo:
+                try:
+                    restored = family.rollback(entry)
+                except TransientError as err:
+                    transient.append(f"{entry.resource_id}: {err}")
+                    continue
+                except Exception as err:
+                    lasting.append(f"{entry.resource_id}: {type(err).__name__}: {err}")
+                    continue
+                self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
+                undone += 1
+                if entry.resource_id in by_id:
+                    by_id[entry.resource_id].restored = restored
+                progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored}")
+        except BaseException:
+            progress.flush_quietly()
+            raise
         progress.flush()
         if transient:
             raise TransientError("rollback not finished, will retry: " + "; ".join(transient + lasting))

@@ -430,7 +430,7 @@ class Store:
         return Experiment.model_validate(values)
 
     def _target_gone(self, target_id: str) -> InvalidRequest:
-        return InvalidRequest(f"target {target_id!r} does not exist")
+        return InvalidRequest(f"target {target_id!r} does not exist", field="target")  # experiment writes
 
     def _target_or(self, target_id: str, team: str, otherwise: Exception) -> Exception:
         try:
@@ -735,15 +735,18 @@ class Store:
             actions.append(r.start_time.set(start_time))
         self._results(id=result_id).update(actions=actions, condition=r.id.exists())
 
-    def keep_chart(self, result_id: str, chart: dict[str, Any]) -> None:
-        """Keep a finished run's stop-condition chart, once the minutes after the run are in it."""
+    def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None:
+        """Keep a finished run's stop-condition chart in its `metrics`, read as `before`.
+
+        Only if `metrics` is still `before`: a recovery that wrote its own figures meanwhile wins,
+        and the chart is kept on a later read.
+        """
         r = self._results
         final = [s.value for s in RunStatus if s.is_final]
-        record = self._result_record(result_id)
         try:
-            record.update(
-                actions=[r.metrics.set({**(record.metrics or {}), "stop_conditions": chart})],
-                condition=r.status.is_in(*final),
+            self._results(id=result_id).update(
+                actions=[r.metrics.set({**before, "stop_conditions": chart})],
+                condition=r.status.is_in(*final) & (r.metrics == before),
             )
         except UpdateError as err:
             if not _is_condition_failure(err):
@@ -797,7 +800,14 @@ class Store:
         return record.task_token
 
     def stop_requested(self, result_id: str) -> bool:
-        return bool(self._result_record(result_id).stop_requested)
+        # Asked before every resource of a run: read the one flag, not the whole (growing) record.
+        try:
+            record = self._results.get(
+                result_id, consistent_read=True, attributes_to_get=[self._results.stop_requested.attr_name]
+            )
+        except DoesNotExist:
+            raise NotFound("result", result_id) from None
+        return bool(record.stop_requested)
 
     def finish_run(
         self,

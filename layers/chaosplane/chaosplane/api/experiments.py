@@ -32,8 +32,8 @@ def router(
     r = APIGatewayRouter()
 
     def check(spec: ExperimentSpec, team: str) -> None:
-        check_irreversible(spec.type, spec.allow_irreversible)
-        check_target_fits(spec.type, _existing_target(store, spec.target, team))
+        check_irreversible(spec.type, spec.allow_irreversible, field="allow_irreversible")
+        check_target_fits(spec.type, _existing_target(store, spec.target, team), field="target")
         limit = store.policy(team).max_duration
         if spec.duration > limit:
             raise InvalidRequest(

@@ -23,7 +23,10 @@ export async function auditView({ main }) {
       h("td", {}, h("span", { class: `badge ${OUTCOME_CLASSES[e.outcome] || "text-bg-secondary"}` }, `${e.status} ${e.outcome}`)))));
     more.hidden = !next;
   };
-  more.addEventListener("click", () => load().catch((err) => toast(err.message, "danger")));
+  more.addEventListener("click", () => {
+    more.disabled = true;  // one page at a time: a double click must not add a page twice
+    load().catch((err) => toast(err.message, "danger")).finally(() => { more.disabled = false; });
+  });
   await load();
   mount(main,
     h("h1", { class: "h3 mb-3" }, "Audit"),
@@ -68,8 +71,8 @@ function channelCard({ id, title, current, input, label, help, path, body, isAdm
     isAdmin ? form : null));
 }
 
-export async function notificationsView({ can, main }) {
-  const refresh = () => notificationsView({ can, main });
+export async function notificationsView({ can, main, route }) {
+  const refresh = route;  // through the router: a save that ends after the user moved on mounts nothing
   const view = await api("GET", "/notifications");
   const isAdmin = can("admin");
   const boxes = NOTIFY_ON.map((status) => h("div", { class: "form-check form-check-inline" },
@@ -87,6 +90,7 @@ export async function notificationsView({ can, main }) {
       toast("Saved.");
       await refresh();
     } catch (err) {
+      if (err instanceof ApiError && err.status === 401) throw err;
       showErrors(notifyOn, err);
     }
   });

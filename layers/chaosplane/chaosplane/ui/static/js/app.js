@@ -189,7 +189,7 @@ const PAGES = [
   ["targets/new", "operator", () => targetFormView(null, { main })],
   ["targets/:id/edit", "operator", (id) => targetFormView(id, { main })],
   ["safety", "viewer", () => safetyView()],
-  ["notifications", "viewer", () => notificationsView({ can, main })],
+  ["notifications", "viewer", () => notificationsView({ can, main, route })],
   ["audit", "admin", () => auditView({ main })],
 ];
 const currentView = () => location.hash.replace(/^#\//, "") || "experiments";
@@ -228,7 +228,12 @@ async function render() {
     }
     showChrome();
   }
-  const page = pageFor(currentView());
+  let page;
+  try {
+    page = pageFor(currentView());
+  } catch {
+    page = pageFor("experiments");  // a hash that does not decode (#/experiments/%E0)
+  }
   const section = page.pattern.split("/")[0];
   document.querySelectorAll("#nav-links .nav-link").forEach((a) => {
     a.parentElement.hidden = !can(a.dataset.role || "viewer");
@@ -249,22 +254,31 @@ async function render() {
     if (err instanceof ApiError && err.status === 401) { token.clear(); state.me = null; showChrome(); signInView("Your session ended; sign in again."); return; }
     mount(main, errorAlert(err));
   }
-  if (rendered) announce(before);
+  announce(before, rendered);
   rendered = true;
 }
 let rendered = false;  // the first page of a visit keeps the browser's own focus (the skip link first)
 
 // After a page change, a screen reader hears the new page's title and the keyboard starts at its
 // heading, unless the view itself put the focus somewhere (a form's first field).
-function announce(before) {
+function announce(before, focus) {
   const heading = main.querySelector("h1");
   document.title = heading ? `${heading.textContent.trim()} · Chaosplane` : "Chaosplane";
   const moved = document.activeElement !== before && main.contains(document.activeElement);
-  if (moved || !heading) return;
+  if (!focus || moved || !heading) return;
   heading.setAttribute("tabindex", "-1");
   heading.focus({ preventScroll: true });
 }
 
 window.addEventListener("hashchange", route);
+// A form's handler that meets an expired token re-throws the 401: sign in again, saying why.
+window.addEventListener("unhandledrejection", (event) => {
+  if (!(event.reason instanceof ApiError && event.reason.status === 401)) return;
+  event.preventDefault();
+  token.clear();
+  state.me = null;
+  showChrome();
+  signInView("Your session ended; sign in again.");
+});
 setInterval(() => { if (state.me) refreshBanner(); }, 10000);
 route();

@@ -10,10 +10,24 @@ const FINAL = new Set(["completed", "stopped", "failed", "skipped"]);
 const POLL_MS = 1500;
 const RESULT_POLL_MS = 5000;  // the result page re-reads the metrics too (GetMetricData): less often
 let poller = null;
+let visit = 0;  // one per page shown: work that finishes after the user has moved on is dropped
 
+/** The router's call on every page change: stop this page's polling, and drop its late work. */
 export function stopPolling() {
+  visit += 1;
+  clearPoll();
+}
+
+function clearPoll() {
   if (poller) clearTimeout(poller);
   poller = null;
+}
+
+/** Run `work` again in `ms`, unless the page has changed by then. */
+function pollAgain(mine, work, ms) {
+  if (mine !== visit) return;
+  clearPoll();
+  poller = setTimeout(() => { if (mine === visit) work().catch(() => {}); }, ms);
 }
 
 const newest = (results) =>
@@ -86,7 +100,7 @@ function runCard(experiment, result, stopConditions) {
 }
 
 export async function experimentView(id, { can, main }) {
-  stopPolling();
+  const mine = visit;
   const experiment = await api("GET", `/experiments/${encodeURIComponent(id)}`);
   const results = await all(`/experiments/${encodeURIComponent(id)}/results`);
   const previewSlot = h("div");
@@ -101,14 +115,13 @@ export async function experimentView(id, { can, main }) {
     if (!FINAL.has(latest.status) && latest.stop_conditions.length) {
       conditions = await api("GET", `/results/${encodeURIComponent(latest.id)}/stop-conditions`).catch(() => null);
     }
+    if (mine !== visit) return;
     mount(runSlot, runCard(experiment, latest, conditions));
     const badge = document.getElementById("experiment-status");  // the experiment's status is its latest run's
     if (badge) mount(badge, statusBadge(latest.status));
     stopButton.hidden = !can("operator") || FINAL.has(latest.status);
     runButton.disabled = !FINAL.has(latest.status);
-    if (!FINAL.has(latest.status) && document.body.contains(runSlot)) {
-      poller = setTimeout(() => refreshRun().catch(() => {}), POLL_MS);
-    }
+    if (!FINAL.has(latest.status)) pollAgain(mine, refreshRun, POLL_MS);
   };
 
   const preview = async () => {
@@ -155,7 +168,7 @@ export async function experimentView(id, { can, main }) {
       toast(err.message, "danger");
     }
     stopButton.disabled = false;
-    stopPolling();
+    clearPoll();
     await refreshRun();
   };
 
@@ -203,8 +216,13 @@ export async function experimentView(id, { can, main }) {
 }
 
 export async function resultView(id, { main }) {
-  stopPolling();
+  await showResult(id, main, visit);
+}
+
+async function showResult(id, main, mine) {
   const result = await api("GET", `/results/${encodeURIComponent(id)}`);
+  if (mine !== visit) return;
+  const box = h("div", { id: "metrics" });
   mount(main,
     h("nav", { "aria-label": "breadcrumb" }, h("ol", { class: "breadcrumb" },
       h("li", { class: "breadcrumb-item" }, h("a", { href: "#/experiments" }, "Experiments")),
@@ -216,30 +234,31 @@ export async function resultView(id, { main }) {
       result.stop_reason ? ` · stopped: ${result.stop_reason}` : ""),
     h("h2", { class: "h5" }, "Stop conditions' metrics"),
     h("p", { class: "small text-secondary" }, "From before the run to after it; the fault window is shaded, the alarm threshold dashed."),
-    h("div", { id: "metrics" }),
+    box,
     runCard(null, result, null),
   );
-  await showMetrics(id, result);
-  if (!FINAL.has(result.status)) poller = setTimeout(() => resultView(id, { main }).catch(() => {}), RESULT_POLL_MS);
+  await showMetrics(id, result, box, mine);
+  if (!FINAL.has(result.status)) pollAgain(mine, () => showResult(id, main, mine), RESULT_POLL_MS);
 }
 
-// The chart kept when a run ends stops at its end; until the minutes after it have passed, the page
-// reads the metrics again (the API keeps the complete chart in the result once they have).
-async function showMetrics(id, result) {
-  const box = document.getElementById("metrics");
-  if (!box) return;  // the user has moved on
+// The chart kept when a run ends stops at its end. Until the minutes after it are in (the API's
+// `complete_at`), the page reads the metrics again; the API then keeps the complete chart.
+async function showMetrics(id, result, box, mine) {
   let chart = result.metrics && result.metrics.stop_conditions;
   if (result.stop_conditions.length && !(chart && chart.complete)) {
     chart = await api("GET", `/results/${encodeURIComponent(id)}/metrics`).catch(() => chart);
   }
-  const filling = FINAL.has(result.status) && chart && chart.series && chart.series.length && !chart.complete;
-  mount(box, metricCharts(chart, filling ? afterEnd(result) : null), filling
+  if (mine !== visit) return;
+  const until = chart && chart.complete_at ? Date.parse(chart.complete_at) : null;
+  // Past `complete_at` (plus a little for a slow read) the page stops asking, complete or not.
+  const filling = FINAL.has(result.status) && chart && chart.series && chart.series.length && !chart.complete
+    && until !== null && Date.now() < until + AFTER_GRACE_MS;
+  mount(box, metricCharts(chart, filling ? chart.until : null), filling
     ? h("p", { class: "small text-secondary", id: "metrics-filling" }, icon("hourglass-split"),
-      ` The minutes after the run are still coming in; this chart fills in until ${when(afterEnd(result))}.`)
+      ` The minutes after the run are still coming in; this chart fills in until ${when(chart.complete_at)}.`)
     : null);
-  if (filling) poller = setTimeout(() => showMetrics(id, result).catch(() => {}), AFTER_POLL_MS);
+  if (filling) pollAgain(mine, () => showMetrics(id, result, box, mine), AFTER_POLL_MS);
 }
 
-const AFTER_MINUTES = 10;  // the API's metrics.MARGIN
 const AFTER_POLL_MS = 30000;
-const afterEnd = (result) => new Date(Date.parse(result.end_time) + AFTER_MINUTES * 60000).toISOString();
+const AFTER_GRACE_MS = 120000;
