@@ -273,6 +273,14 @@ class Running:
         return self.process.returncode, err, time.monotonic() - self.started
 
 
+def _default_signals() -> None:
+    """A payload starts as in a container: SIGINT and SIGQUIT at their defaults. A test run started
+    in the background by a non-interactive shell inherits them ignored, and a POSIX shell can never
+    trap a signal that was ignored when it started, so the payload's own trap would be untested."""
+    for number in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
+
+
 @dataclass
 class Payloads:
     """Starts payloads with this test's pid file, each in its own session; kills what is left at teardown."""
@@ -295,6 +303,7 @@ class Payloads:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=_default_signals,
         )
         running = Running(process, time.monotonic())
         self.running.append(running)
