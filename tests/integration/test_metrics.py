@@ -81,15 +81,20 @@ def test_a_run_without_stop_conditions_has_no_chart(platform: Platform) -> None:
     assert "stop_conditions" not in platform.wait_for_result(run["result_id"])["metrics"]
 
 
-def test_the_chart_reaches_past_the_run_once_those_minutes_have_passed(platform: Platform) -> None:
-    # Given a finished run with a stop condition...
+def finished_with_points(platform: Platform) -> tuple[dict, datetime]:
     platform.instances(1, {"app": "web"})
     platform.alarm("checkout-5xx")
-    put_points(platform, [1, 0])
+    put_points(platform, [2, 5])
     experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     result = platform.wait_for_result(run["result_id"])
-    ended = datetime.fromisoformat(result["end_time"])
+    return result, datetime.fromisoformat(result["end_time"])
+
+
+def test_the_chart_reaches_past_the_run_once_those_minutes_have_passed(platform: Platform) -> None:
+    # Given a finished run with a stop condition...
+    result, ended = finished_with_points(platform)
+    run = {"result_id": result["id"]}
     kept_at_end = result["metrics"]["stop_conditions"]
     assert kept_at_end["complete"] is False
     assert datetime.fromisoformat(kept_at_end["to"]) <= ended
@@ -113,16 +118,6 @@ def test_the_chart_reaches_past_the_run_once_those_minutes_have_passed(platform:
         MetricData=[{"MetricName": "5xx", "Timestamp": ended + timedelta(minutes=4), "Value": 9}],
     )
     assert platform.json("GET", f"/results/{run['result_id']}/metrics") == chart
-
-
-def finished_with_points(platform: Platform) -> tuple[dict, datetime]:
-    platform.instances(1, {"app": "web"})
-    platform.alarm("checkout-5xx")
-    put_points(platform, [2, 5])
-    experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
-    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
-    result = platform.wait_for_result(run["result_id"])
-    return result, datetime.fromisoformat(result["end_time"])
 
 
 def test_an_alarm_deleted_after_the_run_never_empties_its_chart(platform: Platform) -> None:
