@@ -43,8 +43,13 @@ def run(platform: Platform, experiment_id: str, timeout: float = 60) -> dict:
     return platform.wait_for_result(started["result_id"], timeout=timeout)
 
 
+HELD = 600  # seconds: a run the test stops itself outlasts every check made while it holds
+
+
 def hold(platform: Platform, experiment_id: str) -> str:
     """Start a run and wait until Observe holds the fault; return the result id."""
+    # A short run may end, and roll back, between "observe" appearing and the test's next look.
+    assert platform.json("GET", f"/experiments/{experiment_id}")["duration"] >= HELD
     result_id = platform.json("POST", f"/experiments/{experiment_id}/run", expect=202)["result_id"]
     wait_until(
         lambda: any(e["step"] == "observe" for e in platform.json("GET", f"/results/{result_id}")["timeline"])
@@ -270,7 +275,11 @@ def test_rds_failover_fails_back_when_asked(platform: Platform) -> None:
     db_cluster(platform, "orders", 3, {"app": "orders"})
     t = target(platform, "rds-clusters", resource_ids=["orders"])
     e = experiment(
-        platform, "rds-failover", t["id"], parameters={"failback": True, "target_instance": "orders-2"}
+        platform,
+        "rds-failover",
+        t["id"],
+        duration=HELD,
+        parameters={"failback": True, "target_instance": "orders-2"},
     )
     result_id = hold(platform, e["id"])
     assert writer(platform, "orders") == "orders-2"
@@ -413,7 +422,7 @@ def test_lambda_throttle_sets_zero_and_restores_exactly_what_was_there(platform:
     client = platform.session.client("lambda")
     client.put_function_concurrency(FunctionName="orders-b", ReservedConcurrentExecutions=7)
     t = target(platform, "lambda-functions", selector="app=orders")
-    e = experiment(platform, "lambda-throttle", t["id"])
+    e = experiment(platform, "lambda-throttle", t["id"], duration=HELD)
 
     result_id = hold(platform, e["id"])
     assert (reserved(platform, "orders-a"), reserved(platform, "orders-b")) == (0, 0)
@@ -494,7 +503,7 @@ def test_ssm_cpu_stress_runs_the_managed_document_and_an_early_stop_cancels_it(p
     web = managed_instances(platform, 2, {"app": "web"})
     unmanaged = platform.instances(1, {"app": "web"})  # no SSM agent: matched, never eligible
     t = target(platform, "ec2-instances", selector="app=web")
-    e = experiment(platform, "ssm-cpu-stress", t["id"], duration=600, parameters={"load_percent": 80})
+    e = experiment(platform, "ssm-cpu-stress", t["id"], duration=HELD, parameters={"load_percent": 80})
     preview = platform.json("POST", f"/experiments/{e['id']}/preview")
     assert [(r["id"], r["state"]) for r in preview["excluded"]] == [(unmanaged[0], "running-ssm-not-managed")]
 
@@ -601,7 +610,7 @@ def test_network_blackhole_swaps_to_a_deny_all_acl_and_restores_the_original(pla
     _, (other,) = subnets(platform, 1, {"tier": "db"}, vpc=vpc)
     original = {s: acl_of(platform, s) for s in (first, second, other)}
     t = target(platform, "subnets", selector="tier=app")
-    e = experiment(platform, "network-blackhole", t["id"])
+    e = experiment(platform, "network-blackhole", t["id"], duration=HELD)
 
     result_id = hold(platform, e["id"])
     ours_first, ours_second = acl_of(platform, first), acl_of(platform, second)

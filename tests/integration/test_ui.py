@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chaosplane.api import build_app
@@ -67,3 +70,30 @@ def test_the_page_learns_where_to_get_a_token(platform: Platform) -> None:
     event = rest_event("GET", "/ui/config.json")
     answer = app.resolve(event, None)
     assert json.loads(answer["body"]) == {"token_url": "https://id.example.com/token"}
+
+
+def test_concurrent_requests_each_get_their_own_file(platform: Platform) -> None:
+    # Given a browser loading the dashboard's modules at once, as it does on every page, each in
+    # its own execution environment of the API function; then every answer is the file it asked for.
+    # Powertools keeps the event being resolved on a class, shared by every resolver in a process,
+    # so without the API's own per-resolver event a request could be routed by another's path.
+    modules = sorted(p.name for p in (STATIC / "js").glob("*.js"))
+    wanted = {name: (STATIC / "js" / name).read_text() for name in modules}
+    start = threading.Barrier(len(modules))
+
+    def fetch(name: str) -> list[str]:
+        start.wait()
+        return [platform.api("GET", f"/ui/js/{name}", token="").get_data(as_text=True) for _ in range(5)]
+
+    switch_every = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns far more often: a race shows in a few requests
+    try:
+        with ThreadPoolExecutor(max_workers=len(modules)) as pool:
+            answers = dict(zip(modules, pool.map(fetch, modules), strict=True))
+    finally:
+        sys.setswitchinterval(switch_every)
+
+    wrong = [
+        (name, n) for name, bodies in answers.items() for n, body in enumerate(bodies) if body != wanted[name]
+    ]
+    assert wrong == []

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from chaosplane.api import access, audit, experiments, notifications, results, safety, schedules, targets, ui
 from chaosplane.auth import Caller
@@ -91,6 +92,31 @@ class _Resolver(APIGatewayRestResolver):
         super().__init__(enable_validation=True)
         self._max_body_bytes = max_body_bytes
         self._record_audit = record_audit
+        self._event: BaseProxyEvent | None = None
+        self._lambda_context: Any = None
+
+    # Powertools keeps the event being resolved on a class (BaseRouter.current_event), shared by
+    # every resolver in the process: right on Lambda, one event per process, but wrong wherever
+    # one process resolves two events at once (the local platform runs each execution environment
+    # in a thread). A request could then be routed by another's path or read another's body. This
+    # resolver keeps its own; its routers read it through `api_resolver`.
+    @property  # type: ignore[override]
+    def current_event(self) -> BaseProxyEvent:
+        if self._event is None:
+            raise RuntimeError("no event is being resolved")
+        return self._event
+
+    @current_event.setter
+    def current_event(self, event: BaseProxyEvent) -> None:
+        self._event = event
+
+    @property
+    def lambda_context(self) -> Any:
+        return self._lambda_context
+
+    @lambda_context.setter
+    def lambda_context(self, context: Any) -> None:
+        self._lambda_context = context
 
     def routes(self) -> list[Route]:
         return [*self._static_routes, *self._dynamic_routes]
@@ -111,7 +137,11 @@ class _Resolver(APIGatewayRestResolver):
             if len((event.get("body") or "").encode()) > self._max_body_bytes:
                 response = _proxy_error(413, f"request body is larger than {self._max_body_bytes} bytes")
             else:
-                response = super().resolve(event, context)
+                self._event, self._lambda_context = self._to_proxy_event(dict(event)), context
+                try:
+                    response = super().resolve(event, context)
+                finally:
+                    self._event, self._lambda_context = None, None
         except access.Denied as denied:
             response = _proxy_error(denied.status, str(denied))
         if caller is not None and (method not in SAFE_METHODS or response["statusCode"] in (401, 403)):
