@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 
 import pytest
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceBackend
 
+from chaosplane.parallel import CHANGES_AT_ONCE
 from tests.conftest import Platform, wait_until
 
 
@@ -430,3 +433,61 @@ def test_a_big_run_records_every_resource_with_a_bounded_timeline(platform: Plat
         "rollback complete: 60 change(s) undone",
     ]
     assert len(injects) <= 20 + 40 / 5 and len(rollbacks) <= 20 + 40 / 5 + 1  # a line per 5 s at most
+
+
+# -- many resources at once ----------------------------------------------------------------------
+
+
+def test_a_run_stops_ten_instances_at_once_and_records_them_in_plan_order(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 30 instances, and an EC2 that answers StopInstances only once ten calls wait together
+    # (a run stopping one instance after another would leave the first call waiting in vain)...
+    web = platform.instances(30, {"app": "web"})
+    together = threading.Barrier(CHANGES_AT_ONCE, timeout=30)
+    original = InstanceBackend.stop_instances
+
+    def stop_ten_together(self: InstanceBackend, instance_ids: list[str]) -> list:
+        together.wait()
+        return original(self, instance_ids)
+
+    monkeypatch.setattr(InstanceBackend, "stop_instances", stop_ten_together)
+    experiment = setup_experiment(platform)
+    result_id = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)["result_id"]
+    result = platform.wait_for_result(result_id, timeout=120)
+    # ...the run stopped all 30, ten at a time, and started them again.
+    assert result["status"] == "completed", result.get("error")
+    assert [r["after"] for r in result["resources"]] == ["stopping"] * 30
+    assert set(platform.states(web).values()) == {"running"}
+    # The record lists them in the plan's order, whichever call ended first.
+    injected = [e["message"] for e in result["timeline"] if e["step"] == "inject"]
+    planned = [r["id"] for r in result["resources"]]
+    assert injected[:20] == [f"ec2-stop {i}: running -> stopping" for i in planned[:20]]
+    assert injected[20:] == ["30 of 30 injected"]
+
+
+def test_a_failed_stop_starts_no_more_and_every_stopped_instance_starts_again(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 40 instances and an EC2 that denies the third StopInstances call to arrive...
+    web = platform.instances(40, {"app": "web"})
+    arrived = itertools.count()
+    original = InstanceBackend.stop_instances
+
+    def deny_the_third(self: InstanceBackend, instance_ids: list[str]) -> list:
+        if next(arrived) == 2:
+            raise EC2ClientError("UnauthorizedOperation", "You are not authorized to perform this operation.")
+        return original(self, instance_ids)
+
+    monkeypatch.setattr(InstanceBackend, "stop_instances", deny_the_third)
+    experiment = setup_experiment(platform)
+    result_id = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)["result_id"]
+    result = platform.wait_for_result(result_id, timeout=120)
+    # ...the run fails with the denial, starts no more stops once it has seen it (the denied call is
+    # among the first dozen to start, and at most ten are ever running), and every instance that was
+    # stopped, including those still running alongside the denied one, is started again.
+    assert result["status"] == "failed" and "UnauthorizedOperation" in result["error"], result
+    journaled = journal(platform, result_id)
+    assert 3 <= len(journaled) <= 12 + CHANGES_AT_ONCE
+    assert {item["status"]["S"] for item in journaled} == {"rolled_back"}
+    assert set(platform.states(web).values()) == {"running"}

@@ -46,6 +46,7 @@ from chaosplane.models import (
     Trigger,
     utcnow,
 )
+from chaosplane.parallel import CHANGES_AT_ONCE, each_in_order
 from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData, Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.store import RunJournal, Store
@@ -258,8 +259,10 @@ class Runs:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         publish: RunEventPublisher | None = None,
+        parallel_changes: int = CHANGES_AT_ONCE,
     ) -> None:
         self._store = store
+        self._parallel_changes = parallel_changes
         self._families = families
         self._start_workflow = start_workflow
         self._send_halt = send_halt
@@ -586,20 +589,30 @@ class Runs:
         done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
         todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
         progress = _Progress(self._store, result, "inject", "injected", len(todo), self._clock)
-        try:
-            for resource in todo:  # a retried Inject skips what it has done
-                if self._store.stop_requested(result_id):
-                    raise Halted("stop requested during injection")
-                planned = Resource(resource.id, resource.kind, resource.before, detail=dict(resource.detail))
-                try:
-                    resource.after = family.inject(result.fault, planned, parameters, journal)
-                    message = f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}"
-                except NotEligible as err:
-                    # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
-                    resource.detail["skipped"] = str(err)
-                    progress.done(f"skipped {resource.id}: {err}", skipped=True)
-                    continue
-                progress.done(message)
+
+        def stop_if_asked() -> None:
+            if self._store.stop_requested(result_id):
+                raise Halted("stop requested during injection")
+
+        def inject_one(resource: ResourceState) -> tuple[ResourceState, str, bool]:
+            planned = Resource(resource.id, resource.kind, resource.before, detail=dict(resource.detail))
+            try:
+                return resource, family.inject(result.fault, planned, parameters, journal), False
+            except NotEligible as err:
+                # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
+                return resource, str(err), True
+
+        def record(outcome: tuple[ResourceState, str, bool]) -> None:
+            resource, state_or_reason, skipped = outcome
+            if skipped:
+                resource.detail["skipped"] = state_or_reason
+                progress.done(f"skipped {resource.id}: {state_or_reason}", skipped=True)
+            else:
+                resource.after = state_or_reason
+                progress.done(f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}")
+
+        try:  # a retried Inject skips what it has done
+            each_in_order(todo, inject_one, record, width=self._parallel_changes, before_each=stop_if_asked)
         except BaseException:
             progress.flush_quietly()  # what was hit is on record before a failure goes to rollback
             raise
@@ -637,21 +650,31 @@ class Runs:
             self._store.update_run(result_id, resources=result.resources)
         todo = [e for e in journaled if e.status is not JournalStatus.ROLLED_BACK]
         progress = _Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
+
+        def undo(entry: JournalEntry) -> tuple[JournalEntry, str, list[str] | None]:
+            """The entry with the state it is left in, or with what went wrong and its list."""
+            try:
+                restored = family.rollback(entry)
+            except TransientError as err:
+                return entry, f"{entry.resource_id}: {err}", transient
+            except Exception as err:
+                return entry, f"{entry.resource_id}: {type(err).__name__}: {err}", lasting
+            self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
+            return entry, restored, None
+
+        def record(outcome: tuple[JournalEntry, str, list[str] | None]) -> None:
+            nonlocal undone
+            entry, restored_or_problem, problems = outcome
+            if problems is not None:
+                problems.append(restored_or_problem)
+                return
+            undone += 1
+            if entry.resource_id in by_id:
+                by_id[entry.resource_id].restored = restored_or_problem
+            progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored_or_problem}")
+
         try:
-            for entry in todo:
-                try:
-                    restored = family.rollback(entry)
-                except TransientError as err:
-                    transient.append(f"{entry.resource_id}: {err}")
-                    continue
-                except Exception as err:
-                    lasting.append(f"{entry.resource_id}: {type(err).__name__}: {err}")
-                    continue
-                self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
-                undone += 1
-                if entry.resource_id in by_id:
-                    by_id[entry.resource_id].restored = restored
-                progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored}")
+            each_in_order(todo, undo, record, width=self._parallel_changes)
         except BaseException:
             progress.flush_quietly()
             raise

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings
 
+from chaosplane.parallel import CHANGES_AT_ONCE
+
 
 class Settings(BaseSettings):
     targets_table: str
@@ -23,6 +25,7 @@ class Settings(BaseSettings):
     # dependency cycle in template.yaml, since the state machine invokes the executor).
     state_machine_arn: str | None = None
     max_body_bytes: int = 64 * 1024
+    parallel_changes: int = Field(default=CHANGES_AT_ONCE, ge=1, le=50)  # resources a run changes at once
     # Admins of this team may engage the emergency stop for every team.
     platform_team: str = "platform"
     # Where people get a token (an OIDC issuer's sign-in page): the dashboard's sign-in page links it.

@@ -283,6 +283,7 @@ def build_runs(settings: Settings | None = None) -> Runs:
         metrics=metric_reader(clients),
         execution_status=execution_status(clients, machine) if machine else None,
         publish=event_publisher(clients, settings.event_bus_name),
+        parallel_changes=settings.parallel_changes,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -358,11 +359,13 @@ class EksPods:
         self._sleep = sleep
         self._apis: dict[str, PodApi] = {}
         self._claimed: set[str] = set()  # replacement pods already credited to a deleted pod
+        self._lock = threading.Lock()  # a run changes (and restores) several pods at once
 
     def _api(self, cluster: str) -> PodApi:
-        if cluster not in self._apis:
-            self._apis[cluster] = self._pod_api(self._clusters.client(cluster))
-        return self._apis[cluster]
+        with self._lock:
+            if cluster not in self._apis:
+                self._apis[cluster] = self._pod_api(self._clusters.client(cluster))
+            return self._apis[cluster]
 
     # -- resolve and check ----------------------------------------------------------------------
 
@@ -599,7 +602,6 @@ class EksPods:
                     pod
                     for pod in api.list_pods(namespace, None)
                     if pod.metadata.uid != entry.prior_state["uid"]
-                    and pod.metadata.uid not in self._claimed
                     and pod.metadata.deletion_timestamp is None
                     and _controller(pod) == controller
                     and _created_after(pod, entry.created_at)
@@ -610,10 +612,11 @@ class EksPods:
             raise TransientError(
                 f"listing pods in {namespace}: HTTP {err.status}: {_server_says(err)}"
             ) from err
-        if not candidates:
-            return f"not replaced by {controller['kind']} {controller['name']} yet"
-        replacement = candidates[0]
-        self._claimed.add(replacement.metadata.uid)
+        with self._lock:  # two deleted pods restored at once never claim the same replacement
+            replacement = next((pod for pod in candidates if pod.metadata.uid not in self._claimed), None)
+            if replacement is None:
+                return f"not replaced by {controller['kind']} {controller['name']} yet"
+            self._claimed.add(replacement.metadata.uid)
         return f"replaced by {replacement.metadata.name} ({pod_state(replacement)})"
 
 
