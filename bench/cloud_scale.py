@@ -3,8 +3,8 @@
 On `chaosplane local` (moto's threaded server, as a user runs it), two views:
   family:     the EC2 family itself, from this process, against the embedded AWS endpoint:
               resolve (paginated DescribeInstances + selector) --repeat times, then ec2-stop inject
-              on every instance (journal in memory) and rollback of every entry, one at a time,
-              as the executor does.
+              on every instance (journal in memory) and rollback of every entry, ten at a time,
+              as the executor does (bench/parallel_changes.py compares one at a time).
   end to end: through the API and the state machine: POST preview over every instance (resolve +
               plan), then a run of ec2-stop that resolves every instance and hits --run-instances of
               them (COUNT(n)): POST run -> those stopped, POST stop -> all running again and the run
@@ -27,6 +27,7 @@ from chaosplane.faults.base import RunContext
 from chaosplane.faults.ec2 import Ec2Instances, StopParameters
 from chaosplane.faults.memory import MemoryJournal
 from chaosplane.models import FaultType, Target
+from chaosplane.parallel import CHANGES_AT_ONCE, each_in_order
 
 TAG = "scale"
 
@@ -81,19 +82,22 @@ def family_view(local: Local, count: int, repeat: int) -> list[str]:
     now = datetime.now(UTC)
     journal = MemoryJournal(RunContext("bench", "bench", 3600, now + timedelta(hours=1)))
     started = time.perf_counter()
-    for resource in resources:
-        family.inject(FaultType.EC2_STOP, resource, StopParameters(), journal)
+    each_in_order(
+        resources,
+        lambda r: family.inject(FaultType.EC2_STOP, r, StopParameters(), journal),
+        lambda _: None,
+        width=CHANGES_AT_ONCE,
+    )
     injected = time.perf_counter() - started
     assert set(states(local)) == {"stopped"}
     started = time.perf_counter()
-    for entry in journal.entries:
-        family.rollback(entry)
+    each_in_order(list(journal.entries), family.rollback, lambda _: None, width=CHANGES_AT_ONCE)
     rolled = time.perf_counter() - started
     assert set(states(local)) == {"running"}
     return [
         line(f"family: resolve (median of {repeat})", count, statistics.median(timings)),
-        line("family: inject ec2-stop (describe + journal + stop)", count, injected),
-        line("family: rollback (describe + start)", count, rolled),
+        line(f"family: inject ec2-stop, {CHANGES_AT_ONCE} at a time", count, injected),
+        line(f"family: rollback, {CHANGES_AT_ONCE} at a time", count, rolled),
     ]
 
 

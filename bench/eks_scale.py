@@ -4,7 +4,7 @@ Starts the test control plane (`make kube` builds it), creates N pods in a names
 no kubelet runs; then reported Running, as a kubelet would), and times the executor's own code path:
 `EksPods.resolve` (paged LIST with the label selector), the planner (`plan_run`, as Prepare runs it)
 and `EksPods.inject` for each selected pod (a GET to re-check it, then a DELETE with a UID
-precondition: what Inject does, one pod after another). The executor side runs in a process of its
+precondition: what Inject does, ten pods at a time). The executor side runs in a process of its
 own, so its peak memory is the executor's alone. The journal is an in-memory one: DynamoDB's part of a
 run is measured by run_latency.py.
 
@@ -68,11 +68,16 @@ def executor_side(kubeconfig: str, namespace: str) -> dict[str, Any]:
     planned = time.perf_counter()
     from chaosplane.faults.base import RunContext
     from chaosplane.faults.memory import MemoryJournal
+    from chaosplane.parallel import CHANGES_AT_ONCE, each_in_order
 
     journal = MemoryJournal(RunContext("bench", "bench", 60, datetime.now(UTC)))
     parameters = PodDeleteParameters(grace_period_seconds=0)
-    for pod in plan.selected:
-        family.inject(FaultType.POD_DELETE, pod, parameters, journal)
+    each_in_order(  # as Inject does: CHANGES_AT_ONCE pods at a time
+        plan.selected,
+        lambda pod: family.inject(FaultType.POD_DELETE, pod, parameters, journal),
+        lambda _: None,
+        width=CHANGES_AT_ONCE,
+    )
     deleted = time.perf_counter()
     return {
         "matched": len(found),
