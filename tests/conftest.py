@@ -126,6 +126,9 @@ class Platform:
             ComparisonOperator="GreaterThanThreshold",
         )
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+        # The state change goes to the guard as an event, on a thread of its own: let it be handled
+        # now, as it would have been by the time anything else happens, not at some racing moment.
+        wait_until(lambda: not emulation.delivering(), timeout=30)
 
     @property
     def ec2(self) -> Any:

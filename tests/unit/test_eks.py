@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -167,3 +168,31 @@ def test_bad_parameters_are_refused_by_name(fault: FaultType, raw: dict[str, Any
 def test_pod_delete_is_the_irreversible_pod_fault() -> None:
     assert catalogue.spec(FaultType.POD_DELETE).irreversible
     assert not any(catalogue.spec(f).irreversible for f, _ in IN_POD)
+
+
+def test_exec_runs_on_a_client_of_its_own_so_the_shared_one_stays_plain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # kubernetes' stream() swaps the request method of the client it is given for a websocket one
+    # while it runs. Rollback restores several pods at once on one cached client per cluster: were
+    # the exec to run on it, the others' GETs and LISTs would go over the websocket meanwhile.
+    from kubernetes import client as k8s
+    from kubernetes import stream as k8s_stream
+    from kubernetes.stream import ws_client
+    from kubernetes.stream.stream import _websocket_request
+
+    shared = k8s.ApiClient(k8s.Configuration(host="https://127.0.0.1:6443"))  # never contacted
+    plain = shared.request
+    shared_was_plain: list[bool] = []
+    exec_urls: list[str] = []
+
+    def websocket_call(configuration: Any, *args: Any, **kwargs: Any) -> Any:
+        shared_was_plain.append(shared.request == plain)  # what another thread's call would use now
+        exec_urls.append(str(args[1]))
+        return ws_client.WSResponse(data="stopped", status=200)
+
+    monkeypatch.setattr(k8s_stream, "stream", functools.partial(_websocket_request, websocket_call, None))
+    assert eks.PodApi(shared).exec("web", "pod-1", "chaos-x", ["/chaos", "stop"]) == "stopped"
+    assert shared_was_plain == [True]
+    assert shared.request == plain
+    assert exec_urls == ["https://127.0.0.1:6443/api/v1/namespaces/web/pods/pod-1/exec"]

@@ -11,65 +11,78 @@ from chaosplane.parallel import each_in_order
 WAIT = 10.0  # seconds a test waits for threads that should already be there: only a bug waits this long
 
 
-def test_width_works_run_at_once_and_outcomes_come_in_the_items_order() -> None:
-    # Given works that each wait until four are running together (one at a time, they never would)...
-    together = threading.Barrier(4, timeout=WAIT)
-    finish_order: list[int] = []
+def test_outcomes_are_applied_in_the_items_order_whatever_order_the_works_end_in() -> None:
+    # Given four works at once where each waits for the next to end: they end 3, 2, 1, 0...
+    ended = [threading.Event() for _ in range(4)]
+    end_order: list[int] = []
 
     def work(n: int) -> int:
-        together.wait()
-        finish_order.append(n)
+        if n < 3:
+            assert ended[n + 1].wait(WAIT), f"work {n + 1} never ended: works ran one at a time"
+        end_order.append(n)
+        ended[n].set()
         return n * 10
 
     applied: list[int] = []
-    each_in_order(range(8), work, applied.append, width=4)
-    # ...all eight ran, four at a time, and were applied in the items' order whatever order they ended in.
-    assert applied == [n * 10 for n in range(8)]
-    assert sorted(finish_order) == list(range(8))
+    each_in_order(range(4), work, applied.append, width=4)
+    # ...and are applied 0, 1, 2, 3.
+    assert end_order == [3, 2, 1, 0]
+    assert applied == [0, 10, 20, 30]
 
 
 def test_no_more_than_width_run_at_once() -> None:
-    running, most = 0, 0
+    # Given works held at a gate: exactly `width` start, and the rest only as those end.
+    started: list[int] = []
+    three_started = threading.Event()
+    gate = threading.Event()
     lock = threading.Lock()
-    release = threading.Event()
 
     def work(n: int) -> int:
-        nonlocal running, most
         with lock:
-            running += 1
-            most = max(most, running)
-            if running == 3:
-                release.set()
-        release.wait(WAIT)
-        with lock:
-            running -= 1
+            started.append(n)
+            if len(started) == 3:
+                three_started.set()
+        assert gate.wait(WAIT)
         return n
 
+    def open_gate_once_three_wait() -> None:
+        assert three_started.wait(WAIT)
+        gate.set()
+
+    def before_each() -> None:
+        if len(started) == 3 and not gate.is_set():
+            # The fourth is about to start, so the pool must have had room: only if one had ended.
+            raise AssertionError(f"a fourth work was starting while {sorted(started)} were held")
+
+    opener = threading.Thread(target=open_gate_once_three_wait)
+    opener.start()
     applied: list[int] = []
-    each_in_order(range(12), work, applied.append, width=3)
-    assert most == 3 and applied == list(range(12))
+    each_in_order(range(12), work, applied.append, width=3, before_each=before_each)
+    opener.join()
+    assert applied == list(range(12))
 
 
-def test_after_a_failure_nothing_starts_and_what_was_running_is_applied() -> None:
-    # Given item 1 fails while items 0..3 are running...
+def test_after_a_failure_nothing_starts_even_if_an_older_work_still_runs() -> None:
+    # Given four running, then item 1 failing at once while 0, 2 and 3 run a moment longer...
     started: list[int] = []
-    all_running = threading.Barrier(4, timeout=WAIT)
+    all_four = threading.Barrier(4, timeout=WAIT)
+    others_may_end = threading.Event()
 
     def work(n: int) -> int:
         started.append(n)
-        if n < 4:
-            all_running.wait()
+        all_four.wait()
         if n == 1:
             raise RuntimeError("access denied on 1")
+        others_may_end.wait(0.5)  # nobody sets it: long enough for 1 to have failed first
         return n
 
     applied: list[int] = []
     with pytest.raises(RuntimeError, match="access denied on 1"):
         each_in_order(range(20), work, applied.append, width=4)
-    # ...0 was applied and 4 started in its place before 1's failure was seen; then nothing more
-    # started, and what was running (2, 3 and 4) finished and was applied too.
-    assert sorted(started) == [0, 1, 2, 3, 4]
-    assert applied == [0, 2, 3, 4]
+    # ...nothing else started (though 0, the oldest, was still running when 1 failed), and what was
+    # running finished and was applied, in order.
+    assert sorted(started) == [0, 1, 2, 3]
+    assert applied == [0, 2, 3]
 
 
 def test_a_stop_before_an_item_starts_no_more_and_keeps_what_ran() -> None:

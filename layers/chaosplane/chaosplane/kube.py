@@ -62,10 +62,13 @@ def _bearer(configuration: k8s.Configuration, token: str) -> None:
 class EksClusters:
     """EKS clusters by name: endpoint and CA from DescribeCluster, token from STS."""
 
-    def __init__(self, eks: Any, sts: Any, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, eks: Any, sts: Any, clock: Callable[[], float] = time.monotonic, connections: int = 10
+    ) -> None:
         self._eks = eks
         self._sts = sts
         self._clock = clock
+        self._connections = connections
         self._clients: dict[str, k8s.ApiClient] = {}
         self._lock = threading.Lock()
 
@@ -85,6 +88,7 @@ class EksClusters:
         configuration = k8s.Configuration()
         configuration.host = described["endpoint"]
         configuration.ssl_ca_cert = ca.name
+        configuration.connection_pool_maxsize = self._connections  # a run changes pods at once
         minted_at = [self._clock()]
         _bearer(configuration, eks_token(self._sts, cluster))
 
@@ -100,8 +104,9 @@ class EksClusters:
 class KubeconfigClusters:
     """Clusters named by the contexts of a kubeconfig file (local mode, a developer's own cluster)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, connections: int = 10) -> None:
         self._path = path
+        self._connections = connections
         self._clients: dict[str, k8s.ApiClient] = {}
         self._lock = threading.Lock()
 
@@ -114,10 +119,16 @@ class KubeconfigClusters:
     def client(self, cluster: str) -> k8s.ApiClient:
         with self._lock:
             if cluster not in self._clients:
+                from kubernetes import client as k8s
                 from kubernetes import config as k8s_config
 
+                configuration = k8s.Configuration()
+                configuration.connection_pool_maxsize = self._connections  # a run changes pods at once
                 self._clients[cluster] = k8s_config.new_client_from_config(
-                    config_file=self._path, context=cluster, persist_config=False
+                    config_file=self._path,
+                    context=cluster,
+                    persist_config=False,
+                    client_configuration=configuration,
                 )
             return self._clients[cluster]
 

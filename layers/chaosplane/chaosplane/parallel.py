@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 # Resources changed (or restored) at once by a run, unless settings say otherwise. Ten keeps well
@@ -38,9 +38,11 @@ def each_in_order(
     """`apply(work(item))` for every item, with up to `width` works running at once.
 
     `before_each` runs before each item starts; it may raise to start no more (a stop request).
-    On the first error, from any of the three, nothing more starts; the works already running
-    finish and their outcomes are applied (they may have changed something, which the record
-    should show), then the first error is raised.
+    On the first error, from any of the three, nothing more starts, even when the work that failed
+    is not the oldest running; the works already running finish and their outcomes are applied
+    (they may have changed something, which the record should show), then the first error is raised.
+    So after a stop request at most `width` changes that had already started still complete (after a
+    failure, `width - 1`), and none starts.
     """
     if width < 1:
         raise ValueError(f"width must be at least 1, not {width}")
@@ -49,14 +51,34 @@ def each_in_order(
         try:
             for item in items:
                 if len(running) == width:
-                    apply(running.popleft().result())
+                    apply(_oldest(running))
+                _raise_any_failure(running)
                 before_each()
                 running.append(pool.submit(work, item))
             while running:
-                apply(running.popleft().result())
+                apply(_oldest(running))
         except BaseException:
             _finish(running, apply)
             raise
+
+
+def _oldest(running: deque[Future[Outcome]]) -> Outcome:
+    """The oldest work's outcome once it is done; but first the error of any work that failed.
+
+    A failure is seen as soon as it happens, not when its turn comes: nothing more starts after it.
+    """
+    while True:
+        _raise_any_failure(running)
+        if running[0].done():
+            return running.popleft().result()
+        wait([f for f in running if not f.done()], return_when=FIRST_COMPLETED)
+
+
+def _raise_any_failure(running: deque[Future[Outcome]]) -> None:
+    failed = next((f for f in running if f.done() and f.exception() is not None), None)
+    if failed is not None:
+        running.remove(failed)
+        failed.result()  # raises its error
 
 
 def _finish(running: deque[Future[Outcome]], apply: Callable[[Outcome], None]) -> None:

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     @property
+    def connections(self) -> int:
+        """HTTP connections per AWS or Kubernetes client: one per change running at once, and a few
+        for the run's own record (DynamoDB) and stop checks on the caller's thread."""
+        return max(10, self.parallel_changes + 4)
+
+    @property
     def allowed_webhook_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.notify_allowed_hosts.split(",") if h.strip())
 

@@ -135,6 +135,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         class Meta:
             table_name = settings.targets_table
             region = settings.aws_region
+            max_pool_connections = settings.connections
 
         id = UnicodeAttribute(hash_key=True)
         scope = UnicodeAttribute()
@@ -157,6 +158,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         class Meta:
             table_name = settings.experiments_table
             region = settings.aws_region
+            max_pool_connections = settings.connections
 
         id = UnicodeAttribute(hash_key=True)
         scope = UnicodeAttribute()
@@ -183,6 +185,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         class Meta:
             table_name = settings.results_table
             region = settings.aws_region
+            max_pool_connections = settings.connections
 
         id = UnicodeAttribute(hash_key=True)
         scope = UnicodeAttribute()
@@ -218,6 +221,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         class Meta:
             table_name = settings.journal_table
             region = settings.aws_region
+            max_pool_connections = settings.connections
 
         result_id = UnicodeAttribute(hash_key=True)
         key = UnicodeAttribute(range_key=True)
@@ -233,6 +237,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         class Meta:
             table_name = settings.audit_table
             region = settings.aws_region
+            max_pool_connections = settings.connections
 
         team = UnicodeAttribute(hash_key=True)
         at_id = UnicodeAttribute(range_key=True)  # ISO time + request id: newest first, never equal
@@ -242,6 +247,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         class Meta:
             table_name = settings.teams_table
             region = settings.aws_region
+            max_pool_connections = settings.connections
 
         team = UnicodeAttribute(hash_key=True)
         policy = JSONAttribute(null=True)

@@ -49,22 +49,27 @@ class Clients:
 
     def __init__(self, settings: Settings) -> None:
         session = boto3.session.Session(region_name=settings.aws_region)
-        self.ec2 = session.client("ec2", config=_RETRIES)
-        self.stepfunctions = session.client("stepfunctions", config=_RETRIES)
-        self.cloudwatch = session.client("cloudwatch", config=_RETRIES)
-        self.eks = session.client("eks", config=_RETRIES)
-        self.sts = session.client("sts", config=_RETRIES)
-        self.events = session.client("events", config=_RETRIES)
-        self.scheduler = session.client("scheduler", config=_RETRIES)
-        kubeconfig = KubeconfigClusters(settings.kubeconfig) if settings.kubeconfig else None
-        self.clusters = Clusters(EksClusters(self.eks, self.sts), kubeconfig)
+        config = _RETRIES.merge(Config(max_pool_connections=settings.connections))
+        self.ec2 = session.client("ec2", config=config)
+        self.stepfunctions = session.client("stepfunctions", config=config)
+        self.cloudwatch = session.client("cloudwatch", config=config)
+        self.eks = session.client("eks", config=config)
+        self.sts = session.client("sts", config=config)
+        self.events = session.client("events", config=config)
+        self.scheduler = session.client("scheduler", config=config)
+        kubeconfig = (
+            KubeconfigClusters(settings.kubeconfig, settings.connections) if settings.kubeconfig else None
+        )
+        self.clusters = Clusters(
+            EksClusters(self.eks, self.sts, connections=settings.connections), kubeconfig
+        )
         self.payload_image = settings.payload_image
-        self.rds = session.client("rds", config=_RETRIES)
-        self.ecs = session.client("ecs", config=_RETRIES)
-        self.lambda_ = session.client("lambda", config=_RETRIES)
-        self.tagging = session.client("resourcegroupstaggingapi", config=_RETRIES)
-        self.ssm = session.client("ssm", config=_RETRIES)
-        self.secretsmanager = session.client("secretsmanager", config=_RETRIES)
+        self.rds = session.client("rds", config=config)
+        self.ecs = session.client("ecs", config=config)
+        self.lambda_ = session.client("lambda", config=config)
+        self.tagging = session.client("resourcegroupstaggingapi", config=config)
+        self.ssm = session.client("ssm", config=config)
+        self.secretsmanager = session.client("secretsmanager", config=config)
         self.webhook_secret_prefix = settings.webhook_secret_prefix
 
 

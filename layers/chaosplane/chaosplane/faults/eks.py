@@ -247,22 +247,27 @@ class PodApi:
         )
 
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
+        from kubernetes import client as k8s
         from kubernetes.stream import stream
 
-        return str(
-            stream(
-                self.core.connect_get_namespaced_pod_exec,
-                pod,
-                namespace,
-                container=container,
-                command=command,
-                stderr=True,
-                stdin=False,
-                stdout=True,
-                tty=False,
-                _request_timeout=30,
+        # stream() swaps the client's request method for a websocket one while it runs. Pods are
+        # restored several at once, so on the shared client other threads' calls would go over
+        # the websocket (and two overlapping execs could leave it swapped): exec on a client of its own.
+        with k8s.ApiClient(self.api_client.configuration) as own:
+            return str(
+                stream(
+                    k8s.CoreV1Api(own).connect_get_namespaced_pod_exec,
+                    pod,
+                    namespace,
+                    container=container,
+                    command=command,
+                    stderr=True,
+                    stdin=False,
+                    stdout=True,
+                    tty=False,
+                    _request_timeout=30,
+                )
             )
-        )
 
     def allowed(self, namespace: str, access: Access) -> bool:
         from kubernetes import client as k8s

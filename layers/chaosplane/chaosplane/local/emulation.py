@@ -91,6 +91,16 @@ def _patch_alarm_events() -> None:
     CloudWatchBackend.set_alarm_state = set_alarm_state  # type: ignore[method-assign]
 
 
+EVENT_THREAD = "event->"  # the name of every thread delivering an event to a function starts so
+
+
+def delivering() -> list[str]:
+    """The functions an event is being delivered to right now (for tests that must wait for one)."""
+    return [
+        t.name.removeprefix(EVENT_THREAD) for t in threading.enumerate() if t.name.startswith(EVENT_THREAD)
+    ]
+
+
 def _invoke_async(function_arn: str, event: Any) -> None:
     from moto.awslambda.models import lambda_backends
 
@@ -101,7 +111,7 @@ def _invoke_async(function_arn: str, event: Any) -> None:
     def run() -> None:
         function.invoke(json.dumps(event), {"x-amz-invocation-type": "Event"}, {})
 
-    threading.Thread(target=run, name=f"event->{function.function_name}", daemon=True).start()
+    threading.Thread(target=run, name=f"{EVENT_THREAD}{function.function_name}", daemon=True).start()
 
 
 def _patch_lambda_targets() -> None:
