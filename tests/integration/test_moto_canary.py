@@ -10,8 +10,11 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +393,49 @@ def test_an_application_event_from_put_events_reaches_a_lambda_target(events_to_
     assert [e["detail-type"] for e in recorder.EVENTS if e["source"] == "chaosplane"] == [
         "Chaosplane Run State Change"
     ]
+
+
+def test_a_conditional_write_is_one_step_so_only_one_of_many_claims_wins() -> None:
+    # Given eight threads claiming each of 30 keys at once with "only if nobody has it" (how every
+    # lock of the platform is taken)...
+    with mock_aws():
+        emulation.apply()
+        dynamodb = boto3.session.Session(region_name="us-east-1").client("dynamodb")
+        dynamodb.create_table(
+            TableName="locks",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        keys = [f"lock-{n}" for n in range(30)]
+        claimants = 8
+        start = threading.Barrier(claimants)
+        won: list[tuple[str, int]] = []
+
+        def claim(who: int) -> None:
+            start.wait()
+            for key in keys:
+                try:
+                    dynamodb.update_item(
+                        TableName="locks",
+                        Key={"id": {"S": key}},
+                        UpdateExpression="SET holder = :who",
+                        ConditionExpression="attribute_not_exists(holder)",
+                        ExpressionAttributeValues={":who": {"N": str(who)}},
+                    )
+                    won.append((key, who))
+                except dynamodb.exceptions.ConditionalCheckFailedException:
+                    pass
+
+        switch_every = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads take turns far more often: a torn check-and-write shows
+        try:
+            with ThreadPoolExecutor(max_workers=claimants) as pool:
+                list(pool.map(claim, range(claimants)))
+        finally:
+            sys.setswitchinterval(switch_every)
+        # ...each key has exactly one winner, and it is the holder DynamoDB kept.
+        assert sorted(key for key, _ in won) == sorted(keys)
+        for key, who in won:
+            item = dynamodb.get_item(TableName="locks", Key={"id": {"S": key}})["Item"]
+            assert item["holder"] == {"N": str(who)}

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,7 +19,9 @@ import pytest
 
 from chaosplane.auth import Role
 from chaosplane.local import lambda_patch
+from chaosplane.models import utcnow
 from chaosplane.settings import load_settings
+from chaosplane.store import NOTIFICATIONS_HOLD, Store
 from tests.conftest import TEAM, Platform, wait_until
 from tests.integration.test_runs import setup_experiment
 
@@ -206,6 +211,88 @@ def test_channels_are_set_masked_and_removed(notify: Platform, loopback: Loopbac
     # set again at once: the secret was deleted without a recovery window
     configure(notify, loopback, slack=False)
     assert notify.json("GET", "/notifications")["pagerduty"] == {"routing_key": "…ey32"}
+
+
+def test_a_change_while_another_is_in_progress_is_refused_and_changes_nothing(
+    notify: Platform, loopback: LoopbackServer
+) -> None:
+    # Given a change of the team's channels in progress (held as the API holds it)...
+    configure(notify, loopback, pagerduty=False)
+    before = notify.json("GET", "/notifications")
+    store = Store(load_settings())
+    with store.changing_notifications(TEAM):
+        # ...a second change is refused with a reason, and changes nothing.
+        refused = notify.api("PUT", "/notifications/pagerduty", {"routing_key": ROUTING_KEY})
+        assert refused.status_code == 409, refused.get_json()
+        assert "in progress" in refused.get_json()["message"]
+        assert notify.api("DELETE", "/notifications/slack").status_code == 409
+        assert notify.json("GET", "/notifications") == before
+    # Once the first is done, the change goes through; a hold left by a crash lapses by itself.
+    notify.json("PUT", "/notifications/pagerduty", {"routing_key": ROUTING_KEY})
+    late = Store(load_settings(), clock=lambda: utcnow() - NOTIFICATIONS_HOLD - timedelta(seconds=1))
+    with late.changing_notifications(TEAM):
+        pass
+    held = late.changing_notifications(TEAM)
+    held.__enter__()  # and never left, as a crash would
+    assert notify.api("PUT", "/notifications", {"notify_on": ["failed"]}).status_code == 200
+
+
+def test_concurrent_changes_of_different_channels_lose_nothing(
+    notify: Platform, loopback: LoopbackServer
+) -> None:
+    # Given four admins changing four different things at once, again and again...
+    changes = {
+        "slack": ("PUT", "/notifications/slack", {"webhook_url": loopback.url(WEBHOOK_PATH)}),
+        "pagerduty": ("PUT", "/notifications/pagerduty", {"routing_key": ROUTING_KEY}),
+        "notify_on": ("PUT", "/notifications", {"notify_on": ["failed", "completed"]}),
+        "email": ("PUT", "/notifications/email", {"addresses": ["oncall@example.com"]}),
+    }
+    applied: set[str] = set()
+    start = threading.Barrier(len(changes))
+    # Each concurrent request needs an execution environment of the API function, and the first
+    # load of each is one at a time: load four now, so that the changes below really overlap.
+    with ThreadPoolExecutor(max_workers=len(changes)) as pool:
+        list(pool.map(lambda _: (start.wait(), notify.json("GET", "/notifications")), changes))
+
+    def change(name: str) -> None:
+        method, path, body = changes[name]
+        start.wait()
+        for _ in range(10):  # each either goes through or is refused as in progress: never lost
+            status = notify.api(method, path, body).status_code
+            assert status in (200, 409), (name, status)
+            if status == 200:
+                applied.add(name)
+                return
+
+    threads = [threading.Thread(target=change, args=(name,)) for name in changes]
+    switch_every = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns far more often: a lost update shows at once
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch_every)
+    # ...every change that was answered 200 is there, in the record and in the secret.
+    view = notify.json("GET", "/notifications")
+    there = {
+        "slack": view["slack"] is not None,
+        "pagerduty": view["pagerduty"] is not None,
+        "notify_on": view["notify_on"] == ["failed", "completed"],
+        "email": view["email"] == {"addresses": ["oncall@example.com"]},
+    }
+    assert applied, "no change went through"
+    assert {name for name, present in there.items() if present} == applied
+    secret = json.loads(
+        notify.session.client("secretsmanager").get_secret_value(SecretId="chaosplane/notifications/test")[
+            "SecretString"
+        ]
+    )
+    assert ("slack_webhook_url" in secret, "pagerduty_routing_key" in secret) == (
+        "slack" in applied,
+        "pagerduty" in applied,
+    )
 
 
 def test_secrets_are_never_in_dynamodb_responses_or_logs(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import AbstractContextManager
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -123,6 +124,9 @@ class EmailSubscriptions(Protocol):
 class SettingsStore(Protocol):
     def notifications(self, team: str) -> TeamNotifications: ...
     def set_notifications(self, team: str, settings: TeamNotifications) -> None: ...
+    def changing_notifications(self, team: str) -> AbstractContextManager[None]:
+        """Held around every read-modify-write; refuses (Conflict) while another change holds it."""
+        ...
 
 
 def secret_name(prefix: str, team: str) -> str:
@@ -160,10 +164,11 @@ class Notifications:
         )
 
     def set_notify_on(self, team: str, request: NotifyOnRequest) -> NotificationsView:
-        current = self._store.notifications(team)
-        unique = list(dict.fromkeys(request.notify_on))
-        self._store.set_notifications(team, current.model_copy(update={"notify_on": unique}))
-        return self.view(team)
+        with self._store.changing_notifications(team):
+            current = self._store.notifications(team)
+            unique = list(dict.fromkeys(request.notify_on))
+            self._store.set_notifications(team, current.model_copy(update={"notify_on": unique}))
+            return self.view(team)
 
     # -- secret channels ------------------------------------------------------------------------
 
@@ -192,27 +197,29 @@ class Notifications:
         return self._vault, secret_name(self._prefix, team)
 
     def _set_secret(self, team: str, key: str, value: str, hint: dict[str, str]) -> NotificationsView:
-        vault, name = self._vault_and_name(team)
-        current = self._store.notifications(team)
-        secret = {**(vault.read(name) or {}), key: value}
-        arn = vault.write(name, secret)  # the secret first: the record never points at a missing one
-        self._store.set_notifications(team, current.model_copy(update={**hint, "secret_arn": arn}))
-        return self.view(team)
+        with self._store.changing_notifications(team):
+            vault, name = self._vault_and_name(team)
+            current = self._store.notifications(team)
+            secret = {**(vault.read(name) or {}), key: value}
+            arn = vault.write(name, secret)  # the secret first: the record never points at a missing one
+            self._store.set_notifications(team, current.model_copy(update={**hint, "secret_arn": arn}))
+            return self.view(team)
 
     def _remove_secret(self, team: str, key: str, field: str) -> None:
-        vault, name = self._vault_and_name(team)
-        current = self._store.notifications(team)
-        secret = vault.read(name) or {}
-        secret.pop(key, None)
-        remaining = {**current.model_dump(), field: None}
-        if not secret:
-            remaining["secret_arn"] = None
-        # The record first: once it no longer names the channel, nothing sends to it.
-        self._store.set_notifications(team, TeamNotifications.model_validate(remaining))
-        if secret:
-            vault.write(name, secret)
-        else:
-            vault.delete(name)
+        with self._store.changing_notifications(team):
+            vault, name = self._vault_and_name(team)
+            current = self._store.notifications(team)
+            secret = vault.read(name) or {}
+            secret.pop(key, None)
+            remaining = {**current.model_dump(), field: None}
+            if not secret:
+                remaining["secret_arn"] = None
+            # The record first: once it no longer names the channel, nothing sends to it.
+            self._store.set_notifications(team, TeamNotifications.model_validate(remaining))
+            if secret:
+                vault.write(name, secret)
+            else:
+                vault.delete(name)
 
     # -- email ----------------------------------------------------------------------------------
 
@@ -226,39 +233,41 @@ class Notifications:
 
         Each step is idempotent, so a request that fails half-way converges when retried.
         """
-        topic = self._email_topic()
-        current = self._store.notifications(team)
-        ours = {s.address.lower(): s for s in current.email}
-        wanted = {a.lower(): a for a in request.addresses}
-        new = [wanted[a] for a in wanted if a not in ours]
-        for address in new:  # check every new address before subscribing any
-            if topic.team_of(address) not in (None, team):
-                raise Conflict(
-                    f"{address} already gets Chaosplane notifications for another team; "
-                    "an address can serve one team"
-                )
-        added: list[EmailSubscription] = []
-        try:
-            for address in new:
-                added.append(
-                    EmailSubscription(address=address, subscription_arn=topic.subscribe(address, team))
-                )
-            for address, subscription in ours.items():
-                if address not in wanted:
-                    topic.unsubscribe(subscription.subscription_arn)
-        except Exception:
-            self._undo(topic, added)
-            raise
-        kept = [s for a, s in ours.items() if a in wanted]
-        self._store.set_notifications(team, current.model_copy(update={"email": kept + added}))
-        return self.view(team)
+        with self._store.changing_notifications(team):
+            topic = self._email_topic()
+            current = self._store.notifications(team)
+            ours = {s.address.lower(): s for s in current.email}
+            wanted = {a.lower(): a for a in request.addresses}
+            new = [wanted[a] for a in wanted if a not in ours]
+            for address in new:  # check every new address before subscribing any
+                if topic.team_of(address) not in (None, team):
+                    raise Conflict(
+                        f"{address} already gets Chaosplane notifications for another team; "
+                        "an address can serve one team"
+                    )
+            added: list[EmailSubscription] = []
+            try:
+                for address in new:
+                    added.append(
+                        EmailSubscription(address=address, subscription_arn=topic.subscribe(address, team))
+                    )
+                for address, subscription in ours.items():
+                    if address not in wanted:
+                        topic.unsubscribe(subscription.subscription_arn)
+            except Exception:
+                self._undo(topic, added)
+                raise
+            kept = [s for a, s in ours.items() if a in wanted]
+            self._store.set_notifications(team, current.model_copy(update={"email": kept + added}))
+            return self.view(team)
 
     def remove_email(self, team: str) -> None:
-        topic = self._email_topic()
-        current = self._store.notifications(team)
-        for subscription in current.email:
-            topic.unsubscribe(subscription.subscription_arn)
-        self._store.set_notifications(team, current.model_copy(update={"email": []}))
+        with self._store.changing_notifications(team):
+            topic = self._email_topic()
+            current = self._store.notifications(team)
+            for subscription in current.email:
+                topic.unsubscribe(subscription.subscription_arn)
+            self._store.set_notifications(team, current.model_copy(update={"email": []}))
 
     @staticmethod
     def _undo(topic: EmailSubscriptions, added: list[EmailSubscription]) -> None:

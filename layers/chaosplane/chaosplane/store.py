@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -71,6 +71,9 @@ _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 class LocksMoved(ChaosplaneError):
     """A lock this run held is no longer its own (released by an earlier recovery)."""
+
+
+NOTIFICATIONS_HOLD = timedelta(seconds=60)  # longer than any change of channels takes (API timeout: 29 s)
 
 
 def _is_condition_failure(err: Exception) -> bool:
@@ -257,6 +260,10 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         # Notification settings (chaosplane/notify.py: TeamNotifications). Never a secret: the
         # webhook URL and routing key live in Secrets Manager; this holds the secret's ARN.
         notifications = JSONAttribute(null=True)
+        # Who is changing the notifications (a token) and until when: changes are read-modify-write
+        # of this record and of one shared secret, so they take turns (Store.changing_notifications).
+        notifications_changed_by = UnicodeAttribute(null=True)
+        notifications_change_until = UTCDateTimeAttribute(null=True)
 
     return TargetRecord, ExperimentRecord, ResultRecord, JournalRecord, AuditRecord, TeamRecord
 
@@ -958,6 +965,42 @@ class Store:
     def set_notifications(self, team: str, settings: TeamNotifications) -> None:
         t = self._teams
         t(team=team).update(actions=[t.notifications.set(settings.model_dump(mode="json"))])
+
+    @contextmanager
+    def changing_notifications(self, team: str) -> Iterator[None]:
+        """Hold the team's notifications while changing them; a concurrent change is refused.
+
+        Two admins changing different channels at once would otherwise each write back what they
+        read, and one change would be lost without a word. The hold lapses after
+        NOTIFICATIONS_HOLD, so a change that crashed half-way never locks the team out for long.
+        """
+        t, now, token = self._teams, self._clock(), new_id()
+        try:
+            t(team=team).update(
+                actions=[
+                    t.notifications_changed_by.set(token),
+                    t.notifications_change_until.set(now + NOTIFICATIONS_HOLD),
+                ],
+                condition=t.notifications_change_until.does_not_exist()
+                | (t.notifications_change_until < now),
+            )
+        except UpdateError as err:
+            if _is_condition_failure(err):
+                raise Conflict(
+                    f"another change to team {team}'s notifications is in progress; try again in a moment"
+                ) from err
+            raise
+        try:
+            yield
+        finally:
+            try:
+                t(team=team).update(
+                    actions=[t.notifications_changed_by.remove(), t.notifications_change_until.remove()],
+                    condition=t.notifications_changed_by == token,
+                )
+            except UpdateError as err:
+                if not _is_condition_failure(err):  # else it lapsed and someone else holds it now
+                    raise
 
     def lever(self, team: str) -> Lever | None:
         """The emergency stop in force for `team`: its own, or the platform-wide one."""

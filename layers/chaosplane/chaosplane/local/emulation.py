@@ -18,6 +18,8 @@
 6. Pagination: ListTasks (ECS), ListFunctions (Lambda), DescribeDBClusters (RDS) and
    DescribeSubnets (EC2) return pages of the requested size with a next token, as AWS does; moto
    returns everything in one page, which would leave the families' pagination untested.
+7. DynamoDB: a conditional write is one atomic step, as on AWS (moto checks the condition, then
+   writes, and a request on another thread can slip in between: two could take the same lock).
 
 Each patch wraps one moto method, checks at `apply()` that the method still exists, and has a
 canary test (tests/integration/test_moto_canary.py) that fails loudly when a moto upgrade breaks it.
@@ -26,14 +28,17 @@ canary test (tests/integration/test_moto_canary.py) that fails loudly when a mot
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.responses import ActionResult
+from moto.dynamodb.models import DynamoDBBackend
 from moto.ec2.models import ec2_backends
 from moto.ec2.responses.subnets import Subnets as SubnetsResponse
 from moto.ecs.responses import EC2ContainerServiceResponse
@@ -336,7 +341,39 @@ def _patch_pagination() -> None:
     _paginate(SubnetsResponse, "describe_subnets", "Subnets", "MaxResults", "NextToken", "NextToken", 1000)
 
 
+# DynamoDB applies each write to an item atomically, condition included; moto checks a condition
+# and then writes, with nothing in between to stop a second request on another thread. Every lock
+# the platform takes (a run's locks, a schedule's claim, the notifications hold) is a conditional
+# write, so on the embedded AWS, with requests on many threads, two could both win. One lock over
+# moto's item operations makes each check-and-write one step, as it is on AWS.
+DYNAMODB_ITEM_OPERATIONS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "get_item",
+    "query",
+    "scan",
+)
+_dynamodb_items = threading.RLock()
+
+
+def _one_at_a_time(operation: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(operation)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_items:
+            return operation(*args, **kwargs)
+
+    return locked
+
+
+def _patch_dynamodb_atomic_writes() -> None:
+    for name in DYNAMODB_ITEM_OPERATIONS:
+        setattr(DynamoDBBackend, name, _one_at_a_time(getattr(DynamoDBBackend, name)))
+
+
 PATCHED = (
+    *((DynamoDBBackend, name) for name in DYNAMODB_ITEM_OPERATIONS),
     (CloudWatchBackend, "set_alarm_state"),
     (Rule, "send_to_targets"),
     (ParserExecution, "stop"),
@@ -367,4 +404,5 @@ def apply() -> None:
         _patch_ssm_commands()
         _patch_ecs_tasks()
         _patch_pagination()
+        _patch_dynamodb_atomic_writes()
         _state["applied"] = True
