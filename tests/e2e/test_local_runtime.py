@@ -117,10 +117,11 @@ def test_the_demo_runs_end_to_end_over_http(local: Local) -> None:
     assert target["selector"] == "app=demo"
     assert set(local.states("demo").values()) == {"running"} and len(local.states("demo")) == 4
 
-    # The demo holds its fault for 20 s; make it 2 s (as a user would, with PUT) to keep this quick.
+    # The demo holds its fault for 20 s; make it 10 s (as a user would, with PUT) to keep this
+    # quick, yet long enough for a poll from a busy machine to see both instances stopped at once.
     body = {k: demo[k] for k in ("name", "description", "type", "target", "parameters", "selection")}
     local.http.put(
-        f"{local.url}/experiments/{demo['id']}", json={**body, "duration": 2}, timeout=5
+        f"{local.url}/experiments/{demo['id']}", json={**body, "duration": 10}, timeout=5
     ).raise_for_status()
 
     run = local.http.post(f"{local.url}/experiments/{demo['id']}/run", timeout=5)
