@@ -91,7 +91,8 @@ def test_a_run_stops_exactly_the_selected_instances_and_starts_them_after_the_du
     other = platform.instances(1, {"app": "api"})
     already_stopped = platform.instances(1, {"app": "web"})
     platform.ec2.stop_instances(InstanceIds=already_stopped)
-    experiment = setup_experiment(platform, selection="COUNT(2)", duration=2)
+    # Held 6 s: long enough for the checks below to see the fault on a busy machine.
+    experiment = setup_experiment(platform, selection="COUNT(2)", duration=6)
 
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
     assert run["status"] == "pending"
