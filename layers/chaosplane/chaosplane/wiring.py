@@ -50,13 +50,17 @@ class Clients:
     def __init__(self, settings: Settings) -> None:
         session = boto3.session.Session(region_name=settings.aws_region)
         config = _RETRIES.merge(Config(max_pool_connections=settings.connections))
-        self.ec2 = session.client("ec2", config=config)
-        self.stepfunctions = session.client("stepfunctions", config=config)
-        self.cloudwatch = session.client("cloudwatch", config=config)
-        self.eks = session.client("eks", config=config)
-        self.sts = session.client("sts", config=config)
-        self.events = session.client("events", config=config)
-        self.scheduler = session.client("scheduler", config=config)
+
+        def client(service: str) -> Any:
+            return session.client(service, config=config)
+
+        self.ec2 = client("ec2")
+        self.stepfunctions = client("stepfunctions")
+        self.cloudwatch = client("cloudwatch")
+        self.eks = client("eks")
+        self.sts = client("sts")
+        self.events = client("events")
+        self.scheduler = client("scheduler")
         kubeconfig = (
             KubeconfigClusters(settings.kubeconfig, settings.connections) if settings.kubeconfig else None
         )
@@ -64,12 +68,12 @@ class Clients:
             EksClusters(self.eks, self.sts, connections=settings.connections), kubeconfig
         )
         self.payload_image = settings.payload_image
-        self.rds = session.client("rds", config=config)
-        self.ecs = session.client("ecs", config=config)
-        self.lambda_ = session.client("lambda", config=config)
-        self.tagging = session.client("resourcegroupstaggingapi", config=config)
-        self.ssm = session.client("ssm", config=config)
-        self.secretsmanager = session.client("secretsmanager", config=config)
+        self.rds = client("rds")
+        self.ecs = client("ecs")
+        self.lambda_ = client("lambda")
+        self.tagging = client("resourcegroupstaggingapi")
+        self.ssm = client("ssm")
+        self.secretsmanager = client("secretsmanager")
         self.webhook_secret_prefix = settings.webhook_secret_prefix
 
 
