@@ -22,6 +22,7 @@ import boto3
 import moto
 import moto.awslambda.models
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chaosplane.local import emulation, lambda_patch
@@ -424,8 +425,11 @@ def test_a_conditional_write_is_one_step_so_only_one_of_many_claims_wins() -> No
                         ExpressionAttributeValues={":who": {"N": str(who)}},
                     )
                     won.append((key, who))
-                except dynamodb.exceptions.ConditionalCheckFailedException:
-                    pass
+                except (
+                    ClientError
+                ) as err:  # by code: botocore builds client.exceptions lazily, per thread race
+                    if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
 
         switch_every = sys.getswitchinterval()
         sys.setswitchinterval(1e-6)  # threads take turns far more often: a torn check-and-write shows
