@@ -114,6 +114,9 @@ class InMemoryStore:
     def lever(self, team: str) -> Lever | None:
         return self.levers.get(ALL_TEAMS_LEVER) or self.levers.get(team)
 
+    def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]:
+        return self.policy(team), self.lever(team)
+
     # -- runs ----------------------------------------------------------------------------------------
 
     def _event(self, step: str, message: str) -> TimelineEvent:
@@ -146,6 +149,7 @@ class InMemoryStore:
             id=run_id,
             team=experiment.team,
             experiment_id=experiment.id,
+            experiment_name=experiment.name,
             status=RunStatus.PENDING,
             fault=experiment.type,
             target_id=experiment.target,
@@ -227,12 +231,12 @@ class InMemoryStore:
         resources: list[ResourceState] | None = None,
         metrics: dict[str, Any] | None = None,
         start_time: datetime | None = None,
-        plan_id: str | None = None,
+        events: list[tuple[str, str]] | None = None,
     ) -> None:
         self.calls.append("update_run")
         result = self._live(result_id)
-        if event is not None:
-            result.timeline.append(self._event(*event))
+        for line in [*(events or []), *([event] if event is not None else [])]:
+            result.timeline.append(self._event(*line))
         if status is not None:
             result.status = status
         if resources is not None:
@@ -241,23 +245,33 @@ class InMemoryStore:
             result.metrics = dict(metrics)
         if start_time is not None:
             result.start_time = start_time
-        if plan_id is not None:
-            result.plan_id = plan_id
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None:
         result = self._live(result_id)
         if result.status.is_final and result.metrics == before:
             result.metrics = {**before, "stop_conditions": chart}
 
-    def mark_running(self, result_id: str, experiment_id: str) -> None:
-        result = self._live(result_id)
-        if result.status is not RunStatus.PENDING:
+    def mark_running(
+        self, result: ExperimentResult, plan: RunPlan, *, plan_is_new: bool, event: tuple[str, str]
+    ) -> None:
+        self.calls.append("mark_running")
+        live = self._live(result.id)
+        if live.status is not RunStatus.PENDING:
             raise Conflict("not pending")
-        result.status, result.start_time = RunStatus.RUNNING, self._clock()
+        if plan_is_new:
+            self.save_plan(plan)
+        elif plan.id not in self.plans:
+            raise NotFound("plan", plan.id)
+        live.status, live.start_time, live.plan_id = RunStatus.RUNNING, self._clock(), plan.id
+        live.resources = plan.resources()
+        live.timeline.append(self._event(*event))
 
-    def register_task_token(self, result_id: str, token: str) -> bool:
+    def register_task_token(self, result_id: str, token: str, event: tuple[str, str]) -> bool:
+        self.calls.append("register_task_token")
+        live = self._live(result_id)
         self.task_tokens[result_id] = token
-        return self._live(result_id).stop_requested
+        live.timeline.append(self._event(*event))
+        return live.stop_requested
 
     def request_stop(
         self, result_id: str, reason: str | None = None, kind: StopKind = StopKind.USER
@@ -278,7 +292,7 @@ class InMemoryStore:
 
     def finish_run(
         self,
-        result_id: str,
+        current: ExperimentResult,
         status: RunStatus,
         error: str | None,
         metrics: dict[str, Any],
@@ -288,6 +302,7 @@ class InMemoryStore:
         failure_kind: FailureKind | None = None,
     ) -> ExperimentResult:
         self.calls.append("finish_run")
+        result_id = current.id
         result = self._live(result_id)
         if not result.status.is_final:
             now = self._clock()
@@ -351,7 +366,3 @@ class InMemoryStore:
     def get_plan(self, plan_id: str, *, team: str | None) -> RunPlan:
         self.calls.append("get_plan")
         return self._scoped(self.plans.get(plan_id), "plan", plan_id, team)
-
-    def keep_plan(self, plan_id: str, until: datetime) -> None:
-        if plan_id not in self.plans:
-            raise NotFound("plan", plan_id)

@@ -9,7 +9,7 @@ from chaosplane.runs import Runs
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
 from chaosplane.wiring import Clients, metric_reader
-from tests.conftest import TEAM, Platform
+from tests.conftest import TEAM, Platform, wait_until
 from tests.integration.test_runs import setup_experiment, start_and_hold
 
 
@@ -35,6 +35,13 @@ def put_points(platform: Platform, values: list[float]) -> None:
     )
 
 
+def with_chart(platform: Platform, result_id: str) -> dict:
+    """The finished run's record once its chart is kept (Finalize keeps it just after the run ends)."""
+    return wait_until(
+        lambda: (r := platform.json("GET", f"/results/{result_id}"))["metrics"].get("stop_conditions") and r
+    )
+
+
 def test_a_finished_run_keeps_its_stop_conditions_metrics(platform: Platform) -> None:
     # Given a stop condition whose metric has points from before the run...
     platform.instances(2, {"app": "web"})
@@ -44,8 +51,8 @@ def test_a_finished_run_keeps_its_stop_conditions_metrics(platform: Platform) ->
     experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
     # ...when the run ends...
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
-    result = platform.wait_for_result(run["result_id"])
-    assert result["status"] == "completed"
+    assert platform.wait_for_result(run["result_id"])["status"] == "completed"
+    result = with_chart(platform, run["result_id"])
     # ...then its metrics hold the alarm's series, threshold and the fault window.
     chart = result["metrics"]["stop_conditions"]
     assert chart["fault_start"] and chart["fault_end"] and chart["fault_start"] <= chart["fault_end"]
@@ -87,7 +94,8 @@ def finished_with_points(platform: Platform) -> tuple[dict, datetime]:
     put_points(platform, [2, 5])
     experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
-    result = platform.wait_for_result(run["result_id"])
+    platform.wait_for_result(run["result_id"])
+    result = with_chart(platform, run["result_id"])
     return result, datetime.fromisoformat(result["end_time"])
 
 
@@ -146,7 +154,8 @@ def test_soon_after_the_run_the_chart_is_read_again_and_not_kept(platform: Platf
     platform.alarm("checkout-5xx")
     experiment = setup_experiment(platform, stop_conditions=["checkout-5xx"])
     run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
-    result = platform.wait_for_result(run["result_id"])
+    platform.wait_for_result(run["result_id"])
+    result = with_chart(platform, run["result_id"])
     put_points(platform, [3])
     chart = platform.json("GET", f"/results/{run['result_id']}/metrics")
     kept_to = datetime.fromisoformat(result["metrics"]["stop_conditions"]["to"])

@@ -77,7 +77,7 @@ def held(world: World, experiment: Experiment, plan_id: str | None = None) -> st
     run = world.runs.start(experiment.id, team="red", plan_id=plan_id)
     world.runs.prepare(None, run.id)
     world.runs.inject(run.id)
-    world.runs.observe(run.id, f"token-{run.id}")
+    world.runs.observe(run.id, f"token-{run.id}", experiment.duration)
     return run.id
 
 

@@ -56,11 +56,20 @@ def test_a_timeline_line_names_at_most_twenty_resources() -> None:
 
 
 class RecordingStore:
-    def __init__(self) -> None:
-        self.writes: list[tuple[str, list[str]]] = []
+    """Each write of the run's record: its timeline lines, and the resources hit so far."""
 
-    def update_run(self, result_id: str, *, resources: list[ResourceState], event: tuple[str, str]) -> None:
-        self.writes.append((event[1], [r.id for r in resources if r.after]))
+    def __init__(self) -> None:
+        self.writes: list[tuple[list[str], list[str]]] = []
+
+    def update_run(
+        self,
+        result_id: str,
+        *,
+        resources: list[ResourceState] | None,
+        events: list[tuple[str, str]] | None,
+        metrics: dict | None = None,
+    ) -> None:
+        self.writes.append(([m for _, m in events or []], [r.id for r in resources or [] if r.after]))
 
 
 def test_a_big_run_writes_its_progress_in_batches() -> None:
@@ -75,17 +84,30 @@ def test_a_big_run_writes_its_progress_in_batches() -> None:
         resource.after = "stopping"
         progress.done(f"hit {resource.id}")
     progress.flush()
-    # ...the first twenty are written one by one, then one write per 25, with every resource so far.
-    messages = [message for message, _ in store.writes]
-    assert messages == [f"hit i-{n}" for n in range(20)] + [
-        "45 of 100 injected",
-        "70 of 100 injected",
-        "95 of 100 injected",
-        "100 of 100 injected",
+    # ...one write per 25, with every resource so far; the first twenty each have a line, then
+    # one line counts them.
+    assert store.writes[0][0] == [f"hit i-{n}" for n in range(20)] + ["25 of 100 injected"]
+    assert [lines for lines, _ in store.writes[1:]] == [
+        ["50 of 100 injected"],
+        ["75 of 100 injected"],
+        ["100 of 100 injected"],
     ]
-    assert [len(hit) for _, hit in store.writes[-4:]] == [45, 70, 95, 100]
+    assert [len(hit) for _, hit in store.writes] == [25, 50, 75, 100]
     progress.flush()
-    assert len(store.writes) == 24  # nothing new: nothing written
+    assert len(store.writes) == 4  # nothing new: nothing written
+
+
+def test_a_small_run_writes_its_record_once_with_the_steps_last_line() -> None:
+    resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(2)]
+    store = RecordingStore()
+    result = SimpleNamespace(id="r-1", resources=resources)
+    progress = Progress(store, result, "rollback", "undone", 2, datetime.now)  # type: ignore[arg-type]
+    for resource in resources:
+        resource.after = "stopped"
+        progress.done(f"undid {resource.id}")
+    assert store.writes == []
+    progress.flush(event=("rollback", "rollback complete"), metrics={"rolled_back": 2})
+    assert store.writes == [(["undid i-0", "undid i-1", "rollback complete"], ["i-0", "i-1"])]
 
 
 def test_a_slow_run_writes_its_progress_every_five_seconds() -> None:
@@ -97,7 +119,17 @@ def test_a_slow_run_writes_its_progress_every_five_seconds() -> None:
     for resource in resources:
         now[0] += timedelta(seconds=2)  # a slow resource: live status must still move
         progress.done(f"undid {resource.id}")
-    assert [m for m, _ in store.writes[20:]] == ["23 of 30 undone", "26 of 30 undone", "29 of 30 undone"]
+    # A write every third resource (6 s), each with what is new since the last one.
+    assert [lines for lines, _ in store.writes[:2]] == [
+        ["undid i-0", "undid i-1", "undid i-2"],
+        ["undid i-3", "undid i-4", "undid i-5"],
+    ]
+    assert [lines for lines, _ in store.writes[6:]] == [
+        ["undid i-18", "undid i-19", "21 of 30 undone"],
+        ["24 of 30 undone"],
+        ["27 of 30 undone"],
+        ["30 of 30 undone"],
+    ]
 
 
 def entry(resource_id: str, status: JournalStatus) -> JournalEntry:
@@ -147,21 +179,23 @@ class FailingStore:
 
 
 def test_a_failed_progress_write_on_the_way_out_never_hides_the_failure() -> None:
-    resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(25)]
+    resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(24)]
     progress = Progress(
         RecordingStore(),
         SimpleNamespace(id="r-1", resources=resources),
         "inject",
         "injected",
-        25,
+        24,
         datetime.now,
     )  # type: ignore[arg-type]
     for resource in resources:
-        progress.done(f"hit {resource.id}", skipped=resource.id == "i-24")
+        progress.done(f"hit {resource.id}", skipped=resource.id == "i-23")
     progress._store = FailingStore()  # type: ignore[assignment]
     progress.flush_quietly()  # logged, not raised: the run's own error stays the error
     with pytest.raises(RuntimeError, match="DynamoDB is down"):
         progress.flush()
     progress._store = recorded = RecordingStore()  # type: ignore[assignment]
     progress.flush()  # nothing was lost: the next write says it all
-    assert recorded.writes == [("25 of 25 injected (1 of them skipped)", [])]
+    assert recorded.writes == [
+        ([f"hit i-{n}" for n in range(20)] + ["24 of 24 injected (1 of them skipped)"], [])
+    ]

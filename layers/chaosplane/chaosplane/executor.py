@@ -48,7 +48,11 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
             schedule_id=state.schedule_id,
         ),
         Step.INJECT: lambda: runs.inject(_required(state.run_id)),
-        Step.OBSERVE: lambda: runs.observe(_required(state.run_id), _required_token(parsed)),
+        Step.OBSERVE: lambda: runs.observe(
+            _required(state.run_id),
+            _required_token(parsed),
+            state.run.duration if state.run and state.run.duration else 0,
+        ),
         Step.ROLLBACK: lambda: runs.rollback(_required(state.run_id)),
         # Runs are named after their execution: when Prepare failed before recording the run's id
         # in the state (a console or scheduled start), the execution's name still finds it.

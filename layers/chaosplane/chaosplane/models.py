@@ -409,6 +409,7 @@ class ExperimentResult(BaseModel):
     id: str
     team: str
     experiment_id: str
+    experiment_name: str | None = None  # the experiment's name when the run started
     status: RunStatus
     start_time: datetime | None = None
     end_time: datetime | None = None

@@ -48,6 +48,8 @@ class TeamReader(Protocol):
 
     def lever(self, team: str) -> Lever | None: ...
 
+    def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]: ...
+
 
 class RunRepository(Protocol):
     """Runs (results) and the locks they hold on their experiment, target and team."""
@@ -80,14 +82,16 @@ class RunRepository(Protocol):
         resources: list[ResourceState] | None = None,
         metrics: dict[str, Any] | None = None,
         start_time: datetime | None = None,
-        plan_id: str | None = None,
+        events: list[tuple[str, str]] | None = None,
     ) -> None: ...
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None: ...
 
-    def mark_running(self, result_id: str, experiment_id: str) -> None: ...
+    def mark_running(
+        self, result: ExperimentResult, plan: RunPlan, *, plan_is_new: bool, event: tuple[str, str]
+    ) -> None: ...
 
-    def register_task_token(self, result_id: str, token: str) -> bool: ...
+    def register_task_token(self, result_id: str, token: str, event: tuple[str, str]) -> bool: ...
 
     def request_stop(
         self, result_id: str, reason: str | None = None, kind: StopKind = StopKind.USER
@@ -97,7 +101,7 @@ class RunRepository(Protocol):
 
     def finish_run(
         self,
-        result_id: str,
+        result: ExperimentResult,
         status: RunStatus,
         error: str | None,
         metrics: dict[str, Any],
@@ -124,8 +128,6 @@ class PlanRepository(Protocol):
     def save_plan(self, plan: RunPlan) -> None: ...
 
     def get_plan(self, plan_id: str, *, team: str | None) -> RunPlan: ...
-
-    def keep_plan(self, plan_id: str, until: datetime) -> None: ...
 
 
 class RunStore(

@@ -71,10 +71,12 @@ class RunsBase:
         """Put a run state change on EventBridge. Never fails the run: a lost event is only logged."""
         if self._publish is None:
             return
-        try:
-            name = self._store.get_experiment(result.experiment_id, team=None).name
-        except Exception:
-            name = ""  # deleted meanwhile, or the read failed: the event still goes out
+        name = result.experiment_name
+        if name is None:  # a run recorded before runs kept their experiment's name
+            try:
+                name = self._store.get_experiment(result.experiment_id, team=None).name
+            except Exception:
+                name = ""  # deleted meanwhile, or the read failed: the event still goes out
         event = RunEvent(
             run_id=result.id,
             experiment_id=result.experiment_id,
@@ -118,11 +120,12 @@ class RunsBase:
         return {r.id: r.resource() for r in plan.selected}
 
     def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:
-        """The chart's data kept with the result; a failed read is logged, never fails the run."""
+        """The chart's data kept with a run that just ended, up to its end; a failed read is
+        logged, never fails the run."""
         if self._metrics is None or not result.stop_conditions:
             return None
         try:
-            return series_for(result, self._metrics, self._clock())
+            return series_for(result, self._metrics, result.end_time or self._clock())
         except Exception:
             logger.exception("stop-condition metrics could not be read for %s", result.id)
             return None

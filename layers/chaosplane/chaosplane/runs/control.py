@@ -10,7 +10,7 @@ from chaosplane.errors import Conflict, InvalidRequest, NotFound
 from chaosplane.events import EventStatus
 from chaosplane.models import ExperimentResult, RunStatus, StopKind
 from chaosplane.plans import no_longer_eligible, refusal_to_start
-from chaosplane.runs.checks import alarm_name, check_target_fits, preflight
+from chaosplane.runs.checks import alarm_name, preflight
 from chaosplane.runs.lifecycle import Lifecycle
 from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData
 from chaosplane.steps import Recovered
@@ -31,10 +31,11 @@ class Control(Lifecycle):
         if self._start_workflow is None:
             raise RuntimeError("this component cannot start runs (no state machine configured)")
         experiment = self._store.get_experiment(experiment_id, team=team)
-        target = self._store.get_target(experiment.target, team=team)
-        check_target_fits(experiment.type, target)
         policy = self._store.policy(team)
+        # The experiment was checked against its target when it was saved, and a target's type
+        # cannot change; the emergency stop is enforced by create_run's transaction.
         if plan_id is not None:
+            target = self._store.get_target(experiment.target, team=team)
             try:
                 plan = self._store.get_plan(plan_id, team=team)
             except NotFound as err:
@@ -88,7 +89,7 @@ class Control(Lifecycle):
         """
         result = self._store.get_result(result_id, team=None)
         if result.status.is_final and not self._unrestored(result_id):
-            self._store.finish_run(result_id, result.status, None, result.metrics, "", release=True)
+            self._store.finish_run(result, result.status, None, result.metrics, "", release=True)
             return Recovered(rolled_back=0, status=result.status, result_id=result_id)
         rolled = self.rollback(result_id)
         final = self.finalize(result_id, self._workflow_ended(reason), None)

@@ -46,6 +46,7 @@ from chaosplane.steps import Finalized, Injected, Observing, Prepared, RolledBac
 from chaosplane.store.journal import RunJournal
 
 logger = logging.getLogger(__name__)
+STOP_CHECK_EVERY = timedelta(seconds=1)  # how often a long Inject reads its stop flag
 
 
 class Lifecycle(RunsBase):
@@ -144,7 +145,6 @@ class Lifecycle(RunsBase):
             refusals = over_policy(plan, matched, eligible_states, policy)
             if refusals:
                 raise PolicyRefused("; ".join(refusals))
-            self._store.keep_plan(plan.id, now + timedelta(seconds=result.duration))
         else:
             planned = self._plan(target, result.fault, result.selection, result.duration, policy)
             if not planned.selected:
@@ -154,19 +154,12 @@ class Lifecycle(RunsBase):
             if not planned.allowed:
                 raise PolicyRefused("; ".join(planned.refusals))
             plan = RunPlan.for_run(planned, result, now)
-            self._store.save_plan(plan)
         matched_count = len(plan.selected) + len(plan.eligible_not_selected) + len(plan.excluded)
-        self._store.update_run(
-            result.id,
-            resources=plan.resources(),
-            plan_id=plan.id,
-            event=(
-                "prepare",
-                f"{matched_count} matched, {len(plan.selected)} selected ({result.selection}), "
-                f"{len(plan.excluded)} excluded; hitting: " + some(r.id for r in plan.selected),
-            ),
+        summary = (
+            f"{matched_count} matched, {len(plan.selected)} selected ({result.selection}), "
+            f"{len(plan.excluded)} excluded; hitting: " + some(r.id for r in plan.selected)
         )
-        self._store.mark_running(result.id, result.experiment_id)
+        self._store.mark_running(result, plan, plan_is_new=result.plan_id is None, event=("prepare", summary))
         self._announce(result, EventStatus.PENDING, EventStatus.RUNNING)
         return self._prepared(result)
 
@@ -191,7 +184,16 @@ class Lifecycle(RunsBase):
         todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
         progress = Progress(self._store, result, "inject", "injected", len(todo), self._clock)
 
+        if result.stop_requested:
+            raise Halted("stop requested before injection")
+        checked_at = [self._clock()]  # the flag was just read, with the record
+
         def stop_if_asked() -> None:
+            # A stop during Inject is also seen by Observe, at once; this only spares a big run
+            # the rest of its changes. One read a second, not one per resource.
+            if self._clock() - checked_at[0] < STOP_CHECK_EVERY:
+                return
+            checked_at[0] = self._clock()
             if self._store.stop_requested(result_id):
                 raise Halted("stop requested during injection")
 
@@ -216,19 +218,18 @@ class Lifecycle(RunsBase):
         except BaseException:
             progress.flush_quietly()  # what was hit is on record before a failure goes to rollback
             raise
-        progress.flush()
         if not any(r.after is not None for r in result.resources):
+            progress.flush()
             raise NothingToHit("every selected resource changed state before it could be injected")
         elapsed = (self._clock() - started).total_seconds()
-        self._store.update_run(result_id, metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
+        progress.flush(metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
         return Injected(injected=sum(1 for r in result.resources if r.after is not None))
 
-    def observe(self, result_id: str, task_token: str) -> Observing:
+    def observe(self, result_id: str, task_token: str, duration: int) -> Observing:
         """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
-        if self._store.register_task_token(result_id, task_token):
+        event = ("observe", f"holding the fault for {duration}s")
+        if self._store.register_task_token(result_id, task_token, event):
             raise Halted("stop requested")
-        result = self._store.get_result(result_id, team=None)
-        self._store.update_run(result_id, event=("observe", f"holding the fault for {result.duration}s"))
         return Observing(observing=result_id)
 
     def rollback(self, result_id: str) -> RolledBack:
@@ -283,17 +284,16 @@ class Lifecycle(RunsBase):
         except BaseException:
             progress.flush_quietly()
             raise
-        progress.flush()
         problems = transient + lasting
         if problems:
+            progress.flush()
             causes = ExceptionGroup(f"rollback of run {result_id}", [err for _, err in problems])
             lines = "; ".join(line for line, _ in problems)
             if transient:
                 raise TransientError("rollback not finished, will retry: " + lines) from causes
             raise RollbackIncomplete(lines) from causes
         elapsed = (self._clock() - started).total_seconds()
-        self._store.update_run(
-            result_id,
+        progress.flush(
             event=("rollback", f"rollback complete: {undone} change(s) undone"),
             metrics={**result.metrics, "rollback_seconds": round(elapsed, 3), "rolled_back": undone},
         )
@@ -337,10 +337,8 @@ class Lifecycle(RunsBase):
         }
         if result.start_time is not None:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
-        if not result.status.is_final and (chart := self._final_series(result)) is not None:
-            metrics["stop_conditions"] = chart
         final = self._store.finish_run(
-            result_id,
+            result,
             status,
             message,
             metrics,
@@ -348,6 +346,9 @@ class Lifecycle(RunsBase):
             release=not unrestored,
             failure_kind=kind,
         )
+        if not result.status.is_final and (chart := self._final_series(final)) is not None:
+            # After the run is final: a halt waits for `stopped`, not for CloudWatch's answer.
+            self._store.keep_chart(result_id, chart, before=final.metrics)
         if not result.status.is_final:  # the first Finalize of this run (a retried one says nothing)
             self._announce(
                 final,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from chaosplane.models import ExperimentResult, JournalEntry, JournalStatus
 from chaosplane.ports import RunRepository
@@ -21,8 +22,13 @@ WRITE_AFTER = timedelta(seconds=5)  # ...or this long, so that live status keeps
 
 
 class Progress:
-    """A run's per-resource progress in its result record: each of the first TIMELINE_IDS resources
-    on its own timeline line, at once; past those, in batches with one line that counts them."""
+    """A run's per-resource progress in its result record.
+
+    Each of the first TIMELINE_IDS resources gets a timeline line of its own; past those, one
+    line counts them. Lines and states are written in batches (every WRITE_EVERY resources, or
+    once WRITE_AFTER has passed since the last write), and what is left goes with the step's own
+    last write (`flush(event=..., metrics=...)`): a small run writes its record once per step.
+    """
 
     def __init__(
         self,
@@ -38,22 +44,40 @@ class Progress:
         self._done = 0
         self._skipped = 0
         self._unwritten = 0
+        self._uncounted = 0  # unwritten resources past the first TIMELINE_IDS
+        self._lines: list[tuple[str, str]] = []
         self._written_at = clock()
 
     def done(self, message: str, *, skipped: bool = False) -> None:
         self._done += 1
         self._skipped += skipped
-        if self._done <= TIMELINE_IDS:
-            self._write((self._step, message))
-            return
         self._unwritten += 1
+        if self._done <= TIMELINE_IDS:
+            self._lines.append((self._step, message))
+        else:
+            self._uncounted += 1
         if self._unwritten >= WRITE_EVERY or self._clock() - self._written_at >= WRITE_AFTER:
             self.flush()
 
-    def flush(self) -> None:
-        if self._unwritten:
+    def flush(self, *, event: tuple[str, str] | None = None, metrics: dict[str, Any] | None = None) -> None:
+        """Write what is not written yet, and the step's own last line and figures, in one write."""
+        if not self._unwritten and event is None and metrics is None:
+            return
+        lines = list(self._lines)
+        if self._uncounted:
             skipped = f" ({self._skipped} of them skipped)" if self._skipped else ""
-            self._write((self._step, f"{self._done} of {self._total} {self._verb}{skipped}"))
+            lines.append((self._step, f"{self._done} of {self._total} {self._verb}{skipped}"))
+        if event is not None:
+            lines.append(event)
+        self._store.update_run(
+            self._result.id,
+            resources=self._result.resources if self._unwritten else None,
+            events=lines or None,
+            metrics=metrics,
+        )
+        self._unwritten = self._uncounted = 0
+        self._lines = []
+        self._written_at = self._clock()
 
     def flush_quietly(self) -> None:
         """Flush on the way out of a failure: a failed write is logged, the failure stays the error."""
@@ -61,11 +85,6 @@ class Progress:
             self.flush()
         except Exception:
             logger.exception("progress of run %s could not be written", self._result.id)
-
-    def _write(self, event: tuple[str, str]) -> None:
-        self._store.update_run(self._result.id, resources=self._result.resources, event=event)
-        self._unwritten = 0
-        self._written_at = self._clock()
 
 
 def catch_up(result: ExperimentResult, journaled: list[JournalEntry]) -> bool:

@@ -118,6 +118,7 @@ class ResultRecord(Model):
     id = UnicodeAttribute(hash_key=True)
     scope = UnicodeAttribute()
     experiment_id = UnicodeAttribute()
+    experiment_name = UnicodeAttribute(null=True)  # as it was at the start: run events name it
     created_at = UTCDateTimeAttribute()
     status = UnicodeAttribute()
     start_time = UTCDateTimeAttribute(null=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -18,16 +18,19 @@ from chaosplane.models import (
     ResourceState,
     RunStatus,
     StopKind,
+    TimelineEvent,
     Trigger,
     new_id,
 )
+from chaosplane.plans import KEEP_AFTER, RunPlan
 from chaosplane.store.base import ACTIVE, ALL_TEAMS, LocksMoved, is_condition_failure
 from chaosplane.store.experiments import Experiments
+from chaosplane.store.plans import Plans
 from chaosplane.store.records import TimelineMap
 from chaosplane.store.teams import Teams
 
 
-class Results(Experiments, Teams):
+class Results(Experiments, Teams, Plans):
     def _why_not_started(self, result_id: str, experiment: Experiment, team_refused: Exception) -> Exception:
         try:
             self._results.get(result_id, consistent_read=True, attributes_to_get=["id"])
@@ -78,6 +81,7 @@ class Results(Experiments, Teams):
             id=result_id or new_id(),
             scope=experiment.team,
             experiment_id=experiment.id,
+            experiment_name=experiment.name,
             created_at=now,
             status=RunStatus.PENDING.value,
             fault=experiment.type.value,
@@ -93,11 +97,6 @@ class Results(Experiments, Teams):
             timeline=[TimelineMap(at=now, step="created", message=f"run requested ({trigger.value})")],
         )
         e, t, teams = self._experiments, self._targets, self._teams
-        lever = self.lever(experiment.team)
-        if lever is not None:
-            # Said plainly up front; the transaction below still enforces it against a race.
-            where = "platform-wide" if lever.team == ALL_TEAMS else f"for team {lever.team}"
-            raise Conflict(f"the emergency stop is engaged {where} (by {lever.engaged_by}); no run may start")
         team_refused = LocksMoved("the team may not start another run now")
         try:
             with self._transaction(lambda: self._why_not_started(record.id, experiment, team_refused)) as tx:
@@ -120,9 +119,13 @@ class Results(Experiments, Teams):
                 )
                 tx.condition_check(teams, ALL_TEAMS, condition=teams.halted_at.does_not_exist())
         except LocksMoved as err:
+            # The transaction refused it; only now is the emergency stop worth a read, to say which.
             lever = self.lever(experiment.team)
             if lever is not None:
-                raise Conflict(f"the emergency stop is engaged ({lever.team}); no run may start") from err
+                where = "platform-wide" if lever.team == ALL_TEAMS else f"for team {lever.team}"
+                raise Conflict(
+                    f"the emergency stop is engaged {where} (by {lever.engaged_by}); no run may start"
+                ) from err
             raise Conflict(
                 f"team {experiment.team} already has {max_concurrent_runs} runs in progress (its limit)"
             ) from err
@@ -141,6 +144,7 @@ class Results(Experiments, Teams):
             id=result_id,
             scope=experiment.team,
             experiment_id=experiment.id,
+            experiment_name=experiment.name,
             created_at=now,
             start_time=now,
             end_time=now,
@@ -217,16 +221,16 @@ class Results(Experiments, Teams):
         resources: list[ResourceState] | None = None,
         metrics: dict[str, Any] | None = None,
         start_time: datetime | None = None,
-        plan_id: str | None = None,
+        events: list[tuple[str, str]] | None = None,
     ) -> None:
         """Change a run's record in one write; timeline events are appended, never rewritten."""
         r = self._results
         actions: list[Any] = []
-        if event is not None:
-            step, message = event
-            actions.append(
-                r.timeline.set(r.timeline.append([TimelineMap(at=self._clock(), step=step, message=message)]))
-            )
+        lines = [*(events or []), *([event] if event is not None else [])]
+        if lines:
+            now = self._clock()
+            appended = [TimelineMap(at=now, step=step, message=message) for step, message in lines]
+            actions.append(r.timeline.set(r.timeline.append(appended)))
         if status is not None:
             actions.append(r.status.set(status.value))
         if resources is not None:
@@ -235,8 +239,6 @@ class Results(Experiments, Teams):
             actions.append(r.metrics.set(metrics))
         if start_time is not None:
             actions.append(r.start_time.set(start_time))
-        if plan_id is not None:
-            actions.append(r.plan_id.set(plan_id))
         self._results(id=result_id).update(actions=actions, condition=r.id.exists())
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None:
@@ -256,27 +258,50 @@ class Results(Experiments, Teams):
             if not is_condition_failure(err):
                 raise
 
-    def mark_running(self, result_id: str, experiment_id: str) -> None:
+    def mark_running(
+        self, result: ExperimentResult, plan: RunPlan, *, plan_is_new: bool, event: tuple[str, str]
+    ) -> None:
+        """Record the run's plan and mark it `running`, in one transaction: a Prepare that fails
+        half-way leaves the run pending with no plan, and its retry plans again."""
         now = self._clock()
+        r, p = self._results, self._plans
         with self._transaction() as tx:
+            if plan_is_new:
+                tx.save(self._plan_record(plan), condition=p.id.does_not_exist())
+            else:  # a preview's plan: kept for as long as this run may read it
+                until = now + timedelta(seconds=result.duration) + KEEP_AFTER
+                tx.update(p(id=plan.id), actions=[p.ttl.set(until)], condition=p.id.exists())
             tx.update(
-                self._results(id=result_id),
+                r(id=result.id),
                 actions=[
-                    self._results.status.set(RunStatus.RUNNING.value),
-                    self._results.start_time.set(now),
+                    r.status.set(RunStatus.RUNNING.value),
+                    r.start_time.set(now),
+                    r.plan_id.set(plan.id),
+                    r.resources.set([res.model_dump(mode="json") for res in plan.resources()]),
+                    r.timeline.set(r.timeline.append([TimelineMap(at=now, step=event[0], message=event[1])])),
                 ],
-                condition=self._results.status == RunStatus.PENDING.value,
+                condition=r.status == RunStatus.PENDING.value,
             )
             tx.update(
-                self._experiments(id=experiment_id),
+                self._experiments(id=result.experiment_id),
                 actions=[self._experiments.status.set(RunStatus.RUNNING.value)],
-                condition=self._experiments.active_run == result_id,
+                condition=self._experiments.active_run == result.id,
             )
 
-    def register_task_token(self, result_id: str, token: str) -> bool:
-        """Store the Observe task's token; returns whether a stop was already requested."""
+    def register_task_token(self, result_id: str, token: str, event: tuple[str, str]) -> bool:
+        """Store the Observe task's token (and its line on the timeline, in the same write);
+        returns whether a stop was already requested."""
         record = self._results(id=result_id)
-        record.update(actions=[self._results.task_token.set(token)], condition=self._results.id.exists())
+        r = self._results
+        record.update(
+            actions=[
+                r.task_token.set(token),
+                r.timeline.set(
+                    r.timeline.append([TimelineMap(at=self._clock(), step=event[0], message=event[1])])
+                ),
+            ],
+            condition=r.id.exists(),
+        )
         return bool(record.stop_requested)
 
     def request_stop(
@@ -330,7 +355,7 @@ class Results(Experiments, Teams):
 
     def finish_run(
         self,
-        result_id: str,
+        result: ExperimentResult,
         status: RunStatus,
         error: str | None,
         metrics: dict[str, Any],
@@ -341,33 +366,49 @@ class Results(Experiments, Teams):
     ) -> ExperimentResult:
         """Write the run's final state and, when `release`, free its experiment and target.
 
+        `result` is the run as the caller just read it: the write is conditional on its status,
+        so a concurrent Finalize's write stands, and the answer is built from it rather than read
+        again (Finalize is on the halt's critical path).
         A run whose rollback is incomplete ends `failed` but keeps its locks: nobody may start
         another run on resources that may still be faulted until recovery has rolled them back.
         Idempotent: a run already final is left as it is.
         """
-        record = self._result_record(result_id)
-        if RunStatus(record.status).is_final:
+        result_id = result.id
+        if result.status.is_final:
             if release:
-                self.release_run(result_id, record.experiment_id, record.target_id)
-            return self._result(record)
+                self.release_run(result_id, result.experiment_id, result.target_id)
+            return result
         now = self._clock()
         r, e = self._results, self._experiments
+        line = TimelineMap(at=now, step="finalize", message=message)
         result_actions: list[Action] = [
             r.status.set(status.value),
             r.end_time.set(now),
             r.success.set(status is RunStatus.COMPLETED),
             r.metrics.set(metrics),
             r.task_token.remove(),
-            r.timeline.set(r.timeline.append([TimelineMap(at=now, step="finalize", message=message)])),
+            r.timeline.set(r.timeline.append([line])),
         ]
         if error is not None:
             result_actions.append(r.error.set(error))
         if failure_kind is not None:
             result_actions.append(r.failure_kind.set(failure_kind.value))
-        if record.start_time is None:
+        if result.start_time is None:
             result_actions.append(r.start_time.set(now))
+        final = result.model_copy(
+            update={
+                "status": status,
+                "end_time": now,
+                "success": status is RunStatus.COMPLETED,
+                "metrics": metrics,
+                "error": error if error is not None else result.error,
+                "failure_kind": failure_kind if failure_kind is not None else result.failure_kind,
+                "start_time": result.start_time or now,
+                "timeline": [*result.timeline, TimelineEvent(at=now, step=line.step, message=message)],
+            }
+        )
         t, teams = self._targets, self._teams
-        if release and record.active:
+        if release:
             # The normal end: the run becomes final and frees its experiment, target and team slot
             # in one transaction, so whoever sees it final can start the next run at once.
             held = LocksMoved("a lock moved on")
@@ -376,34 +417,36 @@ class Results(Experiments, Teams):
                     tx.update(
                         self._results(id=result_id),
                         actions=[*result_actions, r.active.remove()],
-                        condition=(r.status == record.status) & r.active.exists(),
+                        condition=(r.status == result.status.value) & r.active.exists(),
                     )
                     tx.update(
-                        e(id=record.experiment_id),
+                        e(id=result.experiment_id),
                         actions=[e.status.set(status.value), e.active_run.remove()],
                         condition=e.active_run == result_id,
                     )
                     tx.update(
-                        t(id=record.target_id),
+                        t(id=result.target_id),
                         actions=[t.active_run.remove()],
                         condition=t.active_run == result_id,
                     )
-                    tx.update(teams(team=record.scope), actions=[teams.running.add(-1)])
-                return self.get_result(result_id, team=None)
+                    tx.update(teams(team=result.team), actions=[teams.running.add(-1)])
+                return final
             except RunExists:
                 return self.get_result(result_id, team=None)  # finalized concurrently: that write stands
             except LocksMoved:
-                pass  # released already (an earlier recovery): finish the slow way below
+                pass  # released already (an earlier recovery), or changed since read: the slow way
         try:
             with self._transaction(lambda: RunExists("finalized concurrently")) as tx:
                 tx.update(
-                    self._results(id=result_id), actions=result_actions, condition=r.status == record.status
+                    self._results(id=result_id),
+                    actions=result_actions,
+                    condition=r.status == result.status.value,
                 )
-                tx.update(e(id=record.experiment_id), actions=[e.status.set(status.value)])
+                tx.update(e(id=result.experiment_id), actions=[e.status.set(status.value)])
         except RunExists:
             return self.get_result(result_id, team=None)
         if release:
-            self.release_run(result_id, record.experiment_id, record.target_id)
+            self.release_run(result_id, result.experiment_id, result.target_id)
         return self.get_result(result_id, team=None)
 
     def active_runs(self) -> list[ExperimentResult]:

@@ -76,6 +76,17 @@ class Teams(StoreBase):
                 if not is_condition_failure(err):  # else it lapsed and someone else holds it now
                     raise
 
+    def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]:
+        """The team's policy and the emergency stop in force for it, in one read of both records."""
+        records = {r.team: r for r in self._teams.batch_get([team, ALL_TEAMS], consistent_read=True)}
+        mine = records.get(team)
+        policy = SafetyPolicy.model_validate((mine.policy if mine else None) or {})
+        for scope in (ALL_TEAMS, team):
+            record = records.get(scope)
+            if record is not None and record.halted_at is not None:
+                return policy, Lever(team=scope, engaged_by=record.halted_by, engaged_at=record.halted_at)
+        return policy, None
+
     def lever(self, team: str) -> Lever | None:
         """The emergency stop in force for `team`: its own, or the platform-wide one."""
         for scope in (ALL_TEAMS, team):
