@@ -199,7 +199,16 @@ def test_the_notifier_survives_every_collaborator_failing() -> None:
         raise RuntimeError("dynamodb is down")
 
     notifier = Notifier(config=broken, secrets=lambda arn: {}, http=HttpSender(), publish_email=None)
-    raw = {"source": "chaosplane", "detail-type": "Chaosplane Run State Change"}
+    raw = {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Chaosplane Run State Change",
+        "source": "chaosplane",
+        "account": "123456789012",
+        "time": "2026-12-01T09:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+    }
     detail = run_event("failed").model_dump(mode="json")
     result = notifier.handle({**raw, "detail": detail})
     assert result["deliveries"] == [

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chaosplane.runs import Runs
-from chaosplane.steps import Step, StepEvent
+from chaosplane.steps import ExecutionEnded, Step, StepEvent
 
 EXECUTION_ENDED = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
@@ -31,9 +31,8 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
     if event.get("detail-type") == EXECUTION_ENDED:
         # EventBridge: a run's execution ended (aborted, timed out, failed). The execution is named
         # after its run, so the journal says what, if anything, is left to roll back.
-        detail = event.get("detail") or {}
-        reason = f"execution {detail.get('status', 'ended').lower()}"
-        return runs.recover(str(detail["name"]), reason).model_dump(mode="json")
+        ended = ExecutionEnded.model_validate(event.get("detail") or {})
+        return runs.recover(ended.name, f"execution {ended.status.lower()}").model_dump(mode="json")
     step = event.get("step")
     if step not in {s.value for s in Step}:
         raise ValueError(f"unknown step {step!r}; expected one of {sorted(s.value for s in Step)}")

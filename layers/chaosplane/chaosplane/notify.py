@@ -28,6 +28,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
+from aws_lambda_powertools.utilities.parser.envelopes import EventBridgeEnvelope
 from pydantic import BaseModel, Field, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
@@ -453,7 +454,10 @@ class Notifier:
         try:
             if raw.get("source") != RUN_EVENT_SOURCE or raw.get("detail-type") != RUN_STATE_CHANGE:
                 return {"ignored": "not a Chaosplane run event"}
-            event = RunEvent.model_validate(raw.get("detail") or {})
+            # The whole EventBridge event is checked, then its detail parsed as the one contract.
+            event = EventBridgeEnvelope().parse(data=dict(raw), model=RunEvent)
+            if event is None:
+                return {"ignored": "malformed run event", "fields": ["detail"]}
         except ValidationError as err:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in err.errors()})
             logger.error("ignoring a malformed run event (fields: %s)", ", ".join(fields))

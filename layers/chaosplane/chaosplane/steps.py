@@ -116,3 +116,13 @@ class Recovered(BaseModel):
     rolled_back: int
     status: RunStatus
     result_id: str
+
+
+class ExecutionEnded(BaseModel):
+    """The detail of "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED): the
+    execution is named after its run."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1)
+    status: str = "ENDED"

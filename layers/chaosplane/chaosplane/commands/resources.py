@@ -412,6 +412,13 @@ def preview_view(preview: dict[str, Any]) -> Any:
         )
     ]
     parts += [Text(f"  refused: {reason}", style="red") for reason in verdict.get("reasons", [])]
+    if preview.get("plan_id"):
+        parts.append(
+            Text(
+                f"  plan {preview['plan_id']} (run it with --plan until {preview.get('expires_at')})",
+                style="dim",
+            )
+        )
 
     def rows(items: list[dict[str, Any]], why: bool = False) -> list[tuple[Any, ...]]:
         return [

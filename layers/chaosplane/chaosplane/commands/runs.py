@@ -393,15 +393,21 @@ def run(
     timeout: TimeoutOpt = None,
     junit: JunitOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the run's id")] = False,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            "--plan", help="a preview's plan_id: hit exactly what it showed, or be refused (exit 3)"
+        ),
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Start a run of an experiment. With --wait, show its progress and exit with its outcome:
-    0 completed, 1 failed, 2 stopped, 3 refused (pre-flight, policy, emergency stop, busy)."""
+    0 completed, 1 failed, 2 stopped, 3 refused (pre-flight, policy, emergency stop, busy, a stale plan)."""
     client = STATE.client()
     fmt = STATE.output_format(output)
     experiment = client.get_experiment(experiment_id)
     try:
-        accepted = client.run_experiment(experiment.id)
+        accepted = client.run_experiment(experiment.id, plan_id=plan)
     except Conflict as refused:
         # Already running, target busy, the team's concurrency limit, the emergency stop: refused.
         raise fail(f"run refused: {refused.message}", ExitCode.REFUSED) from refused
