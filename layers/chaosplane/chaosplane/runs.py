@@ -576,7 +576,7 @@ class Runs:
 
     def inject(self, result_id: str) -> dict[str, Any]:
         result = self._store.get_result(result_id, team=None)
-        family = self._families(result.fault)
+        fault, family = catalogue.spec(result.fault), self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         started = self._clock()
         context = RunContext(
@@ -597,7 +597,7 @@ class Runs:
         def inject_one(resource: ResourceState) -> tuple[ResourceState, str, bool]:
             planned = Resource(resource.id, resource.kind, resource.before, detail=dict(resource.detail))
             try:
-                return resource, family.inject(result.fault, planned, parameters, journal), False
+                return resource, fault.inject(family, planned, parameters, journal), False
             except NotEligible as err:
                 # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
                 return resource, str(err), True
@@ -639,7 +639,7 @@ class Runs:
         Functions retries the whole rollback while any error might still go away).
         """
         result = self._store.get_result(result_id, team=None)
-        family = self._families(result.fault)
+        fault, family = catalogue.spec(result.fault), self._families(result.fault)
         by_id = {r.id: r for r in result.resources}
         started = self._clock()
         undone = 0
@@ -654,7 +654,7 @@ class Runs:
         def undo(entry: JournalEntry) -> tuple[JournalEntry, str, list[str] | None]:
             """The entry with the state it is left in, or with what went wrong and its list."""
             try:
-                restored = family.rollback(entry)
+                restored = fault.rollback(family, entry)
             except TransientError as err:
                 return entry, f"{entry.resource_id}: {err}", transient
             except Exception as err:
