@@ -450,6 +450,9 @@ class JournalEntry(BaseModel):
     action: str
     prior_state: dict[str, Any]
     status: JournalStatus = JournalStatus.PENDING
+    fault: FaultType | None = None
+    """The fault that wrote it, whose rollback undoes it (None in entries written before it was
+    recorded: those belong to their run's fault)."""
     created_at: datetime
     updated_at: datetime
 

@@ -582,7 +582,7 @@ class Runs:
         context = RunContext(
             result.id, result.experiment_id, result.duration, started + timedelta(seconds=result.duration)
         )
-        journal = RunJournal(self._store, result_id, context)
+        journal = RunJournal(self._store, result_id, context, result.fault)
         journaled = self._store.journal(result_id)
         if _catch_up(result, journaled):
             self._store.update_run(result_id, resources=result.resources)
@@ -639,7 +639,6 @@ class Runs:
         Functions retries the whole rollback while any error might still go away).
         """
         result = self._store.get_result(result_id, team=None)
-        fault, family = catalogue.spec(result.fault), self._families(result.fault)
         by_id = {r.id: r for r in result.resources}
         started = self._clock()
         undone = 0
@@ -650,11 +649,16 @@ class Runs:
             self._store.update_run(result_id, resources=result.resources)
         todo = [e for e in journaled if e.status is not JournalStatus.ROLLED_BACK]
         progress = _Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
+        # Each entry is undone by the fault that wrote it (entries from before that was recorded:
+        # the run's fault), through that fault's family, one family per fault for the whole rollback.
+        faults = {e.fault or result.fault for e in todo}
+        families = {f: self._families(f) for f in faults}
 
         def undo(entry: JournalEntry) -> tuple[JournalEntry, str, list[str] | None]:
             """The entry with the state it is left in, or with what went wrong and its list."""
+            fault = entry.fault or result.fault
             try:
-                restored = fault.rollback(family, entry)
+                restored = catalogue.spec(fault).rollback(families[fault], entry)
             except TransientError as err:
                 return entry, f"{entry.resource_id}: {err}", transient
             except Exception as err:

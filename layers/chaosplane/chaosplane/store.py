@@ -43,6 +43,7 @@ from chaosplane.models import (
     ExperimentSpec,
     ExperimentStatus,
     FailureKind,
+    FaultType,
     JournalEntry,
     JournalStatus,
     Lever,
@@ -233,6 +234,7 @@ def _bind(settings: Settings) -> tuple[Any, Any, Any, Any, Any, Any]:
         action = UnicodeAttribute()
         prior_state = JSONAttribute()
         status = UnicodeAttribute()
+        fault = UnicodeAttribute(null=True)  # absent in entries written before it was recorded
         created_at = UTCDateTimeAttribute()
         updated_at = UTCDateTimeAttribute()
 
@@ -907,7 +909,12 @@ class Store:
         return JournalEntry.model_validate(record.attribute_values)
 
     def journal_before_change(
-        self, result_id: str, resource: Resource, action: str, prior_state: dict[str, Any]
+        self,
+        result_id: str,
+        resource: Resource,
+        action: str,
+        prior_state: dict[str, Any],
+        fault: FaultType | None = None,
     ) -> JournalEntry:
         now = self._clock()
         record = self._journal(
@@ -918,6 +925,7 @@ class Store:
             action=action,
             prior_state=prior_state,
             status=JournalStatus.PENDING.value,
+            fault=None if fault is None else fault.value,
             created_at=now,
             updated_at=now,
         )
@@ -1057,12 +1065,16 @@ class Store:
 
 
 class RunJournal:
-    """The `Journal` a fault family writes to during one run."""
+    """The `Journal` a fault family writes to during one run; each entry names `fault`, whose
+    rollback undoes it."""
 
-    def __init__(self, store: Store, result_id: str, run: RunContext | None = None) -> None:
+    def __init__(
+        self, store: Store, result_id: str, run: RunContext | None = None, fault: FaultType | None = None
+    ) -> None:
         self._store = store
         self._result_id = result_id
         self._run = run
+        self._fault = fault
 
     @property
     def run(self) -> RunContext:
@@ -1071,7 +1083,7 @@ class RunJournal:
         return self._run
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        return self._store.journal_before_change(self._result_id, resource, action, prior_state)
+        return self._store.journal_before_change(self._result_id, resource, action, prior_state, self._fault)
 
     def applied(self, entry: JournalEntry) -> None:
         self._store.journal_set_status(entry, JournalStatus.APPLIED)
