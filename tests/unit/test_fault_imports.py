@@ -1,4 +1,4 @@
-"""The data model and the fault catalogue load without the SDKs, and every fault is one object.
+"""The data model, the catalogue, the client and the CLI validate without the SDKs; a fault is one object.
 
 The CLI and the client validate experiments through `chaosplane.models`, which asks the catalogue
 for each fault's parameters: neither may pull in boto3 or the Kubernetes client. Checked in a fresh
@@ -30,14 +30,16 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(sys.a
 """
 
 
-@pytest.mark.parametrize("module", ["chaosplane.models", "chaosplane.faults.catalogue"])
-def test_the_model_and_the_catalogue_validate_without_boto3_or_kubernetes(module: str) -> None:
+@pytest.mark.parametrize(
+    "module", ["chaosplane.models", "chaosplane.faults.catalogue", "chaosplane.client", "chaosplane.cli"]
+)
+def test_the_model_the_catalogue_the_client_and_the_cli_validate_without_the_sdks(module: str) -> None:
     # Given a fresh interpreter, when it imports the module and validates an experiment with it
     completed = subprocess.run(
         [sys.executable, "-c", CHILD, module, *SDKS], capture_output=True, text=True, timeout=60, check=False
     )
 
-    # Then neither SDK was loaded
+    # Then none of the SDKs was loaded
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
 
