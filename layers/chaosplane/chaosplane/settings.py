@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     journal_table: str
     audit_table: str
     teams_table: str
+    plans_table: str
     aws_region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # Only the API function starts runs; the executor never needs it (and must not: that would be a
     # dependency cycle in template.yaml, since the state machine invokes the executor).

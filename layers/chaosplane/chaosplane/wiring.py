@@ -17,7 +17,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chaosplane.errors import NotFound
+from chaosplane.errors import ErrorName, NotFound
+from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, RunEvent
 from chaosplane.faults.base import FaultFamily
 from chaosplane.faults.catalogue import spec
 from chaosplane.faults.ec2 import Ec2Instances
@@ -32,7 +33,7 @@ from chaosplane.metrics import MetricReader
 from chaosplane.models import ExperimentResult, FaultType, TargetType
 from chaosplane.notifications import Notifications
 from chaosplane.notify import EmailMessage, HttpSender, Notifier
-from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
+from chaosplane.runs import AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
 from chaosplane.scheduling import EventBridgeSchedules, Scheduling
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
@@ -129,7 +130,7 @@ def halt_sender(clients: Clients) -> Callable[[str], None]:
     def halt(task_token: str) -> None:
         try:
             clients.stepfunctions.send_task_failure(
-                taskToken=task_token, error=HALTED, cause="stop requested"
+                taskToken=task_token, error=ErrorName.HALTED.value, cause="stop requested"
             )
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in _ENDED_TASK:
@@ -252,13 +253,13 @@ def execution_status(clients: Clients, state_machine_arn: str) -> ExecutionStatu
     return status
 
 
-RUN_EVENT_SOURCE = "chaosplane"
-RUN_STATE_CHANGE = "Chaosplane Run State Change"
-
-
 def event_publisher(clients: Clients, bus: str) -> RunEventPublisher:
-    def publish(detail: dict[str, Any]) -> None:
-        entry = {"Source": RUN_EVENT_SOURCE, "DetailType": RUN_STATE_CHANGE, "Detail": json.dumps(detail)}
+    def publish(event: RunEvent) -> None:
+        entry = {
+            "Source": RUN_EVENT_SOURCE,
+            "DetailType": RUN_STATE_CHANGE,
+            "Detail": event.model_dump_json(),
+        }
         response = clients.events.put_events(Entries=[{**entry, "EventBusName": bus}])
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorMessage')}")
