@@ -6,11 +6,10 @@ ports in `chaosplane.ports`, which `Store` satisfies and the in-memory fakes of 
 
 from __future__ import annotations
 
-from chaosplane.store.plans import Plans
-
 from chaosplane.store.audit import Audit
 from chaosplane.store.base import MAX_PAGE, LocksMoved
 from chaosplane.store.journal import JournalEntries, RunJournal
+from chaosplane.store.plans import Plans
 from chaosplane.store.results import Results
 from chaosplane.store.teams import NOTIFICATIONS_HOLD
 
