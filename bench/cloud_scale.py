@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from _local import Local, local_platform, wait_for
 from chaosplane.faults.base import RunContext
-from chaosplane.faults.ec2 import Ec2Instances, StopParameters
+from chaosplane.faults.ec2 import Ec2Instances
 from chaosplane.faults.memory import MemoryJournal
 from chaosplane.models import FaultType, Target
 from chaosplane.parallel import CHANGES_AT_ONCE, each_in_order
@@ -84,14 +84,14 @@ def family_view(local: Local, count: int, repeat: int) -> list[str]:
     started = time.perf_counter()
     each_in_order(
         resources,
-        lambda r: family.inject(FaultType.EC2_STOP, r, StopParameters(), journal),
+        lambda r: family.stop(r, False, journal),
         lambda _: None,
         width=CHANGES_AT_ONCE,
     )
     injected = time.perf_counter() - started
     assert set(states(local)) == {"stopped"}
     started = time.perf_counter()
-    each_in_order(list(journal.entries), family.rollback, lambda _: None, width=CHANGES_AT_ONCE)
+    each_in_order(list(journal.entries), family.start_again, lambda _: None, width=CHANGES_AT_ONCE)
     rolled = time.perf_counter() - started
     assert set(states(local)) == {"running"}
     return [

@@ -34,7 +34,8 @@ PERCENT = 50
 
 def executor_side(kubeconfig: str, namespace: str) -> dict[str, Any]:
     """What the executor does for one pod-delete run at PERCENT(50); timed step by step."""
-    from chaosplane.faults.eks import EksPods, PodDeleteParameters
+    from chaosplane.faults.eks import EksPods
+    from chaosplane.faults.parameters import PodDeleteParameters
     from chaosplane.kube import KubeconfigClusters
     from chaosplane.models import FaultType, Target
     from chaosplane.safety import SafetyPolicy, plan_run
@@ -74,7 +75,7 @@ def executor_side(kubeconfig: str, namespace: str) -> dict[str, Any]:
     parameters = PodDeleteParameters(grace_period_seconds=0)
     each_in_order(  # as Inject does: CHANGES_AT_ONCE pods at a time
         plan.selected,
-        lambda pod: family.inject(FaultType.POD_DELETE, pod, parameters, journal),
+        lambda pod: family.delete(pod, parameters, journal),
         lambda _: None,
         width=CHANGES_AT_ONCE,
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from _local import local_platform
 from chaosplane.faults.base import Resource, RunContext
-from chaosplane.faults.ec2 import Ec2Instances, StopParameters
+from chaosplane.faults.ec2 import Ec2Instances
 from chaosplane.faults.memory import MemoryJournal
 from chaosplane.models import FaultType, Target
 from chaosplane.parallel import CHANGES_AT_ONCE, each_in_order
@@ -41,14 +41,14 @@ def inject_and_roll_back(family: Ec2Instances, resources: list[Resource], width:
     started = time.perf_counter()
     each_in_order(
         resources,
-        lambda r: family.inject(FaultType.EC2_STOP, r, StopParameters(), journal),
+        lambda r: family.stop(r, False, journal),
         hit.append,
         width=width,
     )
     injected = time.perf_counter() - started
     restored: list[str] = []
     started = time.perf_counter()
-    each_in_order(list(journal.entries), family.rollback, restored.append, width=width)
+    each_in_order(list(journal.entries), family.start_again, restored.append, width=width)
     rolled = time.perf_counter() - started
     assert len(hit) == len(resources) == len(restored), (len(hit), len(resources), len(restored))
     return injected, rolled

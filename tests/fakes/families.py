@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
 from chaosplane.errors import InjectionFailed, NotEligible
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.models import FaultType, JournalEntry, Target
@@ -11,7 +9,8 @@ from chaosplane.models import FaultType, JournalEntry, Target
 
 @dataclass
 class FakeInstances:
-    """EC2-like instances in a dictionary: stop on inject, start on rollback, journal first.
+    """EC2-like instances in a dictionary, with the EC2 family's change and undo (what the
+    catalogue's `ec2-stop` calls): stop on inject, start on rollback, journal first.
 
     Knobs for the paths that matter: `deny` makes inject fail as an AccessDenied does (after the
     journal entry, as a real call that was refused); `rollback_failures` makes that many rollback
@@ -39,7 +38,7 @@ class FakeInstances:
             for instance, state in self.states.items()
         ]
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
+    def stop(self, resource: Resource, force: bool, journal: Journal) -> str:
         self.injected_with[resource.id] = resource
         now = self.states[resource.id]
         if now not in self.eligible_states:
@@ -51,7 +50,10 @@ class FakeInstances:
         journal.applied(entry)
         return "stopped"
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def state(self, instance_id: str) -> str:
+        return self.states[instance_id]
+
+    def start_again(self, entry: JournalEntry) -> str:
         if self.rollback_failures:
             raise self.rollback_failures.pop(0)
         if self.states[entry.resource_id] == "stopped":

@@ -12,6 +12,7 @@ from chaosplane.models import (
     ExperimentResult,
     ExperimentSpec,
     FailureKind,
+    FaultType,
     JournalEntry,
     JournalStatus,
     Lever,
@@ -327,7 +328,12 @@ class InMemoryStore:
     # -- the journal -------------------------------------------------------------------------------------
 
     def journal_before_change(
-        self, result_id: str, resource: Resource, action: str, prior_state: dict[str, Any]
+        self,
+        result_id: str,
+        resource: Resource,
+        action: str,
+        prior_state: dict[str, Any],
+        fault: FaultType | None = None,
     ) -> JournalEntry:
         self.calls.append("journal_before_change")
         key = f"{resource.id}#{action}"
@@ -341,6 +347,7 @@ class InMemoryStore:
                 kind=resource.kind,
                 action=action,
                 prior_state=dict(prior_state),
+                fault=fault,
                 created_at=now,
                 updated_at=now,
             ),

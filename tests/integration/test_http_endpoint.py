@@ -22,9 +22,11 @@ import pytest
 import requests
 from moto import mock_aws
 
+from chaosplane.faults import catalogue
 from chaosplane.faults import http as webhooks
 from chaosplane.faults.base import RunContext
 from chaosplane.faults.memory import MemoryJournal
+from chaosplane.faults.parameters import WebhookParameters
 from chaosplane.models import FaultType, Target, TargetSpec, new_id
 from tests.conftest import Platform, wait_until
 from tests.integration.test_runs import invoke_executor, journal
@@ -348,8 +350,9 @@ def test_retries_back_off_exponentially_and_the_signature_recipe_holds(receiver:
         (resource,) = family.resolve(target, FaultType.HTTP_WEBHOOK)
         receiver.script["inject"] = [(0.0, 500), (0.0, 429), (0.0, 503), (0.0, 500)]
         run = RunContext("run-1", "exp-1", 60, datetime.now(UTC) + timedelta(seconds=60))
+        fault = catalogue.spec(FaultType.HTTP_WEBHOOK)
         with pytest.raises(webhooks.InjectionFailed, match=r"HTTP 500 after 4 attempt\(s\)"):
-            family.inject(FaultType.HTTP_WEBHOOK, resource, webhooks.WebhookParameters(), MemoryJournal(run))
+            fault.inject(family, resource, WebhookParameters(), MemoryJournal(run))
         assert sleeps == [0.5, 1.0, 2.0]
         assert all(r.verified for r in receiver.received)
 

@@ -218,6 +218,29 @@ def test_a_crash_between_inject_and_rollback_is_recovered_from_the_journal(platf
     runs_again(platform, experiment)  # released for the next run
 
 
+def test_each_journal_entry_names_its_fault_and_an_entry_without_one_is_the_runs(
+    platform: Platform,
+) -> None:
+    # Given a run holding its fault, whose workflow died with its events lost
+    web = platform.instances(2, {"app": "web"})
+    _, run = start_and_hold(platform, web)
+    lose_execution_events(platform)
+    platform.sfn.stop_execution(executionArn=execution_arn(platform, run["result_id"]), error="Crash")
+    entries = journal(platform, run["result_id"])
+    assert [e["fault"]["S"] for e in entries] == ["ec2-stop", "ec2-stop"]
+
+    # ...and one entry as an older executor wrote it, without the fault
+    platform.session.client("dynamodb").update_item(
+        TableName=platform.deployment.tables["JournalTable"],
+        Key={"result_id": entries[0]["result_id"], "key": entries[0]["key"]},
+        UpdateExpression="REMOVE fault",
+    )
+
+    # When it is rolled back, then both entries are undone by their fault, the old one by the run's
+    assert invoke_executor(platform, "rollback", {"result_id": run["result_id"]}) == {"rolled_back": 2}
+    assert set(platform.states(web).values()) == {"running"}
+
+
 def test_a_running_experiment_is_locked(platform: Platform) -> None:
     platform.instances(1, {"app": "web"})
     experiment = setup_experiment(platform, duration=600)

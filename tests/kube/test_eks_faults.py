@@ -19,8 +19,9 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from chaosplane.errors import NotEligible
-from chaosplane.faults import eks, payloads
+from chaosplane.faults import catalogue, eks, payloads
 from chaosplane.faults.base import RunContext
+from chaosplane.faults.parameters import PodDeleteParameters
 from chaosplane.local import lambda_patch
 from chaosplane.models import FaultType, Target
 from chaosplane.settings import load_settings
@@ -246,7 +247,7 @@ def test_a_pod_replaced_under_its_name_after_planning_is_not_deleted(
     run_pods(admin, kube_namespace, ["db-0"])
 
     with pytest.raises(NotEligible, match="replaced"):
-        family.inject(_fault("pod-delete"), resource, eks.PodDeleteParameters(), _NoJournal())
+        catalogue.spec(_fault("pod-delete")).inject(family, resource, PodDeleteParameters(), _NoJournal())
 
     assert pods(admin, kube_namespace)["db-0"].metadata.uid != planned.metadata.uid
 

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from chaosplane.faults import catalogue, ssm
+from chaosplane.faults.parameters import SsmMemoryStressParameters
 from chaosplane.models import FaultType, TargetSpec, check_webhook_url
 
 
@@ -54,12 +55,12 @@ def test_only_terminating_and_deleting_are_irreversible() -> None:
 
 def test_every_fault_has_a_family_target_type() -> None:
     for fault in FaultType:
-        assert fault in catalogue.FAULTS, f"{fault.value} has no FaultSpec"
+        assert fault in catalogue.FAULTS, f"{fault.value} is not registered"
 
 
 def test_ssm_documents_get_the_run_duration_as_strings() -> None:
     document, parameters = ssm.command_for(
-        FaultType.SSM_MEMORY_STRESS, ssm.MemoryStressParameters(percent=70, workers=2), 90
+        FaultType.SSM_MEMORY_STRESS, SsmMemoryStressParameters(percent=70, workers=2), 90
     )
     assert document == "AWSFIS-Run-Memory-Stress"
     assert parameters == {

@@ -177,7 +177,6 @@ def test_exec_runs_on_a_client_of_its_own_so_the_shared_one_stays_plain(
     # while it runs. Rollback restores several pods at once on one cached client per cluster: were
     # the exec to run on it, the others' GETs and LISTs would go over the websocket meanwhile.
     from kubernetes import client as k8s
-    from kubernetes import stream as k8s_stream
     from kubernetes.stream import ws_client
     from kubernetes.stream.stream import _websocket_request
 
@@ -191,7 +190,7 @@ def test_exec_runs_on_a_client_of_its_own_so_the_shared_one_stays_plain(
         exec_urls.append(str(args[1]))
         return ws_client.WSResponse(data="stopped", status=200)
 
-    monkeypatch.setattr(k8s_stream, "stream", functools.partial(_websocket_request, websocket_call, None))
+    monkeypatch.setattr(eks, "stream", functools.partial(_websocket_request, websocket_call, None))
     assert eks.PodApi(shared).exec("web", "pod-1", "chaos-x", ["/chaos", "stop"]) == "stopped"
     assert shared_was_plain == [True]
     assert shared.request == plain

@@ -21,7 +21,8 @@ from chaosplane.errors import (
     RollbackIncomplete,
     TransientError,
 )
-from chaosplane.models import Experiment, FailureKind, RunStatus, StopKind, Target
+from chaosplane.faults.base import Resource
+from chaosplane.models import Experiment, FailureKind, FaultType, RunStatus, StopKind, Target
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
 from tests.fakes import FakeClock, FakeInstances, FakeWorkflow, InMemoryStore
@@ -101,6 +102,33 @@ def test_a_run_holds_its_fault_for_the_duration_then_restores_everything(world: 
     assert world.workflow.statuses(run_id) == ["None->pending", "pending->running", "running->completed"]
     assert not world.store.locks.active and not world.store.locks.experiment and not world.store.locks.target
     assert world.runs.start(experiment.id, team="red").status is RunStatus.PENDING
+
+
+def test_rollback_undoes_each_journal_entry_through_the_fault_that_wrote_it(world: World) -> None:
+    # Given a held ec2-stop run whose entries name their fault, one of them written before entries
+    # did (no fault), and an entry of another fault (ec2-reboot) on an instance since stopped by
+    # its owner
+    run_id = held(world, world.experiment(selection="COUNT(2)"))
+    stops = world.store.journal(run_id)
+    assert [e.fault for e in stops] == [FaultType.EC2_STOP, FaultType.EC2_STOP]
+    world.store.entries[(run_id, stops[0].key)].fault = None
+    rebooted = next(i for i, s in world.states().items() if s == "running")
+    world.store.journal_before_change(
+        run_id,
+        Resource(rebooted, "ec2:instance", "running"),
+        "reboot",
+        {"state": "running"},
+        FaultType.EC2_REBOOT,
+    )
+    world.family.states[rebooted] = "stopped"
+
+    # When the run rolls back
+    assert world.runs.rollback(run_id).rolled_back == 3
+
+    # Then both stops are undone by ec2-stop (the unnamed one as the run's fault), and the reboot
+    # by ec2-reboot, which records the state and starts nothing
+    assert all(world.states()[e.resource_id] == "running" for e in stops)
+    assert world.states()[rebooted] == "stopped"
 
 
 def test_a_stop_halts_observe_at_once_and_the_run_ends_stopped(world: World) -> None:

@@ -372,7 +372,8 @@ class ExperimentSpec(_Request):
     @field_validator("parameters")
     @classmethod
     def _parameters_fit_fault(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from chaosplane.faults import catalogue  # the catalogue imports these models
+        # The catalogue imports this module for FaultType; it imports no family and no SDK.
+        from chaosplane.faults import catalogue
 
         fault = info.data.get("type")
         return value if fault is None else catalogue.validate_parameters(fault, value)
@@ -451,6 +452,9 @@ class JournalEntry(BaseModel):
     action: str
     prior_state: dict[str, Any]
     status: JournalStatus = JournalStatus.PENDING
+    fault: FaultType | None = None
+    """The fault that wrote it, whose rollback undoes it (None in entries written before it was
+    recorded: those belong to their run's fault)."""
     created_at: datetime
     updated_at: datetime
 

@@ -16,6 +16,7 @@ from chaosplane.models import (
     Experiment,
     ExperimentResult,
     FailureKind,
+    FaultType,
     JournalEntry,
     JournalStatus,
     Lever,
@@ -116,7 +117,12 @@ class RunRepository(Protocol):
 
 class JournalRepository(Protocol):
     def journal_before_change(
-        self, result_id: str, resource: Resource, action: str, prior_state: dict[str, Any]
+        self,
+        result_id: str,
+        resource: Resource,
+        action: str,
+        prior_state: dict[str, Any],
+        fault: FaultType | None = None,
     ) -> JournalEntry: ...
 
     def journal_set_status(self, entry: JournalEntry, status: JournalStatus) -> None: ...

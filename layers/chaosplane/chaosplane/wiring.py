@@ -23,7 +23,6 @@ from chaosplane.faults.base import FaultFamily
 from chaosplane.faults.catalogue import spec
 from chaosplane.faults.ec2 import Ec2Instances
 from chaosplane.faults.ecs import EcsTasks
-from chaosplane.faults.eks import EksPods
 from chaosplane.faults.http import HttpEndpoints, WebhookSecrets
 from chaosplane.faults.lambdas import LambdaFunctions
 from chaosplane.faults.network import Subnets
@@ -78,10 +77,19 @@ class Clients:
         self.webhook_secret_prefix = settings.webhook_secret_prefix
 
 
+def _eks_pods(clients: Clients) -> FaultFamily:
+    # Imported when a run first reaches a cluster: the family imports the Kubernetes client, which
+    # every other function (and every run that never reaches a cluster) would pay at cold start.
+    from chaosplane.faults.eks import EksPods
+
+    return EksPods(clients.clusters, clients.payload_image)
+
+
 def fault_families(clients: Clients) -> Callable[[FaultType], FaultFamily]:
+    """The family (resource adapter) a fault acts through; its `catalogue` entry does the rest."""
     by_target_type: dict[TargetType, Callable[[], FaultFamily]] = {
         TargetType.EC2_INSTANCES: lambda: Ec2Instances(clients.ec2),
-        TargetType.EKS_PODS: lambda: EksPods(clients.clusters, clients.payload_image),
+        TargetType.EKS_PODS: lambda: _eks_pods(clients),
         # Cloud and external families.
         TargetType.RDS_INSTANCES: lambda: RdsInstances(clients.rds),
         TargetType.RDS_CLUSTERS: lambda: RdsClusters(clients.rds),

@@ -1,20 +1,30 @@
-"""The shape every fault family has: resolve, inject, rollback.
+"""The shapes of a fault and of a fault family.
 
-A family knows one kind of resource (EC2 instances, EKS pods, ...). It never decides *which*
-resources are hit (that is `selection`) and never stores anything itself: it writes to the
-`Journal` it is handed, before every change, so rollback can work from the journal alone.
+A `Fault` is one small registered object (`catalogue.py`): its name, the target type it hits, its
+parameters, whether rollback can undo it, and how it is injected and rolled back *through* its
+family. A family is the resource adapter: it knows one kind of resource (EC2 instances, EKS
+pods, ...), resolves targets to resources, says which states are eligible, and makes the AWS or
+Kubernetes calls. It never decides *which* resources are hit (that is `selection`) and never
+stores anything itself: it writes to the `Journal` it is handed, before every change, so rollback
+can work from the journal alone.
+
+Nothing here imports boto3 or kubernetes: the catalogue is built on this module, and the data
+model validates experiments through the catalogue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
-from chaosplane.models import FaultType, JournalEntry, Target
+from chaosplane.models import FaultType, JournalEntry, Target, TargetType
+
+FamilyT = TypeVar("FamilyT")
+ParametersT = TypeVar("ParametersT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,9 @@ class Journal(Protocol):
 
 
 class FaultFamily(Protocol):
+    """What the run asks of every family; the changes themselves are the family's own methods,
+    which its faults call."""
+
     eligible_states: frozenset[str]
     """States a resource must be in to be hit (e.g. only running instances can be stopped)."""
 
@@ -56,13 +69,21 @@ class FaultFamily(Protocol):
         """Every resource the target matches, in any state, in no particular order."""
         ...
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        """Change one resource; return its state afterwards. Journal first, then act."""
-        ...
 
-    def rollback(self, entry: JournalEntry) -> str:
-        """Undo one journaled change; return the state the resource is left in. Idempotent."""
-        ...
+@dataclass(frozen=True)
+class Fault(Generic[FamilyT, ParametersT]):
+    """One fault, done and undone through its family (`FamilyT`, built by the wiring)."""
+
+    name: FaultType
+    target_type: TargetType
+    parameters: type[ParametersT]
+    summary: str
+    inject: Callable[[FamilyT, Resource, ParametersT, Journal], str]
+    """Change one resource; return its state afterwards. Journal first, then act."""
+    rollback: Callable[[FamilyT, JournalEntry], str]
+    """Undo one journaled change; return the state the resource is left in. Idempotent."""
+    irreversible: bool = False
+    """Rollback cannot undo it (only report what happened since): needs `allow_irreversible: true`."""
 
 
 @runtime_checkable

@@ -1,95 +1,241 @@
-"""Fault type -> target type, parameter model, family. Pure data: no AWS client is built here."""
+"""The fault catalogue: every fault, one registered `Fault` (base.py) each.
+
+A fault says what it is called, which target type it hits, its parameters (`parameters.py`),
+whether rollback can undo it, and how it is injected and rolled back through its family. The run
+looks the fault up here (for a rollback, the fault that wrote the journal entry), asks the wiring
+for the family, and hands the family to the fault. The API, the run and the OpenAPI document pick
+every fault up from here.
+
+This module imports neither boto3 nor kubernetes (tests/unit/test_fault_imports.py): the data
+model validates experiments through it, so the CLI and the client can too without the SDKs. The
+families' types are imported for mypy only; at run time the wiring builds them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from chaosplane.faults import ec2, ecs, eks, http, lambdas, network, rds, ssm
+from chaosplane.faults.base import FamilyT, Fault, ParametersT
+from chaosplane.faults.parameters import (
+    Ec2StopParameters,
+    NoParameters,
+    PodCpuStressParameters,
+    PodDeleteParameters,
+    PodMemoryStressParameters,
+    PodNetworkLatencyParameters,
+    PodNetworkLossParameters,
+    RdsFailoverParameters,
+    RdsRebootParameters,
+    SsmCpuStressParameters,
+    SsmMemoryStressParameters,
+    WebhookParameters,
+)
 from chaosplane.models import FaultType, TargetType
 
+if TYPE_CHECKING:
+    from chaosplane.faults.ec2 import Ec2Instances
+    from chaosplane.faults.ecs import EcsTasks
+    from chaosplane.faults.eks import EksPods
+    from chaosplane.faults.http import HttpEndpoints
+    from chaosplane.faults.lambdas import LambdaFunctions
+    from chaosplane.faults.network import Subnets
+    from chaosplane.faults.rds import RdsClusters, RdsInstances
+    from chaosplane.faults.ssm import SsmStress
 
-@dataclass(frozen=True)
-class FaultSpec:
-    target_type: TargetType
-    parameters: type[BaseModel]
-    summary: str
-    irreversible: bool = False
-    """Rollback cannot undo it (only report what happened since): needs `allow_irreversible: true`."""
+FAULTS: dict[FaultType, Fault[Any, Any]] = {}
 
 
-FAULTS: dict[FaultType, FaultSpec] = {
-    FaultType.EC2_STOP: FaultSpec(
-        TargetType.EC2_INSTANCES, ec2.StopParameters, "stop instances; rollback starts them"
-    ),
-    FaultType.EC2_REBOOT: FaultSpec(
-        TargetType.EC2_INSTANCES, ec2.RebootParameters, "reboot instances; nothing to roll back"
-    ),
-    FaultType.POD_DELETE: FaultSpec(
-        TargetType.EKS_PODS,
-        eks.PodDeleteParameters,
-        "delete pods; their controller may replace them, which the result records",
-        irreversible=True,
-    ),
-    FaultType.POD_NETWORK_LATENCY: FaultSpec(
-        TargetType.EKS_PODS,
-        eks.NetworkLatencyParameters,
-        "delay the pods' traffic (tc netem in an ephemeral container); rollback ends it",
-    ),
-    FaultType.POD_NETWORK_LOSS: FaultSpec(
-        TargetType.EKS_PODS,
-        eks.NetworkLossParameters,
-        "drop a share of the pods' packets (tc netem in an ephemeral container); rollback ends it",
-    ),
-    FaultType.POD_CPU_STRESS: FaultSpec(
-        TargetType.EKS_PODS,
-        eks.CpuStressParameters,
-        "load the pods' CPUs (stress-ng in an ephemeral container); rollback ends it",
-    ),
-    FaultType.POD_MEMORY_STRESS: FaultSpec(
-        TargetType.EKS_PODS,
-        eks.MemoryStressParameters,
-        "fill the pods' memory (stress-ng in an ephemeral container); rollback ends it",
-    ),
-    # Cloud and external faults.
-    FaultType.EC2_TERMINATE: FaultSpec(
+def register(fault: Fault[FamilyT, ParametersT]) -> Fault[FamilyT, ParametersT]:
+    if fault.name in FAULTS:
+        raise ValueError(f"{fault.name.value} is registered twice")
+    FAULTS[fault.name] = fault
+    return fault
+
+
+# -- EC2 instances -------------------------------------------------------------------------------
+
+EC2_STOP: Fault[Ec2Instances, Ec2StopParameters] = register(
+    Fault(
+        FaultType.EC2_STOP,
         TargetType.EC2_INSTANCES,
-        ec2.TerminateParameters,
+        Ec2StopParameters,
+        "stop instances; rollback starts them",
+        inject=lambda ec2, resource, parameters, journal: ec2.stop(resource, parameters.force, journal),
+        rollback=lambda ec2, entry: ec2.start_again(entry),
+    )
+)
+EC2_REBOOT: Fault[Ec2Instances, NoParameters] = register(
+    Fault(
+        FaultType.EC2_REBOOT,
+        TargetType.EC2_INSTANCES,
+        NoParameters,
+        "reboot instances; nothing to roll back",
+        inject=lambda ec2, resource, _, journal: ec2.reboot(resource, journal),
+        rollback=lambda ec2, entry: ec2.state(entry.resource_id),  # a reboot undoes itself
+    )
+)
+EC2_TERMINATE: Fault[Ec2Instances, NoParameters] = register(
+    Fault(
+        FaultType.EC2_TERMINATE,
+        TargetType.EC2_INSTANCES,
+        NoParameters,
         "terminate instances; IRREVERSIBLE",
+        inject=lambda ec2, resource, _, journal: ec2.terminate(resource, journal),
+        rollback=lambda ec2, entry: ec2.state(entry.resource_id),  # cannot be undone: where it ended
         irreversible=True,
-    ),
-    FaultType.RDS_REBOOT: FaultSpec(
-        TargetType.RDS_INSTANCES, rds.RebootParameters, "reboot DB instances (optionally with failover)"
-    ),
-    FaultType.RDS_FAILOVER: FaultSpec(
-        TargetType.RDS_CLUSTERS, rds.FailoverParameters, "fail over DB clusters; rollback records the writer"
-    ),
-    FaultType.ECS_STOP_TASK: FaultSpec(
-        TargetType.ECS_TASKS, ecs.StopTaskParameters, "stop service tasks; the service replaces them"
-    ),
-    FaultType.LAMBDA_THROTTLE: FaultSpec(
+    )
+)
+
+# -- SSM Run Command on EC2 instances ------------------------------------------------------------
+
+SSM_CPU_STRESS: Fault[SsmStress, SsmCpuStressParameters] = register(
+    Fault(
+        FaultType.SSM_CPU_STRESS,
+        TargetType.EC2_INSTANCES,
+        SsmCpuStressParameters,
+        "CPU stress via SSM; rollback cancels it",
+        inject=lambda ssm, resource, parameters, journal: ssm.stress(
+            FaultType.SSM_CPU_STRESS, resource, parameters, journal
+        ),
+        rollback=lambda ssm, entry: ssm.cancel(entry),
+    )
+)
+SSM_MEMORY_STRESS: Fault[SsmStress, SsmMemoryStressParameters] = register(
+    Fault(
+        FaultType.SSM_MEMORY_STRESS,
+        TargetType.EC2_INSTANCES,
+        SsmMemoryStressParameters,
+        "memory stress via SSM; rollback cancels it",
+        inject=lambda ssm, resource, parameters, journal: ssm.stress(
+            FaultType.SSM_MEMORY_STRESS, resource, parameters, journal
+        ),
+        rollback=lambda ssm, entry: ssm.cancel(entry),
+    )
+)
+
+# -- RDS, ECS, Lambda, subnets -------------------------------------------------------------------
+
+RDS_REBOOT: Fault[RdsInstances, RdsRebootParameters] = register(
+    Fault(
+        FaultType.RDS_REBOOT,
+        TargetType.RDS_INSTANCES,
+        RdsRebootParameters,
+        "reboot DB instances (optionally with failover)",
+        inject=lambda rds, resource, parameters, journal: rds.reboot(resource, parameters, journal),
+        rollback=lambda rds, entry: rds.state(entry.resource_id),  # a reboot undoes itself
+    )
+)
+RDS_FAILOVER: Fault[RdsClusters, RdsFailoverParameters] = register(
+    Fault(
+        FaultType.RDS_FAILOVER,
+        TargetType.RDS_CLUSTERS,
+        RdsFailoverParameters,
+        "fail over DB clusters; rollback records the writer",
+        inject=lambda rds, resource, parameters, journal: rds.failover(resource, parameters, journal),
+        rollback=lambda rds, entry: rds.failback(entry),
+    )
+)
+ECS_STOP_TASK: Fault[EcsTasks, NoParameters] = register(
+    Fault(
+        FaultType.ECS_STOP_TASK,
+        TargetType.ECS_TASKS,
+        NoParameters,
+        "stop service tasks; the service replaces them",
+        inject=lambda ecs, resource, _, journal: ecs.stop(resource, journal),
+        rollback=lambda ecs, entry: ecs.task_state(entry),
+    )
+)
+LAMBDA_THROTTLE: Fault[LambdaFunctions, NoParameters] = register(
+    Fault(
+        FaultType.LAMBDA_THROTTLE,
         TargetType.LAMBDA_FUNCTIONS,
-        lambdas.ThrottleParameters,
+        NoParameters,
         "reserved concurrency 0; rollback restores it",
-    ),
-    FaultType.SSM_CPU_STRESS: FaultSpec(
-        TargetType.EC2_INSTANCES, ssm.CpuStressParameters, "CPU stress via SSM; rollback cancels it"
-    ),
-    FaultType.SSM_MEMORY_STRESS: FaultSpec(
-        TargetType.EC2_INSTANCES, ssm.MemoryStressParameters, "memory stress via SSM; rollback cancels it"
-    ),
-    FaultType.NETWORK_BLACKHOLE: FaultSpec(
-        TargetType.SUBNETS, network.BlackholeParameters, "deny-all network ACL on subnets; rollback restores"
-    ),
-    FaultType.HTTP_WEBHOOK: FaultSpec(
-        TargetType.HTTP_ENDPOINT, http.WebhookParameters, "signed inject webhook; rollback webhook undoes it"
-    ),
-}
+        inject=lambda functions, resource, _, journal: functions.throttle(resource, journal),
+        rollback=lambda functions, entry: functions.restore(entry),
+    )
+)
+NETWORK_BLACKHOLE: Fault[Subnets, NoParameters] = register(
+    Fault(
+        FaultType.NETWORK_BLACKHOLE,
+        TargetType.SUBNETS,
+        NoParameters,
+        "deny-all network ACL on subnets; rollback restores",
+        inject=lambda subnets, resource, _, journal: subnets.blackhole(resource, journal),
+        rollback=lambda subnets, entry: subnets.restore(entry),
+    )
+)
+
+# -- http-endpoint -------------------------------------------------------------------------------
+
+HTTP_WEBHOOK: Fault[HttpEndpoints, WebhookParameters] = register(
+    Fault(
+        FaultType.HTTP_WEBHOOK,
+        TargetType.HTTP_ENDPOINT,
+        WebhookParameters,
+        "signed inject webhook; rollback webhook undoes it",
+        inject=lambda endpoints, resource, parameters, journal: endpoints.call_inject(
+            resource, parameters, journal
+        ),
+        rollback=lambda endpoints, entry: endpoints.call_rollback(entry),
+    )
+)
+
+# -- EKS pods ------------------------------------------------------------------------------------
+
+POD_DELETE: Fault[EksPods, PodDeleteParameters] = register(
+    Fault(
+        FaultType.POD_DELETE,
+        TargetType.EKS_PODS,
+        PodDeleteParameters,
+        "delete pods; their controller may replace them, which the result records",
+        inject=lambda pods, resource, parameters, journal: pods.delete(resource, parameters, journal),
+        rollback=lambda pods, entry: pods.replacement(entry),
+        irreversible=True,
+    )
+)
 
 
-def spec(fault: FaultType) -> FaultSpec:
+def _in_pod(fault: FaultType, parameters: type[BaseModel], summary: str) -> Fault[EksPods, BaseModel]:
+    """An in-pod fault: a payload in an ephemeral container, which rollback stops."""
+    return register(
+        Fault(
+            fault,
+            TargetType.EKS_PODS,
+            parameters,
+            summary,
+            inject=lambda pods, resource, chosen, journal: pods.add_payload(fault, resource, chosen, journal),
+            rollback=lambda pods, entry: pods.stop_payload(entry),
+        )
+    )
+
+
+POD_NETWORK_LATENCY = _in_pod(
+    FaultType.POD_NETWORK_LATENCY,
+    PodNetworkLatencyParameters,
+    "delay the pods' traffic (tc netem in an ephemeral container); rollback ends it",
+)
+POD_NETWORK_LOSS = _in_pod(
+    FaultType.POD_NETWORK_LOSS,
+    PodNetworkLossParameters,
+    "drop a share of the pods' packets (tc netem in an ephemeral container); rollback ends it",
+)
+POD_CPU_STRESS = _in_pod(
+    FaultType.POD_CPU_STRESS,
+    PodCpuStressParameters,
+    "load the pods' CPUs (stress-ng in an ephemeral container); rollback ends it",
+)
+POD_MEMORY_STRESS = _in_pod(
+    FaultType.POD_MEMORY_STRESS,
+    PodMemoryStressParameters,
+    "fill the pods' memory (stress-ng in an ephemeral container); rollback ends it",
+)
+
+
+def spec(fault: FaultType) -> Fault[Any, Any]:
+    """The registered fault: its target type, parameters and summary, and how it is done and undone."""
     return FAULTS[fault]
 
 

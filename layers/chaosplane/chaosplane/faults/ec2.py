@@ -1,10 +1,13 @@
-"""EC2 instances: `ec2-stop` (rolled back by starting what it stopped), `ec2-reboot`, and
-`ec2-terminate` (irreversible: the catalogue marks it so, and only an experiment that says
-`allow_irreversible: true` may run it).
+"""EC2 instances, the family behind `ec2-stop` (rolled back by starting what it stopped),
+`ec2-reboot`, and `ec2-terminate` (irreversible: the catalogue marks it so, and only an experiment
+that says `allow_irreversible: true` may run it).
 
 Only instances that are `running` are eligible: stopping an instance that was already stopped
 would make rollback start something nobody wanted running. The others are resolved all the same,
 so that a preview can say why they were left out.
+
+The family to copy for a new AWS one: matching and every AWS error go through `faults/aws.py`,
+each change is journaled before it is made, and each fault in `catalogue.py` is one call here.
 """
 
 from __future__ import annotations
@@ -12,37 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
-from chaosplane.errors import InjectionFailed, NotEligible, TransientError
+from chaosplane.errors import NotEligible, TransientError
+from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.models import FaultType, JournalEntry, Target
-from chaosplane.selectors import parse_selector
 
 KIND = "ec2:instance"
 STOP = "ec2:StopInstances"
 REBOOT = "ec2:RebootInstances"
 TERMINATE = "ec2:TerminateInstances"
-_THROTTLING = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError"}
-
-
-class StopParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    force: bool = False
-    """Stop without a clean OS shutdown (as `aws ec2 stop-instances --force`)."""
-
-
-class RebootParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class TerminateParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-def _transient(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") in _THROTTLING
+_LIVE = ["pending", "running", "stopping", "stopped"]
 
 
 class Ec2Instances:
@@ -52,70 +35,63 @@ class Ec2Instances:
         self._ec2 = ec2
 
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
-        live = ["pending", "running", "stopping", "stopped"]
-        filters: list[dict[str, Any]] = [{"Name": "instance-state-name", "Values": live}]
-        selector = parse_selector(target.selector) if target.selector else None
-        if selector is not None:
-            # Narrow on the server where the selector allows it; the full selector is applied below.
-            filters += [{"Name": f"tag:{k}", "Values": list(v)} for k, v in selector.equalities().items()]
-            filters += [{"Name": "tag-key", "Values": [k]} for k in selector.required_keys()]
+        match = Matcher(target)
+        # Narrow on the server where the selector allows it; `match` applies the full selector.
+        filters = [{"Name": "instance-state-name", "Values": _LIVE}, *match.tag_filters()]
         if target.resource_ids:
             # A filter, not InstanceIds: one terminated id must not make every run of the target fail.
             filters.append({"Name": "instance-id", "Values": list(target.resource_ids)})
         resources = []
-        try:
-            for page in self._ec2.get_paginator("describe_instances").paginate(Filters=filters):
-                for reservation in page["Reservations"]:
-                    for instance in reservation["Instances"]:
-                        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-                        if selector is not None and not selector.matches(tags):
-                            continue
-                        resources.append(
-                            Resource(
-                                id=instance["InstanceId"],
-                                kind=KIND,
-                                state=instance["State"]["Name"],
-                                labels=tags,
-                                detail={"instance_type": instance.get("InstanceType", "")},
-                            )
+        for page in pages(self._ec2, "describe_instances", Filters=filters):
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    tags = tags_of(instance.get("Tags"))
+                    if not match([instance["InstanceId"]], tags):
+                        continue
+                    resources.append(
+                        Resource(
+                            id=instance["InstanceId"],
+                            kind=KIND,
+                            state=instance["State"]["Name"],
+                            labels=tags,
+                            detail={"instance_type": instance.get("InstanceType", "")},
                         )
-        except ClientError as err:
-            if _transient(err):
-                raise TransientError(str(err)) from err
-            raise
+                    )
         return resources
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
+    # -- the changes (one per fault) ------------------------------------------------------------
+
+    def stop(self, resource: Resource, force: bool, journal: Journal) -> str:
+        response = self._change(resource, STOP, "stop_instances", journal, Force=force)
+        return str(response["StoppingInstances"][0]["CurrentState"]["Name"])
+
+    def reboot(self, resource: Resource, journal: Journal) -> str:
+        self._change(resource, REBOOT, "reboot_instances", journal)
+        return "rebooting"
+
+    def terminate(self, resource: Resource, journal: Journal) -> str:
+        response = self._change(resource, TERMINATE, "terminate_instances", journal)
+        return str(response["TerminatingInstances"][0]["CurrentState"]["Name"])
+
+    def _change(
+        self, resource: Resource, action: str, operation: str, journal: Journal, **kwargs: Any
+    ) -> dict[str, Any]:
         # The plan was made at Prepare; look again right before acting, so that an instance stopped
         # by its owner in between is neither stopped "by us" nor started by our rollback.
-        state = self._state(resource.id)
+        state = self.state(resource.id)
         if state != "running":
             raise NotEligible(f"{resource.id} is {state} now, not running")
-        if fault is FaultType.EC2_STOP:
-            assert isinstance(parameters, StopParameters)
-            entry = journal.before_change(resource, STOP, {"state": state})
-            response = self._call(
-                "stop_instances", resource.id, InstanceIds=[resource.id], Force=parameters.force
-            )
-            journal.applied(entry)
-            return str(response["StoppingInstances"][0]["CurrentState"]["Name"])
-        if fault is FaultType.EC2_REBOOT:
-            entry = journal.before_change(resource, REBOOT, {"state": state})
-            self._call("reboot_instances", resource.id, InstanceIds=[resource.id])
-            journal.applied(entry)
-            return "rebooting"
-        if fault is FaultType.EC2_TERMINATE:
-            entry = journal.before_change(resource, TERMINATE, {"state": state})
-            response = self._call("terminate_instances", resource.id, InstanceIds=[resource.id])
-            journal.applied(entry)
-            return str(response["TerminatingInstances"][0]["CurrentState"]["Name"])
-        raise InjectionFailed(f"{fault.value} is not an EC2 fault")
+        entry = journal.before_change(resource, action, {"state": state})
+        call = getattr(self._ec2, operation)
+        response: dict[str, Any] = acting(call, operation, resource.id, InstanceIds=[resource.id], **kwargs)
+        journal.applied(entry)
+        return response
 
-    def rollback(self, entry: JournalEntry) -> str:
-        state = self._state(entry.resource_id)
-        if entry.action in (REBOOT, TERMINATE):
-            # A reboot undoes itself; a termination cannot be undone. Record where it ended.
-            return state
+    # -- rollback -------------------------------------------------------------------------------
+
+    def start_again(self, entry: JournalEntry) -> str:
+        """`ec2-stop`'s rollback: start the instance if we stopped it and it is still stopped."""
+        state = self.state(entry.resource_id)
         if entry.prior_state.get("state") != "running":
             return state  # it was not running before us, so it is not ours to start
         if state in ("running", "pending", "terminated", "shutting-down"):
@@ -124,29 +100,17 @@ class Ec2Instances:
         if state == "stopping":
             # StartInstances refuses a stopping instance; Step Functions retries with backoff.
             raise TransientError(f"{entry.resource_id} is still stopping")
-        response = self._call("start_instances", entry.resource_id, InstanceIds=[entry.resource_id])
+        response = acting(
+            self._ec2.start_instances, "start_instances", entry.resource_id, InstanceIds=[entry.resource_id]
+        )
         return str(response["StartingInstances"][0]["CurrentState"]["Name"])
 
     def state(self, instance_id: str) -> str:
         """The instance's state now ("terminated" for one that no longer exists)."""
-        return self._state(instance_id)
-
-    def _state(self, instance_id: str) -> str:
         try:
-            response = self._ec2.describe_instances(InstanceIds=[instance_id])
+            response = reading(self._ec2.describe_instances, InstanceIds=[instance_id])
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
+            if error_code(err) == "InvalidInstanceID.NotFound":
                 return "terminated"
-            if _transient(err):
-                raise TransientError(str(err)) from err
             raise
         return str(response["Reservations"][0]["Instances"][0]["State"]["Name"])
-
-    def _call(self, operation: str, instance_id: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self._ec2, operation)(**kwargs)
-        except ClientError as err:
-            if _transient(err):
-                raise TransientError(str(err)) from err
-            code = err.response.get("Error", {}).get("Code", "ClientError")
-            raise InjectionFailed(f"{operation} on {instance_id} failed: {code}: {err}") from err

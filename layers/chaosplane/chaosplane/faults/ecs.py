@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from chaosplane.errors import InjectionFailed, NotEligible
 from chaosplane.faults.aws import Matcher, acting, chunks, pages, reading, tags_of
 from chaosplane.faults.base import Journal, Resource
@@ -21,10 +19,6 @@ KIND = "ecs:task"
 STOP = "ecs:StopTask"
 STANDALONE = "RUNNING-standalone"
 _DESCRIBE_LIMIT = 100  # DescribeTasks takes at most 100 tasks
-
-
-class StopTaskParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _service_name(service: str) -> str:
@@ -84,9 +78,7 @@ class EcsTasks:
                 )
         return resources
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        if fault is not FaultType.ECS_STOP_TASK:
-            raise InjectionFailed(f"{fault.value} is not an ECS fault")
+    def stop(self, resource: Resource, journal: Journal) -> str:
         cluster = str(resource.detail.get("cluster") or resource.id.split("/")[-2])
         task = self._task(cluster, resource.id)
         state = "gone" if task is None else _state(task)
@@ -106,7 +98,7 @@ class EcsTasks:
         journal.applied(entry)
         return _state(response["task"])
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def task_state(self, entry: JournalEntry) -> str:
         # Nothing to start: the service replaces the task. Record what became of the stopped one.
         task = self._task(str(entry.prior_state.get("cluster")), entry.resource_id)
         return "gone" if task is None else _state(task)

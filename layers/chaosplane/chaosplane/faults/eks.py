@@ -10,33 +10,39 @@ waits for that, retrying, and a pod that is gone (or replaced under the same nam
 Only Running pods that are not terminating are eligible. Every call checks the pod's UID, so a pod
 recreated under the same name between Prepare and Inject (StatefulSets do this) is never hit.
 
-The Kubernetes client is imported by the calls that reach a cluster (`PodApi`, and `EksPods` for the
-errors it catches), never with this module: the catalogue imports it for the parameter models, and
-every function that imports the catalogue would otherwise pay half a second at cold start.
+The Kubernetes client is imported with this module, which only the wiring's EKS family imports (when
+a run first reaches a cluster): the parameter models live in `parameters.py`, so the catalogue, and
+every function that imports it, never loads the client (half a second at cold start).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+from pydantic import BaseModel
 
 from chaosplane.errors import InjectionFailed, NotEligible, TransientError
 from chaosplane.faults import payloads
 from chaosplane.faults.base import Journal, Resource
+from chaosplane.faults.parameters import (
+    PodCpuStressParameters,
+    PodDeleteParameters,
+    PodMemoryStressParameters,
+    PodNetworkLatencyParameters,
+    PodNetworkLossParameters,
+)
 from chaosplane.models import FaultType, JournalEntry, Target
 
 if TYPE_CHECKING:
-    from kubernetes import client as k8s
-    from kubernetes.client.exceptions import ApiException
-
     from chaosplane.kube import ClusterAccess
 
 KIND = "k8s:pod"
@@ -49,65 +55,7 @@ PAGE_SIZE = 500
 # A payload outlives the planned fault window by this much, so that a slow injection of many pods
 # never ends the first pods' fault before Observe ends; rollback stops it on time in any case.
 PAYLOAD_MARGIN_SECONDS = 60
-_INTERFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-_SIZE = re.compile(r"^([1-9][0-9]{0,5}[KMG]|([1-9][0-9]?|100)%)$")
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
-
-
-class PodDeleteParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    grace_period_seconds: int | None = Field(default=None, ge=0, le=3600)
-    """None: the pod's own terminationGracePeriodSeconds; 0: kill at once."""
-
-
-def _interface_name(value: str) -> str:
-    if not _INTERFACE.match(value):
-        raise ValueError("not a network interface name")
-    return value
-
-
-Interface = Annotated[str, AfterValidator(_interface_name)]
-
-
-class _InPod(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class NetworkLatencyParameters(_InPod):
-    delay_ms: int = Field(ge=1, le=60_000)
-    jitter_ms: int = Field(default=0, ge=0, le=60_000)
-    interface: Interface = "eth0"
-
-    @model_validator(mode="after")
-    def _jitter_within_delay(self) -> NetworkLatencyParameters:
-        if self.jitter_ms > self.delay_ms:
-            raise ValueError("jitter_ms cannot exceed delay_ms (a packet cannot leave before it was sent)")
-        return self
-
-
-class NetworkLossParameters(_InPod):
-    loss_percent: float = Field(gt=0, le=100)
-    interface: Interface = "eth0"
-
-
-class CpuStressParameters(_InPod):
-    workers: int = Field(default=1, ge=1, le=64)
-    load_percent: int = Field(default=80, ge=1, le=100)
-
-
-class MemoryStressParameters(_InPod):
-    workers: int = Field(default=1, ge=1, le=16)
-    size: str = Field(
-        default="256M", description="in all, shared by the workers: 64M, 1G, or a share of memory like 50%"
-    )
-
-    @field_validator("size")
-    @classmethod
-    def _size(cls, value: str) -> str:
-        if not _SIZE.match(value):
-            raise ValueError("size is a number with K, M or G, or a percentage such as 50%")
-        return value
 
 
 IN_POD_FAULTS = {
@@ -120,22 +68,22 @@ IN_POD_FAULTS = {
 
 def payload_command(fault: FaultType, parameters: BaseModel, seconds: int) -> list[str]:
     """The ephemeral container's command for an in-pod fault held `seconds` at most."""
-    if isinstance(parameters, NetworkLatencyParameters):
+    if isinstance(parameters, PodNetworkLatencyParameters):
         return payloads.netem_command(
             interface=parameters.interface,
             duration_s=seconds,
             delay_ms=parameters.delay_ms,
             jitter_ms=parameters.jitter_ms,
         )
-    if isinstance(parameters, NetworkLossParameters):
+    if isinstance(parameters, PodNetworkLossParameters):
         return payloads.netem_command(
             interface=parameters.interface, duration_s=seconds, loss_percent=parameters.loss_percent
         )
-    if isinstance(parameters, CpuStressParameters):
+    if isinstance(parameters, PodCpuStressParameters):
         return payloads.stress_cpu_command(
             workers=parameters.workers, load_percent=parameters.load_percent, duration_s=seconds
         )
-    if isinstance(parameters, MemoryStressParameters):
+    if isinstance(parameters, PodMemoryStressParameters):
         return payloads.stress_memory_command(
             workers=parameters.workers, size=parameters.size, duration_s=seconds
         )
@@ -206,8 +154,6 @@ class PodApi:
     """The Kubernetes calls the family makes, in one place (tests replace what a 1.20 server lacks)."""
 
     def __init__(self, api_client: k8s.ApiClient) -> None:
-        from kubernetes import client as k8s
-
         self.api_client = api_client
         self.core = k8s.CoreV1Api(api_client)
         self.authz = k8s.AuthorizationV1Api(api_client)
@@ -224,8 +170,6 @@ class PodApi:
                 return
 
     def read_pod(self, namespace: str, name: str) -> k8s.V1Pod | None:
-        from kubernetes.client.exceptions import ApiException
-
         try:
             return self.core.read_namespaced_pod(name, namespace)
         except ApiException as err:
@@ -234,8 +178,6 @@ class PodApi:
             raise
 
     def delete_pod(self, namespace: str, name: str, uid: str, grace: int | None) -> None:
-        from kubernetes import client as k8s
-
         options = k8s.V1DeleteOptions(grace_period_seconds=grace, preconditions=k8s.V1Preconditions(uid=uid))
         self.core.delete_namespaced_pod(name, namespace, body=options)
 
@@ -247,9 +189,6 @@ class PodApi:
         )
 
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> str:
-        from kubernetes import client as k8s
-        from kubernetes.stream import stream
-
         # stream() swaps the client's request method for a websocket one while it runs. Pods are
         # restored several at once, so on the shared client other threads' calls would go over
         # the websocket (and two overlapping execs could leave it swapped): exec on a client of its own.
@@ -270,8 +209,6 @@ class PodApi:
             )
 
     def allowed(self, namespace: str, access: Access) -> bool:
-        from kubernetes import client as k8s
-
         review = self.authz.create_self_subject_access_review(
             k8s.V1SelfSubjectAccessReview(
                 spec=k8s.V1SelfSubjectAccessReviewSpec(
@@ -375,8 +312,6 @@ class EksPods:
     # -- resolve and check ----------------------------------------------------------------------
 
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
-        from kubernetes.client.exceptions import ApiException
-
         assert target.cluster is not None and target.namespace is not None  # the model guarantees both
         api = self._api(target.cluster)
         names = set(target.resource_ids or [])
@@ -405,7 +340,6 @@ class EksPods:
 
     def check_access(self, target: Target, fault: FaultType) -> list[str]:
         """Every permission the fault and its rollback need, asked of the API server before anything."""
-        from kubernetes.client.exceptions import ApiException
 
         assert target.cluster is not None and target.namespace is not None
         problems = []
@@ -428,9 +362,9 @@ class EksPods:
 
     # -- inject ---------------------------------------------------------------------------------
 
-    def _live(self, api: PodApi, resource: Resource) -> k8s.V1Pod:
-        """The pod as it is now, if it is still the one planned and still eligible."""
-        from kubernetes.client.exceptions import ApiException
+    def _live(self, resource: Resource) -> tuple[PodApi, k8s.V1Pod]:
+        """The pod as it is now, if it is still the one planned and still eligible (with its API)."""
+        api = self._api(str(resource.detail["cluster"]))
 
         namespace = str(resource.detail["namespace"])
         try:
@@ -444,28 +378,11 @@ class EksPods:
         state = pod_state(pod)
         if state != RUNNING:
             raise NotEligible(f"pod {resource.id} is {state} now, not Running")
-        return pod
+        return api, pod
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        api = self._api(str(resource.detail["cluster"]))
-        pod = self._live(api, resource)
-        if fault is FaultType.POD_DELETE:
-            assert isinstance(parameters, PodDeleteParameters)
-            return self._delete(api, pod, resource, parameters, journal)
-        if fault in IN_POD_FAULTS:
-            return self._add_payload(api, pod, resource, fault, parameters, journal)
-        raise InjectionFailed(f"{fault.value} is not a pod fault")
-
-    def _delete(
-        self,
-        api: PodApi,
-        pod: k8s.V1Pod,
-        resource: Resource,
-        parameters: PodDeleteParameters,
-        journal: Journal,
-    ) -> str:
-        from kubernetes.client.exceptions import ApiException
-
+    def delete(self, resource: Resource, parameters: PodDeleteParameters, journal: Journal) -> str:
+        """`pod-delete`: delete the pod planned (its UID as a precondition), journaled first."""
+        api, pod = self._live(resource)
         prior = {
             "cluster": resource.detail["cluster"],
             "namespace": pod.metadata.namespace,
@@ -485,17 +402,11 @@ class EksPods:
         journal.applied(entry)
         return "Deleted"
 
-    def _add_payload(
-        self,
-        api: PodApi,
-        pod: k8s.V1Pod,
-        resource: Resource,
-        fault: FaultType,
-        parameters: BaseModel,
-        journal: Journal,
+    def add_payload(
+        self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal
     ) -> str:
-        from kubernetes.client.exceptions import ApiException
-
+        """An in-pod fault: its payload in an ephemeral container, injected once the payload runs."""
+        api, pod = self._live(resource)
         if not self._image:
             raise InjectionFailed(f"{fault.value} needs the payload image (PayloadImage parameter)")
         busy = _running_ours(pod)
@@ -556,14 +467,14 @@ class EksPods:
 
     # -- rollback -------------------------------------------------------------------------------
 
-    def rollback(self, entry: JournalEntry) -> str:
-        from kubernetes.client.exceptions import ApiException
+    def _where(self, entry: JournalEntry) -> tuple[PodApi, str]:
+        """The API of the journaled pod's cluster, and its namespace."""
+        return self._api(str(entry.prior_state["cluster"])), str(entry.prior_state["namespace"])
 
+    def stop_payload(self, entry: JournalEntry) -> str:
+        """An in-pod fault's rollback: stop the payload, and wait (retrying) until it has ended."""
         prior = entry.prior_state
-        api = self._api(str(prior["cluster"]))
-        namespace = str(prior["namespace"])
-        if entry.action == DELETE:
-            return self._replacement(api, namespace, entry)
+        api, namespace = self._where(entry)
         try:
             pod = api.read_pod(namespace, entry.resource_id)
             if pod is None or pod.metadata.uid != prior["uid"]:
@@ -594,10 +505,9 @@ class EksPods:
         # by the next attempt, and ends itself after the run's duration in any case.
         raise TransientError(f"waiting for {name} in pod {entry.resource_id} to end")
 
-    def _replacement(self, api: PodApi, namespace: str, entry: JournalEntry) -> str:
+    def replacement(self, entry: JournalEntry) -> str:
         """Pod deletion cannot be undone; report whether the pod's controller replaced it."""
-        from kubernetes.client.exceptions import ApiException
-
+        api, namespace = self._where(entry)
         controller = entry.prior_state.get("controller")
         if not controller:
             return "not replaced (no controller)"

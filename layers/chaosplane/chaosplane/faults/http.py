@@ -35,11 +35,11 @@ from typing import Any
 
 import requests
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from chaosplane.errors import ChaosplaneError, InjectionFailed, TransientError
 from chaosplane.faults.aws import error_code, reading
 from chaosplane.faults.base import Journal, Resource
+from chaosplane.faults.parameters import WebhookParameters
 from chaosplane.models import FaultType, JournalEntry, Target, utcnow
 
 KIND = "http:endpoint"
@@ -57,14 +57,6 @@ _MAX_BACKOFF_SECONDS = 8.0
 
 class WebhookFailed(ChaosplaneError):
     """A webhook answered with a status that retrying will not change (e.g. 400, 401, 404)."""
-
-
-class WebhookParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    payload: dict[str, JsonValue] = Field(
-        default_factory=dict, description="handed to both webhooks as `parameters`, as is"
-    )
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -202,10 +194,7 @@ class HttpEndpoints:
             )
         ]
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        if fault is not FaultType.HTTP_WEBHOOK:
-            raise InjectionFailed(f"{fault.value} is not an http-endpoint fault")
-        assert isinstance(parameters, WebhookParameters)
+    def call_inject(self, resource: Resource, parameters: WebhookParameters, journal: Journal) -> str:
         detail = resource.detail
         if "inject" not in detail:
             raise InjectionFailed(f"the run's plan has no webhook for {resource.id}")
@@ -214,7 +203,7 @@ class HttpEndpoints:
             "run_id": run.result_id,
             "experiment_id": run.experiment_id,
             "target_id": resource.id,
-            "fault": fault.value,
+            "fault": FaultType.HTTP_WEBHOOK.value,
             "parameters": parameters.payload,
             "deadline": run.deadline.isoformat(),
             "timeout_seconds": detail["timeout_seconds"],
@@ -231,7 +220,7 @@ class HttpEndpoints:
         journal.applied(entry)
         return f"injected (HTTP {delivery.status})"
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def call_rollback(self, entry: JournalEntry) -> str:
         prior = dict(entry.prior_state)
         rollback = prior.pop("rollback")
         prior.pop("state", None)

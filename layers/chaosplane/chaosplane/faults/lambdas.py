@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
-from chaosplane.errors import InjectionFailed, NotEligible
+from chaosplane.errors import NotEligible
 from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of, undoing
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.models import FaultType, JournalEntry, Target
@@ -21,10 +20,6 @@ from chaosplane.models import FaultType, JournalEntry, Target
 KIND = "lambda:function"
 THROTTLE = "lambda:PutFunctionConcurrency"
 _NOT_FOUND = "ResourceNotFoundException"
-
-
-class ThrottleParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _name(identifier: str) -> str:
@@ -83,9 +78,7 @@ class LambdaFunctions:
             for function in page["Functions"]
         ]
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        if fault is not FaultType.LAMBDA_THROTTLE:
-            raise InjectionFailed(f"{fault.value} is not a Lambda fault")
+    def throttle(self, resource: Resource, journal: Journal) -> str:
         exists, current = self._reserved(resource.id)
         if not exists:
             raise NotEligible(f"{resource.id} no longer exists")
@@ -104,7 +97,7 @@ class LambdaFunctions:
         journal.applied(entry)
         return "throttled (reserved concurrency 0)"
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def restore(self, entry: JournalEntry) -> str:
         prior = entry.prior_state.get("reserved_concurrency")
         exists, current = self._reserved(entry.resource_id)
         if not exists:

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaosplane.faults.base import Resource, RunContext
-from chaosplane.models import JournalEntry, JournalStatus
+from chaosplane.models import FaultType, JournalEntry, JournalStatus
 
 
 class MemoryJournal:
-    def __init__(self, run: RunContext) -> None:
+    def __init__(self, run: RunContext, fault: FaultType | None = None) -> None:
         self.run = run
+        self.fault = fault
         self.entries: list[JournalEntry] = []
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
@@ -27,6 +28,7 @@ class MemoryJournal:
             kind=resource.kind,
             action=action,
             prior_state=prior_state,
+            fault=self.fault,
             created_at=now,
             updated_at=now,
         )

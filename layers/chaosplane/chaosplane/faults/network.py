@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
-from chaosplane.errors import InjectionFailed, NotEligible, TransientError
+from chaosplane.errors import NotEligible, TransientError
 from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of, undoing
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.models import FaultType, JournalEntry, Target
@@ -24,10 +23,6 @@ BLACKHOLE = "ec2:ReplaceNetworkAclAssociation"
 RUN_TAG = "chaosplane:run"
 SUBNET_TAG = "chaosplane:subnet"
 SUBNET_PAGE = 200  # DescribeSubnets returns everything in one answer unless asked for pages
-
-
-class BlackholeParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Subnets:
@@ -63,9 +58,7 @@ class Subnets:
                 )
         return resources
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        if fault is not FaultType.NETWORK_BLACKHOLE:
-            raise InjectionFailed(f"{fault.value} is not a subnet fault")
+    def blackhole(self, resource: Resource, journal: Journal) -> str:
         subnet = self._subnet(resource.id)
         state = "deleted" if subnet is None else str(subnet.get("State", "available"))
         if subnet is None or state != "available":
@@ -104,7 +97,7 @@ class Subnets:
         journal.applied(entry)
         return f"blackholed ({blackhole}, was {acl['NetworkAclId']})"
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def restore(self, entry: JournalEntry) -> str:
         ours = self._ours(entry)
         original = str(entry.prior_state.get("original_acl_id"))
         outcome = f"{original} restored"

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from chaosplane.errors import InjectionFailed, NotEligible, TransientError
 from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of
 from chaosplane.faults.base import Journal, Resource
+from chaosplane.faults.parameters import RdsFailoverParameters, RdsRebootParameters
 from chaosplane.models import FaultType, JournalEntry, Target
 
 INSTANCE = "rds:db"
@@ -23,22 +23,6 @@ CLUSTER = "rds:cluster"
 REBOOT = "rds:RebootDBInstance"
 FAILOVER = "rds:FailoverDBCluster"
 NO_READER = "available-without-reader"
-
-
-class RebootParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    force_failover: bool = False
-    """Reboot with a failover to the standby (Multi-AZ instances only; AWS refuses it otherwise)."""
-
-
-class FailoverParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    target_instance: str | None = Field(default=None, min_length=1, max_length=63)
-    """The reader to promote; AWS picks one when unset."""
-    failback: bool = False
-    """On rollback, fail over again to the original writer."""
 
 
 class RdsInstances:
@@ -73,11 +57,8 @@ class RdsInstances:
                 )
         return resources
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        if fault is not FaultType.RDS_REBOOT:
-            raise InjectionFailed(f"{fault.value} is not an RDS instance fault")
-        assert isinstance(parameters, RebootParameters)
-        state = self._state(resource.id)
+    def reboot(self, resource: Resource, parameters: RdsRebootParameters, journal: Journal) -> str:
+        state = self.state(resource.id)
         if state != "available":
             raise NotEligible(f"{resource.id} is {state} now, not available")
         entry = journal.before_change(resource, REBOOT, {"state": state})
@@ -88,10 +69,8 @@ class RdsInstances:
         journal.applied(entry)
         return str(response["DBInstance"].get("DBInstanceStatus", "rebooting"))
 
-    def rollback(self, entry: JournalEntry) -> str:
-        return self._state(entry.resource_id)  # a reboot undoes itself: record where it ended
-
-    def _state(self, identifier: str) -> str:
+    def state(self, identifier: str) -> str:
+        """The DB instance's status now ("deleted" for one that no longer exists)."""
         try:
             found = reading(self._rds.describe_db_instances, DBInstanceIdentifier=identifier)
         except ClientError as err:
@@ -151,10 +130,7 @@ class RdsClusters:
                 )
         return resources
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
-        if fault is not FaultType.RDS_FAILOVER:
-            raise InjectionFailed(f"{fault.value} is not an RDS cluster fault")
-        assert isinstance(parameters, FailoverParameters)
+    def failover(self, resource: Resource, parameters: RdsFailoverParameters, journal: Journal) -> str:
         cluster = self._cluster(resource.id)
         state = "deleted" if cluster is None else _cluster_state(cluster)
         if cluster is None or state != "available":
@@ -176,7 +152,8 @@ class RdsClusters:
         after = response["DBCluster"]
         return f"{after.get('Status', 'failing-over')}, writer {_writer(after) or 'unknown'}"
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def failback(self, entry: JournalEntry) -> str:
+        """Record the new writer; fail back to the original one only if the experiment asked to."""
         cluster = self._cluster(entry.resource_id)
         if cluster is None:
             return "deleted"

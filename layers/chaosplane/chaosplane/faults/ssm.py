@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from chaosplane.errors import InjectionFailed, NotEligible, TransientError
 from chaosplane.faults.aws import acting, chunks, pages, undoing
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.faults.ec2 import Ec2Instances
+from chaosplane.faults.parameters import SsmCpuStressParameters, SsmMemoryStressParameters
 from chaosplane.models import FaultType, JournalEntry, Target
 
 SEND = "ssm:SendCommand"
@@ -31,27 +32,11 @@ ACTIVE = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 _INFO_FILTER_LIMIT = 50  # DescribeInstanceInformation: at most 50 instance ids per filter
 
 
-class CpuStressParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    cpu: int = Field(default=0, ge=0, le=1024, description="CPU stressors; 0 = one per CPU")
-    load_percent: int = Field(default=100, ge=1, le=100)
-    install_dependencies: bool = True
-
-
-class MemoryStressParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    percent: int = Field(ge=1, le=100, description="of the instance's memory")
-    workers: int = Field(default=1, ge=1, le=64)
-    install_dependencies: bool = True
-
-
 def command_for(fault: FaultType, parameters: BaseModel, duration: int) -> tuple[str, dict[str, list[str]]]:
     """The managed document and its parameters (SSM takes every parameter as a list of strings)."""
     seconds = str(duration)
     if fault is FaultType.SSM_CPU_STRESS:
-        assert isinstance(parameters, CpuStressParameters)
+        assert isinstance(parameters, SsmCpuStressParameters)
         return CPU_DOCUMENT, {
             "DurationSeconds": [seconds],
             "CPU": [str(parameters.cpu)],
@@ -59,7 +44,7 @@ def command_for(fault: FaultType, parameters: BaseModel, duration: int) -> tuple
             "InstallDependencies": [str(parameters.install_dependencies)],
         }
     if fault is FaultType.SSM_MEMORY_STRESS:
-        assert isinstance(parameters, MemoryStressParameters)
+        assert isinstance(parameters, SsmMemoryStressParameters)
         return MEMORY_DOCUMENT, {
             "DurationSeconds": [seconds],
             "Percent": [str(parameters.percent)],
@@ -104,7 +89,7 @@ class SsmStress:
                     found[info["InstanceId"]] = str(info.get("PingStatus", "Unknown"))
         return found
 
-    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
+    def stress(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
         document, document_parameters = command_for(fault, parameters, journal.run.duration)
         state = self._instances.state(resource.id)
         if state == "running":
@@ -128,7 +113,7 @@ class SsmStress:
         journal.applied(entry)
         return f"stressed ({document}, command {response['Command']['CommandId']})"
 
-    def rollback(self, entry: JournalEntry) -> str:
+    def cancel(self, entry: JournalEntry) -> str:
         mine = self._commands(entry)
         if not mine:
             return "no command was sent"  # SendCommand failed or never ran: nothing to cancel

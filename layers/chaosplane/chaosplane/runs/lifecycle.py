@@ -169,14 +169,14 @@ class Lifecycle(RunsBase):
 
     def inject(self, result_id: str) -> Injected:
         result = self._store.get_result(result_id, team=None)
-        family = self._families(result.fault)
+        fault, family = catalogue.spec(result.fault), self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         planned = self._planned_resources(result)
         started = self._clock()
         context = RunContext(
             result.id, result.experiment_id, result.duration, started + timedelta(seconds=result.duration)
         )
-        journal = RunJournal(self._store, result_id, context)
+        journal = RunJournal(self._store, result_id, context, result.fault)
         journaled = self._store.journal(result_id)
         if catch_up(result, journaled):
             self._store.update_run(result_id, resources=result.resources)
@@ -199,7 +199,7 @@ class Lifecycle(RunsBase):
 
         def inject_one(resource: ResourceState) -> tuple[ResourceState, str, bool]:
             try:
-                return resource, family.inject(result.fault, planned[resource.id], parameters, journal), False
+                return resource, fault.inject(family, planned[resource.id], parameters, journal), False
             except NotEligible as err:
                 # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
                 return resource, str(err), True
@@ -242,7 +242,6 @@ class Lifecycle(RunsBase):
         failure's cause (an ExceptionGroup).
         """
         result = self._store.get_result(result_id, team=None)
-        family = self._families(result.fault)
         by_id = {r.id: r for r in result.resources}
         started = self._clock()
         undone = 0
@@ -253,11 +252,15 @@ class Lifecycle(RunsBase):
             self._store.update_run(result_id, resources=result.resources)
         todo = [e for e in journaled if e.status is not JournalStatus.ROLLED_BACK]
         progress = Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
+        # Each entry is undone by the fault that wrote it (entries from before that was recorded:
+        # the run's fault), through that fault's family, one family per fault for the whole rollback.
+        families = {f: self._families(f) for f in {e.fault or result.fault for e in todo}}
 
         def undo(entry: JournalEntry) -> tuple[JournalEntry, str, Exception | None]:
             """The entry with the state it is left in, or with what went wrong."""
+            fault = entry.fault or result.fault
             try:
-                restored = family.rollback(entry)
+                restored = catalogue.spec(fault).rollback(families[fault], entry)
             except Exception as err:
                 logger.exception(
                     "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result_id

@@ -7,7 +7,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chaosplane.faults.base import Resource, RunContext
-from chaosplane.models import JournalEntry, JournalStatus
+from chaosplane.models import FaultType, JournalEntry, JournalStatus
 from chaosplane.ports import JournalRepository
 from chaosplane.store.base import StoreBase, is_condition_failure
 
@@ -18,7 +18,12 @@ class JournalEntries(StoreBase):
         return JournalEntry.model_validate(record.attribute_values)
 
     def journal_before_change(
-        self, result_id: str, resource: Resource, action: str, prior_state: dict[str, Any]
+        self,
+        result_id: str,
+        resource: Resource,
+        action: str,
+        prior_state: dict[str, Any],
+        fault: FaultType | None = None,
     ) -> JournalEntry:
         now = self._clock()
         record = self._journal(
@@ -29,6 +34,7 @@ class JournalEntries(StoreBase):
             action=action,
             prior_state=prior_state,
             status=JournalStatus.PENDING.value,
+            fault=None if fault is None else fault.value,
             created_at=now,
             updated_at=now,
         )
@@ -51,12 +57,20 @@ class JournalEntries(StoreBase):
 
 
 class RunJournal:
-    """The `Journal` a fault family writes to during one run."""
+    """The `Journal` a fault family writes to during one run; each entry names `fault`, whose
+    rollback undoes it."""
 
-    def __init__(self, store: JournalRepository, result_id: str, run: RunContext | None = None) -> None:
+    def __init__(
+        self,
+        store: JournalRepository,
+        result_id: str,
+        run: RunContext | None = None,
+        fault: FaultType | None = None,
+    ) -> None:
         self._store = store
         self._result_id = result_id
         self._run = run
+        self._fault = fault
 
     @property
     def run(self) -> RunContext:
@@ -65,7 +79,7 @@ class RunJournal:
         return self._run
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        return self._store.journal_before_change(self._result_id, resource, action, prior_state)
+        return self._store.journal_before_change(self._result_id, resource, action, prior_state, self._fault)
 
     def applied(self, entry: JournalEntry) -> None:
         self._store.journal_set_status(entry, JournalStatus.APPLIED)

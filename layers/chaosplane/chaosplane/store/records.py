@@ -156,6 +156,7 @@ class JournalRecord(Model):
     action = UnicodeAttribute()
     prior_state = JSONAttribute()
     status = UnicodeAttribute()
+    fault = UnicodeAttribute(null=True)  # absent in entries written before it was recorded
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
