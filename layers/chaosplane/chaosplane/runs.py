@@ -30,7 +30,6 @@ from chaosplane.errors import (
     RunExists,
     TransientError,
 )
-from chaosplane.faults import catalogue
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource, RunContext
 from chaosplane.metrics import READ_AGAIN_UNTIL, MetricReader, loses_points, series_for
 from chaosplane.models import (
@@ -51,6 +50,8 @@ from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData, Plan, SafetyPol
 from chaosplane.selection import Selection
 from chaosplane.store import RunJournal, Store
 
+# The fault catalogue is imported by the functions that use it, not here: it imports every fault
+# family (the EKS one, the Kubernetes client), which the guard, halting runs, never needs.
 HALTED = "Halted"
 # Refusals that make a scheduled run `skipped` rather than `failed`: the run never touched anything.
 _SKIPPABLE = {"PreflightFailed", "PolicyRefused", "NothingToHit"}
@@ -181,6 +182,8 @@ def _some(ids: Iterable[str]) -> str:
 
 def check_target_fits(experiment_fault: FaultType, target: Target, *, field: str | None = None) -> None:
     """`field`: the request's field to name in the error (when the request has one)."""
+    from chaosplane.faults import catalogue
+
     wanted = catalogue.spec(experiment_fault).target_type
     if target.type is not wanted:
         raise InvalidRequest(
@@ -192,6 +195,8 @@ def check_target_fits(experiment_fault: FaultType, target: Target, *, field: str
 
 def check_irreversible(fault: FaultType, allow_irreversible: bool, *, field: str | None = None) -> None:
     """An irreversible fault (ec2-terminate) only with the experiment's explicit consent."""
+    from chaosplane.faults import catalogue
+
     if catalogue.spec(fault).irreversible and not allow_irreversible:
         raise InvalidRequest(
             f"fault {fault.value} is irreversible (rollback cannot undo it); "
@@ -421,6 +426,8 @@ class Runs:
 
     def preview(self, experiment_id: str, *, team: str) -> dict[str, Any]:
         """Exactly what a run would do now, computed by the code a run uses."""
+        from chaosplane.faults import catalogue
+
         experiment = self._store.get_experiment(experiment_id, team=team)
         target = self._store.get_target(experiment.target, team=team)
         check_target_fits(experiment.type, target)
@@ -518,6 +525,8 @@ class Runs:
         schedule_id: str | None = None,
     ) -> dict[str, Any]:
         """Resolve and select the resources, record the plan, mark the run `running`."""
+        from chaosplane.faults import catalogue
+
         if result_id is None:
             # Started outside the API: the Step Functions console or an EventBridge schedule.
             if experiment_id is None or execution_name is None:
@@ -575,6 +584,8 @@ class Runs:
         return {"result_id": result.id, "duration": result.duration, "skipped": False}
 
     def inject(self, result_id: str) -> dict[str, Any]:
+        from chaosplane.faults import catalogue
+
         result = self._store.get_result(result_id, team=None)
         family = self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -56,9 +56,11 @@ from chaosplane.models import (
     new_id,
     utcnow,
 )
-from chaosplane.notify import TeamNotifications
 from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
 from chaosplane.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: notify brings the HTTP sender, which the guard never needs
+    from chaosplane.notify import TeamNotifications
 
 # Every item belongs to a scope, its team; lists are queries on (scope, created_at) so they come
 # newest first without a table scan, and a team's list never reads another team's items.
@@ -299,6 +301,11 @@ class Store:
             self._teams,
         ) = _bind(settings)
         self._clock = clock
+        meta = self._targets.Meta
+        # One connection for every transaction: each new one would build a new botocore client.
+        self._transactions = Connection(
+            region=meta.region, host=getattr(meta, "host", None), max_pool_connections=settings.connections
+        )
 
     # -- paging ---------------------------------------------------------------------------------
 
@@ -956,6 +963,8 @@ class Store:
         return policy
 
     def notifications(self, team: str) -> TeamNotifications:
+        from chaosplane.notify import TeamNotifications
+
         try:
             record = self._teams.get(team, consistent_read=True)
         except DoesNotExist:
@@ -1052,8 +1061,7 @@ class Store:
         )
 
     def _connection(self) -> Connection:
-        meta = self._targets.Meta
-        return Connection(region=meta.region, host=getattr(meta, "host", None))
+        return self._transactions
 
 
 class RunJournal:
