@@ -193,7 +193,7 @@ def build_app(
     def notifications_of() -> Notifications:
         # Built on first use when not given: its AWS clients are needed by /notifications only.
         if not built:
-            from chaosplane.wiring import build_notifications
+            from chaosplane.wiring.notifications import build_notifications
 
             built.append(build_notifications(store))
         return built[0]
