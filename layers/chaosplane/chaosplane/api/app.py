@@ -121,7 +121,7 @@ class _Resolver(APIGatewayRestResolver):
     def routes(self) -> list[Route]:
         return [*self._static_routes, *self._dynamic_routes]
 
-    def enable_swagger(self, **options: Any) -> None:  # type: ignore[override]
+    def enable_swagger(self, **options: Any) -> None:
         """Powertools' Swagger UI route, whose handler is made by the first request for it.
 
         Powertools' enable_swagger imports its OpenAPI models (pydantic models of the whole OpenAPI
