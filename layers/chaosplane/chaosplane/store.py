@@ -301,11 +301,16 @@ class Store:
             self._teams,
         ) = _bind(settings)
         self._clock = clock
-        meta = self._targets.Meta
-        # One connection for every transaction: each new one would build a new botocore client.
-        self._transactions = Connection(
-            region=meta.region, host=getattr(meta, "host", None), max_pool_connections=settings.connections
-        )
+        # One pynamodb Connection, so one botocore client, for all of this store's tables and its
+        # transactions: pynamodb makes one per record class, and each transaction made its own,
+        # each client loading DynamoDB's service model again (the first event of a cold function
+        # paid for several). Its HTTP pool is sized for a run's changes at once (settings.connections).
+        records = (self._targets, self._experiments, self._results, self._journal, self._audit, self._teams)
+        tables = [record._get_connection() for record in records]
+        self._db: Connection = tables[0].connection
+        for table in tables[1:]:
+            self._db.add_meta_table(table.get_meta_table())
+            table.connection = self._db
 
     # -- paging ---------------------------------------------------------------------------------
 
@@ -1061,7 +1066,7 @@ class Store:
         )
 
     def _connection(self) -> Connection:
-        return self._transactions
+        return self._db
 
 
 class RunJournal:
