@@ -65,3 +65,33 @@ def test_a_cold_start_imports_only_what_its_function_uses_and_makes_no_client(fu
     assert any(name.startswith("chaosplane.wiring.") for name in loaded["modules"]), "not built by the wiring"
     assert BENCH.imported(loaded["modules"], BENCH.MUST_NOT_IMPORT[function]) == []
     assert loaded["clients"] == [], "clients are made by the first event that needs them"
+
+
+# Validates a pod fault's experiment, as the API's first experiment request does, and says
+# whether that imported the Kubernetes client.
+VALIDATE = """
+import json, sys, uuid
+from chaosplane.models import ExperimentSpec
+ExperimentSpec.model_validate({"name": "n", "type": "pod-network-latency", "target": str(uuid.uuid4()),
+                               "duration": 60, "parameters": {"delay_ms": 100}})
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] == "kubernetes")))
+"""
+
+
+def test_validating_an_experiment_does_not_import_the_kubernetes_client() -> None:
+    # Given a fresh interpreter (the API's, at its first experiment request)
+    # When it validates an experiment of an EKS fault (its parameters, through the catalogue)
+    completed = subprocess.run(
+        [sys.executable, "-c", VALIDATE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **BENCH.ENVIRONMENT},
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+    # Then the parameter models came without the Kubernetes client (they must import neither it
+    # nor the EKS family's adapter, whose module imports it)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
