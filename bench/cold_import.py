@@ -53,6 +53,7 @@ ENVIRONMENT = {
     "JOURNAL_TABLE": "Journal",
     "AUDIT_TABLE": "Audit",
     "TEAMS_TABLE": "Teams",
+    "PLANS_TABLE": "Plans",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:chaosplane-experiment",
     "WEBHOOK_SECRET_PREFIX": "chaosplane/bench/webhooks/",
     "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:chaosplane-notifications",

@@ -3,7 +3,8 @@
 import pytest
 
 from chaosplane.models import FailureKind
-from chaosplane.runs import failure_kind
+from chaosplane.runs.outcome import failure_kind
+from chaosplane.steps import StepError
 
 
 @pytest.mark.parametrize(
@@ -26,4 +27,7 @@ from chaosplane.runs import failure_kind
 def test_failure_kind(
     error: dict | None, rollback_error: dict | None, prepared: bool, expected: FailureKind
 ) -> None:
-    assert failure_kind(error, rollback_error, prepared=prepared) is expected
+    def parsed(error: dict | None) -> StepError | None:
+        return None if error is None else StepError.model_validate(error)
+
+    assert failure_kind(parsed(error), parsed(rollback_error), prepared=prepared) is expected

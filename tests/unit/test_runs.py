@@ -6,7 +6,9 @@ import pytest
 
 from chaosplane.executor import handle
 from chaosplane.models import JournalEntry, JournalStatus, ResourceState, RunStatus
-from chaosplane.runs import _catch_up, _Progress, _some, describe_error, outcome
+from chaosplane.runs.outcome import outcome
+from chaosplane.runs.progress import Progress, catch_up, some
+from chaosplane.steps import StepError
 
 
 @pytest.mark.parametrize(
@@ -21,17 +23,24 @@ from chaosplane.runs import _catch_up, _Progress, _some, describe_error, outcome
     ],
 )
 def test_outcome(error: dict | None, rollback_error: dict | None, expected: RunStatus) -> None:
-    assert outcome(error, rollback_error) is expected
+    def parsed(error: dict | None) -> StepError | None:
+        return None if error is None else StepError.model_validate(error)
+
+    assert outcome(parsed(error), parsed(rollback_error)) is expected
 
 
 def test_describe_error_reads_the_lambda_error_payload() -> None:
     cause = json.dumps({"errorMessage": "stop_instances on i-1 failed", "errorType": "InjectionFailed"})
-    assert describe_error({"Error": "InjectionFailed", "Cause": cause}) == (
-        "InjectionFailed: stop_instances on i-1 failed"
+
+    def describe(error: dict) -> str:
+        return StepError.model_validate(error).describe()
+
+    assert (
+        describe({"Error": "InjectionFailed", "Cause": cause})
+        == "InjectionFailed: stop_instances on i-1 failed"
     )
-    assert describe_error({"Error": "States.Timeout"}) == "States.Timeout"
-    assert describe_error({"Error": "X", "Cause": "plain words"}) == "X: plain words"
-    assert describe_error(None) is None
+    assert describe({"Error": "States.Timeout"}) == "States.Timeout"
+    assert describe({"Error": "X", "Cause": "plain words"}) == "X: plain words"
 
 
 def test_the_executor_refuses_an_unknown_step() -> None:
@@ -40,10 +49,10 @@ def test_the_executor_refuses_an_unknown_step() -> None:
 
 
 def test_a_timeline_line_names_at_most_twenty_resources() -> None:
-    assert _some(["i-1", "i-2"]) == "i-1, i-2"
-    many = _some(f"i-{n}" for n in range(1000))
+    assert some(["i-1", "i-2"]) == "i-1, i-2"
+    many = some(f"i-{n}" for n in range(1000))
     assert many.startswith("i-0, i-1,") and many.endswith("i-19 and 980 more")
-    assert _some(f"i-{n}" for n in range(20)).endswith("i-18, i-19")
+    assert some(f"i-{n}" for n in range(20)).endswith("i-18, i-19")
 
 
 class RecordingStore:
@@ -60,7 +69,7 @@ def test_a_big_run_writes_its_progress_in_batches() -> None:
     resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(100)]
     result = SimpleNamespace(id="r-1", resources=resources)
     store = RecordingStore()
-    progress = _Progress(store, result, "inject", "injected", 100, lambda: now[0])  # type: ignore[arg-type]
+    progress = Progress(store, result, "inject", "injected", 100, lambda: now[0])  # type: ignore[arg-type]
     for resource in resources:
         now[0] += timedelta(seconds=0.1)
         resource.after = "stopping"
@@ -84,7 +93,7 @@ def test_a_slow_run_writes_its_progress_every_five_seconds() -> None:
     resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(30)]
     store = RecordingStore()
     result = SimpleNamespace(id="r-1", resources=resources)
-    progress = _Progress(store, result, "rollback", "undone", 30, lambda: now[0])  # type: ignore[arg-type]
+    progress = Progress(store, result, "rollback", "undone", 30, lambda: now[0])  # type: ignore[arg-type]
     for resource in resources:
         now[0] += timedelta(seconds=2)  # a slow resource: live status must still move
         progress.done(f"undid {resource.id}")
@@ -122,14 +131,14 @@ def test_a_retry_fills_the_record_from_the_journal_where_a_batch_was_lost() -> N
         entry("i-written", JournalStatus.APPLIED),
     ]
     # ...the record then says what the journal knows, and nothing about the pending one.
-    assert _catch_up(result, journal) is True  # type: ignore[arg-type]
+    assert catch_up(result, journal) is True  # type: ignore[arg-type]
     assert [(r.after, r.restored) for r in resources] == [
         ("ec2:StopInstances applied", None),
         ("stopping", "ec2:StopInstances undone"),
         (None, None),
         ("stopping", None),
     ]
-    assert _catch_up(result, journal) is False  # type: ignore[arg-type]  # nothing left to fill
+    assert catch_up(result, journal) is False  # type: ignore[arg-type]  # nothing left to fill
 
 
 class FailingStore:
@@ -139,7 +148,7 @@ class FailingStore:
 
 def test_a_failed_progress_write_on_the_way_out_never_hides_the_failure() -> None:
     resources = [ResourceState(id=f"i-{n}", kind="ec2:instance", before="running") for n in range(25)]
-    progress = _Progress(
+    progress = Progress(
         RecordingStore(),
         SimpleNamespace(id="r-1", resources=resources),
         "inject",

@@ -61,7 +61,7 @@ def test_sam_translator_transforms_the_template_offline(monkeypatch: pytest.Monk
 
 def test_every_table_is_on_demand_encrypted_and_recoverable() -> None:
     tables = [r for r in load_template(TEMPLATE)["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 6
+    assert len(tables) == 7
     for table in tables:
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"

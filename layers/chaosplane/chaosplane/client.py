@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from chaosplane.contracts import LeverResult, RunAccepted, RunRequest, StopConditionState
 from chaosplane.models import (
     AuditEntry,
     Experiment,
@@ -35,7 +36,6 @@ from chaosplane.models import (
     ExperimentSpec,
     Lever,
     Page,
-    RunStatus,
     Schedule,
     Target,
     TargetSpec,
@@ -194,26 +194,10 @@ def error_from(response: requests.Response) -> ApiError:
 # -- answers that have no model in chaosplane.models ------------------------------------------------
 
 
-class RunAccepted(BaseModel):
-    result_id: str
-    status: RunStatus
-
-
 class SafetyStatus(BaseModel):
     team: str
     lever: Lever | None = None
     policy: dict[str, Any]  # a dict, not SafetyPolicy: a newer API's extra policy fields still read
-
-
-class LeverResult(BaseModel):
-    lever: Lever | None = None
-    halted: list[str] = []
-
-
-class StopConditionState(BaseModel):
-    alarm: str
-    state: str
-    reason: str = ""
 
 
 _STOP_CONDITIONS = TypeAdapter(list[StopConditionState])
@@ -414,9 +398,14 @@ class Client:
         """What a run would hit now, what it would leave alone and why, and the policy's verdict."""
         return dict(self.request("POST", f"/experiments/{_id(experiment_id)}/preview"))
 
-    def run_experiment(self, experiment_id: str) -> RunAccepted:
-        """Start a run (never retried but on 429: a lost answer must not start a second run)."""
-        return self._model(RunAccepted, self.request("POST", f"/experiments/{_id(experiment_id)}/run"))
+    def run_experiment(self, experiment_id: str, plan_id: str | None = None) -> RunAccepted:
+        """Start a run (never retried but on 429: a lost answer must not start a second run).
+
+        With `plan_id` (a preview's), the run hits exactly the previewed resources, or the API
+        answers 409 (Conflict) naming each one that is no longer eligible.
+        """
+        body = RunRequest(plan_id=plan_id).model_dump(exclude_none=True) if plan_id else None
+        return self._model(RunAccepted, self.request("POST", f"/experiments/{_id(experiment_id)}/run", body))
 
     def stop_experiment(self, experiment_id: str) -> RunAccepted:
         return self._model(RunAccepted, self.request("POST", f"/experiments/{_id(experiment_id)}/stop"))

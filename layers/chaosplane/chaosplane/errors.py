@@ -1,5 +1,9 @@
 """Domain errors. The API turns them into HTTP in one place; Step Functions matches on their names."""
 
+from __future__ import annotations
+
+from enum import StrEnum
+
 
 class ChaosplaneError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -62,3 +66,20 @@ class PolicyRefused(ChaosplaneError):
 
 class PreflightFailed(ChaosplaneError):
     """A stop condition is in ALARM (or without data, when the policy refuses that) at the start."""
+
+
+class ErrorName(StrEnum):
+    """The error names that travel through Step Functions (Retry, Catch, the state's `error`).
+
+    A step raises one of the errors above and Lambda reports its class name; the halter sends
+    `Halted` as a task failure; recovery reports `WorkflowEnded`. Defined once: the state machine's
+    ErrorEquals, the halter and Finalize all use these (a unit test holds the ASL to them).
+    """
+
+    HALTED = Halted.__name__
+    TRANSIENT = TransientError.__name__
+    PREFLIGHT_FAILED = PreflightFailed.__name__
+    POLICY_REFUSED = PolicyRefused.__name__
+    NOTHING_TO_HIT = NothingToHit.__name__
+    ROLLBACK_INCOMPLETE = RollbackIncomplete.__name__
+    WORKFLOW_ENDED = "WorkflowEnded"  # not raised: recovery's name for an execution that died

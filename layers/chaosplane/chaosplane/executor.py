@@ -2,7 +2,7 @@
 
 Every step gets the whole workflow state (`"state.$": "$"` in the ASL), so a step can find the
 result id however the run was started (API, console, schedule) and Finalize can see how the run
-got there (an error caught from any earlier state).
+got there (an error caught from any earlier state). The contract is `chaosplane.steps`.
 """
 
 from __future__ import annotations
@@ -10,23 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from chaosplane.runs import Runs
-
-
-def _result_id(state: dict[str, Any]) -> str | None:
-    run = state.get("run") or {}
-    return run.get("result_id") or state.get("result_id")
-
-
-def _required_result_id(state: dict[str, Any]) -> str:
-    result_id = _result_id(state)
-    if result_id is None:
-        raise ValueError("workflow state has no result_id")
-    return result_id
-
+from chaosplane.steps import Step, StepEvent
 
 EXECUTION_ENDED = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
+
+
+def _required(result_id: str | None) -> str:
+    if result_id is None:
+        raise ValueError("workflow state has no result_id")
+    return result_id
 
 
 def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
@@ -36,26 +32,34 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
         # EventBridge: a run's execution ended (aborted, timed out, failed). The execution is named
         # after its run, so the journal says what, if anything, is left to roll back.
         detail = event.get("detail") or {}
-        return runs.recover(str(detail["name"]), f"execution {detail.get('status', 'ended').lower()}")
-    state: dict[str, Any] = event.get("state") or {}
-    steps: dict[str, Callable[[], dict[str, Any]]] = {
-        "prepare": lambda: runs.prepare(
-            state.get("experiment_id"),
-            state.get("result_id"),
-            event.get("execution_name"),
-            trigger=state.get("trigger"),
-            schedule_id=state.get("schedule_id"),
+        reason = f"execution {detail.get('status', 'ended').lower()}"
+        return runs.recover(str(detail["name"]), reason).model_dump(mode="json")
+    step = event.get("step")
+    if step not in {s.value for s in Step}:
+        raise ValueError(f"unknown step {step!r}; expected one of {sorted(s.value for s in Step)}")
+    parsed = StepEvent.model_validate(event)
+    state = parsed.state
+    steps: dict[Step, Callable[[], BaseModel]] = {
+        Step.PREPARE: lambda: runs.prepare(
+            state.experiment_id,
+            state.result_id,
+            parsed.execution_name,
+            trigger=state.trigger,
+            schedule_id=state.schedule_id,
         ),
-        "inject": lambda: runs.inject(_required_result_id(state)),
-        "observe": lambda: runs.observe(_required_result_id(state), event["task_token"]),
-        "rollback": lambda: runs.rollback(_required_result_id(state)),
+        Step.INJECT: lambda: runs.inject(_required(state.run_id)),
+        Step.OBSERVE: lambda: runs.observe(_required(state.run_id), _required_token(parsed)),
+        Step.ROLLBACK: lambda: runs.rollback(_required(state.run_id)),
         # Runs are named after their execution: when Prepare failed before recording the run's id
         # in the state (a console or scheduled start), the execution's name still finds it.
-        "finalize": lambda: runs.finalize(
-            _result_id(state) or event.get("execution_name"), state.get("error"), state.get("rollback_error")
+        Step.FINALIZE: lambda: runs.finalize(
+            state.run_id or parsed.execution_name, state.error, state.rollback_error
         ),
     }
-    step = event.get("step")
-    if step not in steps:
-        raise ValueError(f"unknown step {step!r}; expected one of {sorted(steps)}")
-    return steps[step]()
+    return steps[parsed.step]().model_dump(mode="json", exclude_none=False)
+
+
+def _required_token(event: StepEvent) -> str:
+    if event.task_token is None:
+        raise ValueError("the observe step needs its task_token")
+    return event.task_token

@@ -430,6 +430,7 @@ class ExperimentResult(BaseModel):
     stop_conditions: list[str] = Field(default_factory=list)
     trigger: Trigger = Trigger.API
     schedule_id: str | None = None
+    plan_id: str | None = None  # the stored plan the run executes (POST /experiments/{id}/preview)
     created_at: datetime
 
 

@@ -22,21 +22,21 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-SOURCE = "chaosplane"
-DETAIL_TYPE = "Chaosplane Run State Change"
+from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, EventStatus, RunEvent
+from chaosplane.models import StopKind
+
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SLACK_HOST = "hooks.slack.com"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -59,62 +59,6 @@ class _QuietWhileSending(logging.Filter):
 _QUIET = _QuietWhileSending()
 for _name in ("connectionpool", "connection", "poolmanager", "response", "util.retry"):
     logging.getLogger(f"urllib3.{_name}").addFilter(_QUIET)
-
-
-# -- the event contract ---------------------------------------------------------------------------
-
-
-class EventStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL
-
-
-FINAL = frozenset({EventStatus.COMPLETED, EventStatus.STOPPED, EventStatus.FAILED, EventStatus.SKIPPED})
-
-
-class StopKind(StrEnum):
-    USER = "user"
-    ALARM = "alarm"
-    EMERGENCY = "emergency"
-
-
-HALTS = frozenset({StopKind.ALARM, StopKind.EMERGENCY})
-
-
-class RunEvent(BaseModel):
-    """The `detail` of a "Chaosplane Run State Change" event (README: Run events).
-
-    Unknown fields are ignored, so the producer may add fields without breaking the notifier.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    run_id: str
-    experiment_id: str
-    experiment_name: str
-    team: str
-    fault: str
-    trigger: str
-    old_status: EventStatus | None = None
-    new_status: EventStatus
-    reason: str | None = None
-    stop_kind: StopKind | None = None
-    rollback_complete: bool | None = None
-    time: datetime
-
-    @property
-    def halted(self) -> bool:
-        """Halted by a stop condition or the emergency stop (not by a user's stop)."""
-        return self.stop_kind in HALTS
 
 
 # -- a team's configuration (what DynamoDB holds: nothing secret) --------------------------------
@@ -507,7 +451,7 @@ class Notifier:
     def handle(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Handle an EventBridge event; never raises (a notification never affects a run)."""
         try:
-            if raw.get("source") != SOURCE or raw.get("detail-type") != DETAIL_TYPE:
+            if raw.get("source") != RUN_EVENT_SOURCE or raw.get("detail-type") != RUN_STATE_CHANGE:
                 return {"ignored": "not a Chaosplane run event"}
             event = RunEvent.model_validate(raw.get("detail") or {})
         except ValidationError as err:

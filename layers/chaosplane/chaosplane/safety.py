@@ -110,24 +110,29 @@ def plan_run(
     chosen = {r.id for r in selected}
     not_selected = [r for r in eligible if r.id not in chosen]
 
+    refusals = refusals_for(len(selected), len(eligible), duration, policy)
+    if refusals and selected:
+        # Show which of the selected ones are beyond the caps, so the preview explains the refusal.
+        allowed_by_percent = math.floor(len(eligible) * policy.max_percent / 100)
+        cap = max(0, min(policy.max_resources, allowed_by_percent))
+        excluded += [Excluded(r, Exclusion.OVER_CAP, "beyond the team's limits") for r in selected[cap:]]
+    return Plan(selected=selected, eligible_not_selected=not_selected, excluded=excluded, refusals=refusals)
+
+
+def refusals_for(selected: int, eligible: int, duration: int, policy: SafetyPolicy) -> list[str]:
+    """Why hitting `selected` of `eligible` resources for `duration` is over `policy` (none: it is not)."""
     refusals = []
     if not selected:
         refusals.append("no eligible resource to hit")
     if duration > policy.max_duration:
         refusals.append(f"duration {duration}s is over the team's limit of {policy.max_duration}s")
-    if len(selected) > policy.max_resources:
+    if selected > policy.max_resources:
+        refusals.append(f"would hit {selected} resources; the team's limit is {policy.max_resources} per run")
+    allowed_by_percent = math.floor(eligible * policy.max_percent / 100)
+    if selected and selected > allowed_by_percent:
+        share = round(100 * selected / eligible)
         refusals.append(
-            f"would hit {len(selected)} resources; the team's limit is {policy.max_resources} per run"
-        )
-    allowed_by_percent = math.floor(len(eligible) * policy.max_percent / 100)
-    if selected and len(selected) > allowed_by_percent:
-        share = round(100 * len(selected) / len(eligible))
-        refusals.append(
-            f"would hit {len(selected)} of {len(eligible)} eligible resources ({share}%); "
+            f"would hit {selected} of {eligible} eligible resources ({share}%); "
             f"the team's limit is {policy.max_percent}%"
         )
-    if refusals and selected:
-        # Show which of the selected ones are beyond the caps, so the preview explains the refusal.
-        cap = max(0, min(policy.max_resources, allowed_by_percent))
-        excluded += [Excluded(r, Exclusion.OVER_CAP, "beyond the team's limits") for r in selected[cap:]]
-    return Plan(selected=selected, eligible_not_selected=not_selected, excluded=excluded, refusals=refusals)
+    return refusals

@@ -53,6 +53,7 @@ class Settings(BaseModel):
     journal_table: str
     audit_table: str
     teams_table: str
+    plans_table: str
     aws_region: str = Field(validation_alias=AliasChoices("aws_region", "aws_default_region"))
     # Only the API function starts runs; the executor never needs it (and must not: that would be a
     # dependency cycle in template.yaml, since the state machine invokes the executor).

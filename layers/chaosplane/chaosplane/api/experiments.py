@@ -3,20 +3,15 @@
 from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel
 
 from chaosplane.api.params import Limit, NextToken
 from chaosplane.auth import Caller
+from chaosplane.contracts import RunAccepted, RunRequest
 from chaosplane.errors import InvalidRequest, NotFound
-from chaosplane.models import Experiment, ExperimentSpec, Page, RunStatus, Target
+from chaosplane.models import Experiment, ExperimentSpec, Page, Target
 from chaosplane.runs import Runs, check_irreversible, check_target_fits
 from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
-
-
-class RunAccepted(BaseModel):
-    result_id: str
-    status: RunStatus
 
 
 def _existing_target(store: Store, target_id: str, team: str) -> Target:
@@ -79,8 +74,9 @@ def router(
         return None, 204
 
     @r.post("/experiments/<experiment_id>/run", tags=["runs"])
-    def run_experiment(experiment_id: str) -> tuple[RunAccepted, int]:
-        result = runs.start(experiment_id, team=caller().team)
+    def run_experiment(experiment_id: str, request: RunRequest | None = None) -> tuple[RunAccepted, int]:
+        plan_id = request.plan_id if request is not None else None
+        result = runs.start(experiment_id, team=caller().team, plan_id=plan_id)
         return RunAccepted(result_id=result.id, status=result.status), 202
 
     @r.post("/experiments/<experiment_id>/stop", tags=["runs"])

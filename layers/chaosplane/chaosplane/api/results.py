@@ -4,19 +4,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel
 
 from chaosplane.api.params import Limit, NextToken
 from chaosplane.auth import Caller
+from chaosplane.contracts import StopConditionState
 from chaosplane.models import ExperimentResult, Page
 from chaosplane.runs import Runs
 from chaosplane.store import Store
-
-
-class StopConditionState(BaseModel):
-    alarm: str
-    state: str  # OK | ALARM | INSUFFICIENT_DATA | MISSING
-    reason: str = ""
 
 
 def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGatewayRouter:

@@ -1,34 +1,24 @@
 """/safety: the team's policy and the emergency stop; and /experiments/{id}/preview."""
 
 from collections.abc import Callable
-from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from chaosplane.auth import Caller
+from chaosplane.contracts import LeverRequest, LeverResult
 from chaosplane.errors import NotFound
 from chaosplane.models import Lever
+from chaosplane.plans import Preview
 from chaosplane.runs import Runs
 from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
 from chaosplane.store import Store
-
-
-class LeverRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scope: Literal["team", "all"] = "team"
 
 
 class SafetyState(BaseModel):
     team: str
     lever: Lever | None
     policy: SafetyPolicy
-
-
-class LeverResult(BaseModel):
-    lever: Lever | None
-    halted: list[str]
 
 
 def router(store: Store, runs: Runs, caller: Callable[[], Caller], platform_team: str) -> APIGatewayRouter:
@@ -65,7 +55,7 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller], platform_team
         return LeverResult(lever=store.lever(caller().team), halted=[])
 
     @r.post("/experiments/<experiment_id>/preview", tags=["runs"])
-    def preview(experiment_id: str) -> dict[str, Any]:
+    def preview(experiment_id: str) -> Preview:
         return runs.preview(experiment_id, team=caller().team)
 
     return r

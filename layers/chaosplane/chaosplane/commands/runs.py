@@ -36,7 +36,6 @@ from chaosplane.client import (
     NotFound,
     RateLimited,
     ServerError,
-    StopConditionState,
 )
 from chaosplane.commands.context import (
     STATE,
@@ -51,6 +50,7 @@ from chaosplane.commands.context import (
 )
 from chaosplane.commands.junit import write_junit
 from chaosplane.commands.resources import OutputOpt, result_view
+from chaosplane.contracts import StopConditionState
 from chaosplane.models import ExperimentResult, FailureKind, RunStatus, StopKind
 
 STOP_GRACE = 60.0  # seconds to wait for the rollback after a stop we sent

@@ -163,6 +163,10 @@ def deploy(
             dynamodb.update_continuous_backups(
                 TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
             )
+        if properties.get("TimeToLiveSpecification", {}).get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+            )
         deployment.tables[logical_id] = name
 
     secrets_manager = session.client("secretsmanager")

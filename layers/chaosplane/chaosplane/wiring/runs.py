@@ -16,9 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chaosplane.errors import ErrorName
+from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, RunEvent
 from chaosplane.metrics import MetricReader
 from chaosplane.models import ExperimentResult, FaultType
-from chaosplane.runs import HALTED, AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
+from chaosplane.runs import AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.wiring.clients import Clients
@@ -45,7 +47,7 @@ def halt_sender(clients: Clients) -> Callable[[str], None]:
     def halt(task_token: str) -> None:
         try:
             clients.stepfunctions.send_task_failure(
-                taskToken=task_token, error=HALTED, cause="stop requested"
+                taskToken=task_token, error=ErrorName.HALTED.value, cause="stop requested"
             )
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in _ENDED_TASK:
@@ -168,13 +170,13 @@ def execution_status(clients: Clients, state_machine_arn: str) -> ExecutionStatu
     return status
 
 
-RUN_EVENT_SOURCE = "chaosplane"
-RUN_STATE_CHANGE = "Chaosplane Run State Change"
-
-
 def event_publisher(clients: Clients, bus: str) -> RunEventPublisher:
-    def publish(detail: dict[str, Any]) -> None:
-        entry = {"Source": RUN_EVENT_SOURCE, "DetailType": RUN_STATE_CHANGE, "Detail": json.dumps(detail)}
+    def publish(event: RunEvent) -> None:
+        entry = {
+            "Source": RUN_EVENT_SOURCE,
+            "DetailType": RUN_STATE_CHANGE,
+            "Detail": event.model_dump_json(),
+        }
         response = clients.events.put_events(Entries=[{**entry, "EventBusName": bus}])
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorMessage')}")

@@ -1,0 +1,48 @@
+"""The API's requests and answers that are not domain models, defined once for server and client.
+
+The routers in `chaosplane.api` declare them in the OpenAPI document; `chaosplane.client` parses
+the answers with the same classes, so the two cannot drift. Nothing here imports an SDK.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaosplane.models import Lever, RunStatus
+
+
+class RunRequest(BaseModel):
+    """Optional: without a body, the run plans anew (and may sample other resources than a preview)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=80,
+        description="a preview's plan: the run hits exactly its resources, or is refused with 409",
+    )
+
+
+class RunAccepted(BaseModel):
+    result_id: str
+    status: RunStatus
+
+
+class LeverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["team", "all"] = "team"
+
+
+class LeverResult(BaseModel):
+    lever: Lever | None = None
+    halted: list[str] = Field(default_factory=list)
+
+
+class StopConditionState(BaseModel):
+    alarm: str
+    state: str = Field(description="OK, ALARM, INSUFFICIENT_DATA or MISSING")
+    reason: str = ""

@@ -1,0 +1,134 @@
+"""The ports the run lifecycle depends on: small Protocols, so the domain never sees an adapter.
+
+`chaosplane.store.Store` (pynamodb) and the boto3 adapters in `chaosplane.wiring` implement them
+on AWS; the in-memory fakes beside the tests (`tests/fakes.py`) implement them in a dictionary, so
+the whole lifecycle runs in a unit test in milliseconds, with a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from chaosplane.faults.base import Resource
+from chaosplane.models import (
+    Experiment,
+    ExperimentResult,
+    FailureKind,
+    JournalEntry,
+    JournalStatus,
+    Lever,
+    ResourceState,
+    RunStatus,
+    StopKind,
+    Target,
+    Trigger,
+)
+from chaosplane.plans import RunPlan
+from chaosplane.safety import SafetyPolicy
+
+Clock = Callable[[], datetime]
+
+
+class TargetReader(Protocol):
+    def get_target(self, target_id: str, *, team: str | None) -> Target: ...
+
+
+class ExperimentReader(Protocol):
+    def get_experiment(self, experiment_id: str, *, team: str | None) -> Experiment: ...
+
+    def active_run_of(self, experiment_id: str, *, team: str | None) -> str | None: ...
+
+    def schedules(self, experiment_id: str, *, team: str | None) -> tuple[dict[str, dict[str, Any]], int]: ...
+
+
+class TeamReader(Protocol):
+    def policy(self, team: str) -> SafetyPolicy: ...
+
+    def lever(self, team: str) -> Lever | None: ...
+
+
+class RunRepository(Protocol):
+    """Runs (results) and the locks they hold on their experiment, target and team."""
+
+    def create_run(
+        self,
+        experiment: Experiment,
+        result_id: str | None = None,
+        *,
+        max_concurrent_runs: int = 5,
+        trigger: Trigger = Trigger.API,
+        schedule_id: str | None = None,
+        plan_id: str | None = None,
+    ) -> ExperimentResult: ...
+
+    def record_skipped_run(
+        self, experiment: Experiment, result_id: str, reason: str, trigger: Trigger, schedule_id: str | None
+    ) -> ExperimentResult: ...
+
+    def abandon_run(self, result_id: str, experiment_id: str) -> None: ...
+
+    def get_result(self, result_id: str, *, team: str | None) -> ExperimentResult: ...
+
+    def update_run(
+        self,
+        result_id: str,
+        *,
+        event: tuple[str, str] | None = None,
+        status: RunStatus | None = None,
+        resources: list[ResourceState] | None = None,
+        metrics: dict[str, Any] | None = None,
+        start_time: datetime | None = None,
+        plan_id: str | None = None,
+    ) -> None: ...
+
+    def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None: ...
+
+    def mark_running(self, result_id: str, experiment_id: str) -> None: ...
+
+    def register_task_token(self, result_id: str, token: str) -> bool: ...
+
+    def request_stop(
+        self, result_id: str, reason: str | None = None, kind: StopKind = StopKind.USER
+    ) -> str | None: ...
+
+    def stop_requested(self, result_id: str) -> bool: ...
+
+    def finish_run(
+        self,
+        result_id: str,
+        status: RunStatus,
+        error: str | None,
+        metrics: dict[str, Any],
+        message: str,
+        *,
+        release: bool,
+        failure_kind: FailureKind | None = None,
+    ) -> ExperimentResult: ...
+
+    def active_runs(self) -> list[ExperimentResult]: ...
+
+
+class JournalRepository(Protocol):
+    def journal_before_change(
+        self, result_id: str, resource: Resource, action: str, prior_state: dict[str, Any]
+    ) -> JournalEntry: ...
+
+    def journal_set_status(self, entry: JournalEntry, status: JournalStatus) -> None: ...
+
+    def journal(self, result_id: str) -> list[JournalEntry]: ...
+
+
+class PlanRepository(Protocol):
+    def save_plan(self, plan: RunPlan) -> None: ...
+
+    def get_plan(self, plan_id: str, *, team: str | None) -> RunPlan: ...
+
+    def keep_plan(self, plan_id: str, until: datetime) -> None: ...
+
+
+class RunStore(
+    TargetReader, ExperimentReader, TeamReader, RunRepository, JournalRepository, PlanRepository, Protocol
+):
+    """Everything the run lifecycle reads and writes."""

@@ -1,0 +1,128 @@
+"""What every part of the run lifecycle shares: its collaborators, planning, and run events."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chaosplane.events import EventStatus, RunEvent
+from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
+from chaosplane.metrics import MetricReader, series_for
+from chaosplane.models import ExperimentResult, FaultType, StopKind, Target, utcnow
+from chaosplane.parallel import CHANGES_AT_ONCE
+from chaosplane.plans import RunPlan
+from chaosplane.ports import RunStore
+from chaosplane.runs.checks import AlarmReader
+from chaosplane.safety import Plan, SafetyPolicy, plan_run
+from chaosplane.selection import Selection
+
+logger = logging.getLogger(__name__)
+
+RunEventPublisher = Callable[[RunEvent], None]
+WorkflowStarter = Callable[[ExperimentResult], None]
+Halter = Callable[[str], None]  # sends the Observe task's token a Halted failure
+ExecutionStatus = Callable[[str], str | None]  # RUNNING, SUCCEEDED, ...; None: no such execution
+
+
+class RunsBase:
+    """The collaborators, all injected: the store's ports, the fault families, AWS as callables,
+    the clock and the random generator (so that a test drives a 10-minute run in milliseconds)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        families: Callable[[FaultType], FaultFamily],
+        *,
+        start_workflow: WorkflowStarter | None = None,
+        send_halt: Halter | None = None,
+        alarms: AlarmReader | None = None,
+        metrics: MetricReader | None = None,
+        execution_status: ExecutionStatus | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        publish: RunEventPublisher | None = None,
+        parallel_changes: int = CHANGES_AT_ONCE,
+    ) -> None:
+        self._store = store
+        self._parallel_changes = parallel_changes
+        self._families = families
+        self._start_workflow = start_workflow
+        self._send_halt = send_halt
+        self._alarms = alarms
+        self._metrics = metrics
+        self._execution_status = execution_status
+        self._clock = clock
+        self._rng = rng or random.SystemRandom()
+        self._publish = publish
+
+    def _announce(
+        self,
+        result: ExperimentResult,
+        old: EventStatus | None,
+        new: EventStatus,
+        reason: str | None = None,
+        *,
+        stop_kind: StopKind | None = None,
+        rollback_complete: bool | None = None,
+    ) -> None:
+        """Put a run state change on EventBridge. Never fails the run: a lost event is only logged."""
+        if self._publish is None:
+            return
+        try:
+            name = self._store.get_experiment(result.experiment_id, team=None).name
+        except Exception:
+            name = ""  # deleted meanwhile, or the read failed: the event still goes out
+        event = RunEvent(
+            run_id=result.id,
+            experiment_id=result.experiment_id,
+            experiment_name=name,
+            team=result.team,
+            fault=result.fault.value,
+            trigger=result.trigger.value,
+            old_status=old,
+            new_status=new,
+            reason=reason,
+            stop_kind=stop_kind,
+            rollback_complete=rollback_complete,
+            time=self._clock(),
+        )
+        try:
+            self._publish(event)
+        except Exception:
+            logger.exception("could not publish the run event %s -> %s of run %s", old, new, result.id)
+
+    def _resolve(self, target: Target, fault: FaultType) -> tuple[list[Resource], frozenset[str]]:
+        family = self._families(fault)
+        return family.resolve(target, fault), family.eligible_states
+
+    def _plan(
+        self, target: Target, fault: FaultType, selection: str, duration: int, policy: SafetyPolicy
+    ) -> Plan:
+        """The one planning path: the preview stores exactly what a run with its plan carries out."""
+        matched, eligible_states = self._resolve(target, fault)
+        return plan_run(matched, eligible_states, Selection.parse(selection), duration, policy, self._rng)
+
+    def _access_problems(self, target: Target, fault: FaultType) -> list[str]:
+        """What the executor lacks to inject *and roll back* `fault` (families that can tell)."""
+        family = self._families(fault)
+        return family.check_access(target, fault) if isinstance(family, AccessChecking) else []
+
+    def _planned_resources(self, result: ExperimentResult) -> dict[str, Resource]:
+        """The run's resources as its plan has them (labels and detail included), by id."""
+        if result.plan_id is None:  # a run recorded before plans were stored
+            return {r.id: Resource(r.id, r.kind, r.before, detail=dict(r.detail)) for r in result.resources}
+        plan: RunPlan = self._store.get_plan(result.plan_id, team=None)
+        return {r.id: r.resource() for r in plan.selected}
+
+    def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:
+        """The chart's data kept with the result; a failed read is logged, never fails the run."""
+        if self._metrics is None or not result.stop_conditions:
+            return None
+        try:
+            return series_for(result, self._metrics, self._clock())
+        except Exception:
+            logger.exception("stop-condition metrics could not be read for %s", result.id)
+            return None

@@ -1,0 +1,71 @@
+"""Checks a run passes before it may touch anything: stop conditions, the fault's target, consent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chaosplane.errors import InvalidRequest
+from chaosplane.models import FaultType, Target
+from chaosplane.safety import InsufficientData
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    state: str  # OK | ALARM | INSUFFICIENT_DATA
+    reason: str = ""
+
+
+AlarmReader = Callable[[list[str]], dict[str, AlarmState]]
+
+
+def alarm_name(reference: str) -> str:
+    """Stop conditions are alarm names or ARNs; CloudWatch and its events speak names."""
+    return reference.split(":alarm:", 1)[-1]
+
+
+def preflight(
+    stop_conditions: list[str], read: AlarmReader | None, insufficient: InsufficientData
+) -> tuple[dict[str, AlarmState], list[str]]:
+    """The stop conditions' states, and the reasons a run may not start now (none: it may)."""
+    names = [alarm_name(ref) for ref in stop_conditions]
+    if not names:
+        return {}, []
+    if read is None:
+        return {}, ["stop conditions cannot be checked by this component"]
+    states = read(names)
+    problems = []
+    for name in names:
+        found = states.get(name)
+        if found is None:
+            problems.append(f"stop condition {name} does not exist")
+        elif found.state == "ALARM":
+            problems.append(f"stop condition {name} is in ALARM: {found.reason}")
+        elif found.state == "INSUFFICIENT_DATA" and insufficient is InsufficientData.REFUSE:
+            problems.append(f"stop condition {name} has insufficient data (the team's policy refuses that)")
+    return states, problems
+
+
+def check_target_fits(experiment_fault: FaultType, target: Target, *, field: str | None = None) -> None:
+    """`field`: the request's field to name in the error (when the request has one)."""
+    from chaosplane.faults import catalogue  # here, not at the top: it imports every family
+
+    wanted = catalogue.spec(experiment_fault).target_type
+    if target.type is not wanted:
+        raise InvalidRequest(
+            f"fault {experiment_fault.value} acts on {wanted.value} targets, "
+            f"but target {target.id} is {target.type.value}",
+            field=field,
+        )
+
+
+def check_irreversible(fault: FaultType, allow_irreversible: bool, *, field: str | None = None) -> None:
+    """An irreversible fault (ec2-terminate) only with the experiment's explicit consent."""
+    from chaosplane.faults import catalogue  # here, not at the top: it imports every family
+
+    if catalogue.spec(fault).irreversible and not allow_irreversible:
+        raise InvalidRequest(
+            f"fault {fault.value} is irreversible (rollback cannot undo it); "
+            "the experiment must set allow_irreversible: true to use it",
+            field=field,
+        )

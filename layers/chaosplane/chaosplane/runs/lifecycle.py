@@ -1,0 +1,369 @@
+"""The workflow's steps: Prepare, Inject, Observe, Rollback, Finalize.
+
+Each method is one state of `statemachines/experiment.asl.json`. The order and the guarantees
+(every path after Prepare passes through Rollback, retries, timeouts) belong to the state machine;
+this module makes each step correct on its own, idempotent, and safe to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from chaosplane.errors import (
+    Conflict,
+    ErrorName,
+    Halted,
+    InvalidRequest,
+    NotEligible,
+    NotFound,
+    NothingToHit,
+    PolicyRefused,
+    PreflightFailed,
+    RollbackIncomplete,
+    RunExists,
+    TransientError,
+)
+from chaosplane.events import EventStatus
+from chaosplane.faults.base import RunContext
+from chaosplane.models import (
+    ExperimentResult,
+    JournalEntry,
+    JournalStatus,
+    ResourceState,
+    RunStatus,
+    StopKind,
+    Trigger,
+)
+from chaosplane.parallel import each_in_order
+from chaosplane.plans import RunPlan, no_longer_eligible, over_policy
+from chaosplane.runs.base import RunsBase
+from chaosplane.runs.checks import check_irreversible, check_target_fits, preflight
+from chaosplane.runs.outcome import failure_kind, outcome, refused_before_start
+from chaosplane.runs.progress import Progress, catch_up, some
+from chaosplane.steps import Finalized, Injected, Observing, Prepared, RolledBack, StepError
+from chaosplane.store.journal import RunJournal
+
+logger = logging.getLogger(__name__)
+
+
+class Lifecycle(RunsBase):
+    def _create_unattended(
+        self, experiment_id: str, execution_name: str, trigger: Trigger, schedule_id: str | None
+    ) -> ExperimentResult | None:
+        """The run of an execution started outside the API; None if it had to be skipped.
+
+        Named after the execution, so that a retried Prepare finds it instead of making a second.
+        A refusal (the experiment or target busy, the team at its limit, the emergency stop) is
+        recorded as a `skipped` run with its reason: a schedule's misses must be visible.
+        """
+        experiment = self._store.get_experiment(experiment_id, team=None)
+        check_target_fits(experiment.type, self._store.get_target(experiment.target, team=None))
+        refusal = None
+        if trigger is Trigger.SCHEDULE:
+            schedules, _ = self._store.schedules(experiment_id, team=None)
+            registered = schedules.get(schedule_id or "")
+            if registered is None:
+                refusal = f"schedule {schedule_id} is not registered on experiment {experiment_id}"
+            elif not registered.get("enabled", True):
+                refusal = f"schedule {schedule_id} is paused"
+        if refusal is None:
+            try:
+                policy = self._store.policy(experiment.team)
+                created = self._store.create_run(
+                    experiment,
+                    result_id=execution_name,
+                    max_concurrent_runs=policy.max_concurrent_runs,
+                    trigger=trigger,
+                    schedule_id=schedule_id,
+                )
+            except RunExists:
+                return self._store.get_result(execution_name, team=None)
+            except Conflict as err:
+                refusal = str(err)
+            else:
+                self._announce(created, None, EventStatus.PENDING)
+                return created
+        try:
+            existing = self._store.get_result(execution_name, team=None)
+            return None if existing.status is RunStatus.SKIPPED else existing
+        except NotFound:
+            pass
+        skipped = self._store.record_skipped_run(experiment, execution_name, refusal, trigger, schedule_id)
+        self._announce(skipped, None, EventStatus.SKIPPED, refusal)
+        return None
+
+    def prepare(
+        self,
+        experiment_id: str | None,
+        result_id: str | None,
+        execution_name: str | None = None,
+        trigger: str | None = None,
+        schedule_id: str | None = None,
+    ) -> Prepared:
+        """Plan the run (or take the plan it was started with), record it, mark the run `running`."""
+        from chaosplane.faults import catalogue  # here, not at the top: it imports every family
+
+        if result_id is None:
+            # Started outside the API: the Step Functions console or an EventBridge schedule.
+            if experiment_id is None or execution_name is None:
+                raise InvalidRequest("the run input needs experiment_id (or result_id)")
+            how = Trigger.SCHEDULE if trigger == Trigger.SCHEDULE.value else Trigger.CONSOLE
+            created = self._create_unattended(experiment_id, execution_name, how, schedule_id)
+            if created is None:
+                return Prepared(result_id=execution_name, duration=0, skipped=True)
+            result_id = created.id
+        result = self._store.get_result(result_id, team=None)
+        if result.status is RunStatus.SKIPPED:
+            return Prepared(result_id=result.id, duration=0, skipped=True)
+        if result.status is not RunStatus.PENDING:
+            return self._prepared(result)  # a retried Prepare: the plan is already recorded
+        if result.stop_requested:
+            raise Halted("stop requested before the run started")
+        target = self._store.get_target(result.target_id, team=result.team)
+        check_target_fits(result.fault, target)
+        if catalogue.spec(result.fault).irreversible:
+            # Checked when the experiment was saved; checked again here, against what it says now.
+            experiment = self._store.get_experiment(result.experiment_id, team=result.team)
+            try:
+                check_irreversible(result.fault, experiment.allow_irreversible)
+            except InvalidRequest as err:
+                raise PolicyRefused(str(err)) from err
+        policy = self._store.policy(result.team)
+        _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
+        problems += self._access_problems(target, result.fault)
+        if problems:
+            raise PreflightFailed("; ".join(problems))
+        now = self._clock()
+        if result.plan_id is not None:
+            # Started from a previewed plan: exactly its resources, or none of them.
+            plan = self._store.get_plan(result.plan_id, team=result.team)
+            matched, eligible_states = self._resolve(target, result.fault)
+            stale = no_longer_eligible(plan, matched, eligible_states, policy)
+            if stale:
+                raise PreflightFailed("planned resources are no longer eligible: " + "; ".join(stale))
+            refusals = over_policy(plan, matched, eligible_states, policy)
+            if refusals:
+                raise PolicyRefused("; ".join(refusals))
+            self._store.keep_plan(plan.id, now + timedelta(seconds=result.duration))
+        else:
+            planned = self._plan(target, result.fault, result.selection, result.duration, policy)
+            if not planned.selected:
+                raise NothingToHit(
+                    f"target {target.id} matched no resource that {result.fault.value} can act on"
+                )
+            if not planned.allowed:
+                raise PolicyRefused("; ".join(planned.refusals))
+            plan = RunPlan.for_run(planned, result, now)
+            self._store.save_plan(plan)
+        matched_count = len(plan.selected) + len(plan.eligible_not_selected) + len(plan.excluded)
+        self._store.update_run(
+            result.id,
+            resources=plan.resources(),
+            plan_id=plan.id,
+            event=(
+                "prepare",
+                f"{matched_count} matched, {len(plan.selected)} selected ({result.selection}), "
+                f"{len(plan.excluded)} excluded; hitting: " + some(r.id for r in plan.selected),
+            ),
+        )
+        self._store.mark_running(result.id, result.experiment_id)
+        self._announce(result, EventStatus.PENDING, EventStatus.RUNNING)
+        return self._prepared(result)
+
+    @staticmethod
+    def _prepared(result: ExperimentResult) -> Prepared:
+        return Prepared(result_id=result.id, duration=result.duration, skipped=False)
+
+    def inject(self, result_id: str) -> Injected:
+        from chaosplane.faults import catalogue  # here, not at the top: it imports every family
+
+        result = self._store.get_result(result_id, team=None)
+        family = self._families(result.fault)
+        parameters = catalogue.parse_parameters(result.fault, result.parameters)
+        planned = self._planned_resources(result)
+        started = self._clock()
+        context = RunContext(
+            result.id, result.experiment_id, result.duration, started + timedelta(seconds=result.duration)
+        )
+        journal = RunJournal(self._store, result_id, context)
+        journaled = self._store.journal(result_id)
+        if catch_up(result, journaled):
+            self._store.update_run(result_id, resources=result.resources)
+        done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
+        todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
+        progress = Progress(self._store, result, "inject", "injected", len(todo), self._clock)
+
+        def stop_if_asked() -> None:
+            if self._store.stop_requested(result_id):
+                raise Halted("stop requested during injection")
+
+        def inject_one(resource: ResourceState) -> tuple[ResourceState, str, bool]:
+            try:
+                return resource, family.inject(result.fault, planned[resource.id], parameters, journal), False
+            except NotEligible as err:
+                # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
+                return resource, str(err), True
+
+        def record(outcome: tuple[ResourceState, str, bool]) -> None:
+            resource, state_or_reason, skipped = outcome
+            if skipped:
+                resource.detail["skipped"] = state_or_reason
+                progress.done(f"skipped {resource.id}: {state_or_reason}", skipped=True)
+            else:
+                resource.after = state_or_reason
+                progress.done(f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}")
+
+        try:  # a retried Inject skips what it has done
+            each_in_order(todo, inject_one, record, width=self._parallel_changes, before_each=stop_if_asked)
+        except BaseException:
+            progress.flush_quietly()  # what was hit is on record before a failure goes to rollback
+            raise
+        progress.flush()
+        if not any(r.after is not None for r in result.resources):
+            raise NothingToHit("every selected resource changed state before it could be injected")
+        elapsed = (self._clock() - started).total_seconds()
+        self._store.update_run(result_id, metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
+        return Injected(injected=sum(1 for r in result.resources if r.after is not None))
+
+    def observe(self, result_id: str, task_token: str) -> Observing:
+        """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
+        if self._store.register_task_token(result_id, task_token):
+            raise Halted("stop requested")
+        result = self._store.get_result(result_id, team=None)
+        self._store.update_run(result_id, event=("observe", f"holding the fault for {result.duration}s"))
+        return Observing(observing=result_id)
+
+    def rollback(self, result_id: str) -> RolledBack:
+        """Undo every journaled change not yet undone. Works from the journal alone; idempotent.
+
+        One resource that cannot be restored does not stop the others from being restored: every
+        entry is tried, then the run fails with all the errors (transient ones first, so that Step
+        Functions retries the whole rollback while any error might still go away). Each error is
+        logged with its traceback before it is reduced to a line, and the originals travel as the
+        failure's cause (an ExceptionGroup).
+        """
+        result = self._store.get_result(result_id, team=None)
+        family = self._families(result.fault)
+        by_id = {r.id: r for r in result.resources}
+        started = self._clock()
+        undone = 0
+        transient: list[tuple[str, Exception]] = []
+        lasting: list[tuple[str, Exception]] = []
+        journaled = self._store.journal(result_id)
+        if catch_up(result, journaled):
+            self._store.update_run(result_id, resources=result.resources)
+        todo = [e for e in journaled if e.status is not JournalStatus.ROLLED_BACK]
+        progress = Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
+
+        def undo(entry: JournalEntry) -> tuple[JournalEntry, str, Exception | None]:
+            """The entry with the state it is left in, or with what went wrong."""
+            try:
+                restored = family.rollback(entry)
+            except Exception as err:
+                logger.exception(
+                    "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result_id
+                )
+                return entry, f"{entry.resource_id}: {type(err).__name__}: {err}", err
+            self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
+            return entry, restored, None
+
+        def record(outcome: tuple[JournalEntry, str, Exception | None]) -> None:
+            nonlocal undone
+            entry, restored_or_problem, error = outcome
+            if error is not None:
+                kept = transient if isinstance(error, TransientError) else lasting
+                line = f"{entry.resource_id}: {error}" if kept is transient else restored_or_problem
+                kept.append((line, error))
+                return
+            undone += 1
+            if entry.resource_id in by_id:
+                by_id[entry.resource_id].restored = restored_or_problem
+            progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored_or_problem}")
+
+        try:
+            each_in_order(todo, undo, record, width=self._parallel_changes)
+        except BaseException:
+            progress.flush_quietly()
+            raise
+        progress.flush()
+        problems = transient + lasting
+        if problems:
+            causes = ExceptionGroup(f"rollback of run {result_id}", [err for _, err in problems])
+            lines = "; ".join(line for line, _ in problems)
+            if transient:
+                raise TransientError("rollback not finished, will retry: " + lines) from causes
+            raise RollbackIncomplete(lines) from causes
+        elapsed = (self._clock() - started).total_seconds()
+        self._store.update_run(
+            result_id,
+            event=("rollback", f"rollback complete: {undone} change(s) undone"),
+            metrics={**result.metrics, "rollback_seconds": round(elapsed, 3), "rolled_back": undone},
+        )
+        return RolledBack(rolled_back=undone)
+
+    def finalize(
+        self, result_id: str | None, error: StepError | None, rollback_error: StepError | None
+    ) -> Finalized:
+        status = outcome(error, rollback_error)
+        if result_id is None:
+            return Finalized(status=RunStatus.FAILED, error=error.describe() if error else None)
+        try:
+            result = self._store.get_result(result_id, team=None)
+        except NotFound:  # refused before a run was recorded (e.g. its experiment is gone)
+            return Finalized(status=RunStatus.FAILED, error=error.describe() if error else None)
+        if status is RunStatus.COMPLETED and result.stop_requested:
+            status = RunStatus.STOPPED  # asked to stop as the fault's time ran out: the request stands
+        if (
+            status is RunStatus.FAILED
+            and refused_before_start(error, rollback_error)
+            and result.trigger is Trigger.SCHEDULE
+        ):
+            status = RunStatus.SKIPPED  # a schedule's refused run touched nothing: it was skipped
+        message = error.describe() if error else None
+        if rollback_error is not None:
+            after = f" (after: {message})" if message else ""
+            message = (
+                f"ROLLBACK INCOMPLETE, resources may still be faulted: {rollback_error.describe()}{after}"
+            )
+        if status is RunStatus.STOPPED:
+            message = result.stop_reason  # an alarm or the emergency stop; a plain stop has none
+        kind = None
+        if status is RunStatus.FAILED:
+            kind = failure_kind(error, rollback_error, prepared=result.status is not RunStatus.PENDING)
+        unrestored = self._unrestored(result_id)
+        metrics = {
+            **result.metrics,
+            "resources_selected": len(result.resources),
+            "resources_injected": sum(1 for r in result.resources if r.after is not None),
+            "resources_restored": sum(1 for r in result.resources if r.restored is not None),
+        }
+        if result.start_time is not None:
+            metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
+        if not result.status.is_final and (chart := self._final_series(result)) is not None:
+            metrics["stop_conditions"] = chart
+        final = self._store.finish_run(
+            result_id,
+            status,
+            message,
+            metrics,
+            f"run {status.value}",
+            release=not unrestored,
+            failure_kind=kind,
+        )
+        if not result.status.is_final:  # the first Finalize of this run (a retried one says nothing)
+            self._announce(
+                final,
+                EventStatus.STOPPING if result.stop_requested else EventStatus(result.status.value),
+                EventStatus(final.status.value),
+                final.error,
+                stop_kind=(final.stop_kind or StopKind.USER) if final.status is RunStatus.STOPPED else None,
+                rollback_complete=not unrestored,
+            )
+        return Finalized(status=final.status, result_id=result_id)
+
+    def _unrestored(self, result_id: str) -> list[JournalEntry]:
+        return [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
+
+    def _workflow_ended(self, reason: str) -> StepError:
+        return StepError.model_validate({"Error": ErrorName.WORKFLOW_ENDED.value, "Cause": reason})

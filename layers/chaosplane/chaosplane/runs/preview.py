@@ -1,0 +1,93 @@
+"""What a run would do, and what its stop conditions say: the read side of the lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chaosplane.contracts import StopConditionState
+from chaosplane.metrics import READ_AGAIN_UNTIL, loses_points, series_for
+from chaosplane.plans import Preview, RunPlan
+from chaosplane.runs.base import RunsBase
+from chaosplane.runs.checks import alarm_name, check_target_fits, preflight
+
+logger = logging.getLogger(__name__)
+
+
+class Previews(RunsBase):
+    def preview(self, experiment_id: str, *, team: str) -> Preview:
+        """Plan a run now, store the plan, and show it: a run given its id hits exactly this."""
+        from chaosplane.faults import catalogue  # here, not at the top: it imports every family
+
+        experiment = self._store.get_experiment(experiment_id, team=team)
+        target = self._store.get_target(experiment.target, team=team)
+        check_target_fits(experiment.type, target)
+        policy = self._store.policy(team)
+        planned = self._plan(target, experiment.type, experiment.selection, experiment.duration, policy)
+        plan = RunPlan.for_preview(planned, experiment, self._clock())
+        self._store.save_plan(plan)
+        states, problems = preflight(experiment.stop_conditions, self._alarms, policy.insufficient_data)
+        problems += self._access_problems(target, experiment.type)
+        lever = self._store.lever(team)
+        refusals = (
+            plan.refusals + problems + ([f"the emergency stop is engaged ({lever.team})"] if lever else [])
+        )
+        stop_conditions = [
+            StopConditionState(
+                alarm=alarm_name(ref),
+                state=states[alarm_name(ref)].state if alarm_name(ref) in states else "MISSING",
+            )
+            for ref in experiment.stop_conditions
+        ]
+        return Preview.of(
+            plan,
+            irreversible=catalogue.spec(experiment.type).irreversible,
+            stop_conditions=stop_conditions,
+            policy=policy,
+            refusals=refusals,
+        )
+
+    def stop_condition_states(self, result_id: str, *, team: str) -> list[dict[str, str]]:
+        """The current state of a run's stop conditions, for people and pipelines watching it."""
+        result = self._store.get_result(result_id, team=team)
+        names = [alarm_name(ref) for ref in result.stop_conditions]
+        states = self._alarms(names) if names and self._alarms is not None else {}
+        return [
+            {
+                "alarm": name,
+                "state": states[name].state if name in states else "MISSING",
+                "reason": states[name].reason if name in states else "",
+            }
+            for name in names
+        ]
+
+    def metric_series(self, result_id: str, *, team: str) -> dict[str, Any]:
+        """The stop conditions' metrics around the run (the result page's chart).
+
+        Read now, unless the run kept a complete chart. The chart kept when a run ends stops at
+        its end; the first read once the minutes after it have passed is kept in its place.
+        """
+        result = self._store.get_result(result_id, team=team)
+        kept = result.metrics.get("stop_conditions")
+        if isinstance(kept, dict) and kept.get("complete"):
+            return kept
+        now = self._clock()
+        if isinstance(kept, dict) and result.end_time and now >= result.end_time + READ_AGAIN_UNTIL:
+            return {**kept, "complete": True}  # too late to read again: what was kept is what there is
+        if self._metrics is None:
+            raise RuntimeError("this component cannot read CloudWatch metrics")
+        chart = series_for(result, self._metrics, now)
+        if chart["complete"] and result.stop_conditions:
+            if isinstance(kept, dict) and loses_points(kept, chart):
+                chart = {**kept, "complete": True}  # an alarm deleted since: keep the points we had
+            self._store.keep_chart(result_id, chart, before=result.metrics)
+        return chart
+
+    def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
+        names = [alarm_name(ref) for ref in stop_conditions]
+        if not names:
+            return []
+        if self._alarms is None:
+            raise RuntimeError("this component cannot read CloudWatch alarms")
+        found = self._alarms(names)
+        return [name for name in names if name not in found]

@@ -1,0 +1,118 @@
+"""The workflow's contract: what each step of `statemachines/experiment.asl.json` takes and returns.
+
+One definition for both sides. The state machine passes the whole workflow state to every step
+(`"state.$": "$"`) and picks fields out of each answer with a ResultSelector; the executor parses
+the first into `StepEvent` and answers with the models below. A unit test holds the ASL's
+ResultSelectors to these fields.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaosplane.errors import ErrorName
+from chaosplane.models import RunStatus
+
+
+class StepError(BaseModel):
+    """An error Step Functions caught (`Catch` with `ResultPath: "$.error"`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(default="Error", alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+    def is_(self, name: ErrorName) -> bool:
+        return self.name == name.value
+
+    def describe(self) -> str:
+        """A readable message: Lambda's errorMessage out of its JSON cause, when it is one."""
+        cause = self.cause
+        if cause:
+            try:
+                parsed = json.loads(cause)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                cause = parsed.get("errorMessage", cause)
+        return f"{self.name}: {cause}" if cause else self.name
+
+
+class Prepared(BaseModel):
+    result_id: str
+    duration: int
+    skipped: bool
+
+
+class PlannedRun(BaseModel):
+    """What Prepare recorded in the state (`$.run`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    result_id: str | None = None
+    duration: int | None = None
+    skipped: bool | None = None
+
+
+class WorkflowState(BaseModel):
+    """The execution's state as each step sees it: the start input plus what earlier steps added."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    experiment_id: str | None = None
+    result_id: str | None = None  # set by the API; a console or scheduled start has none
+    trigger: str | None = None
+    schedule_id: str | None = None
+    run: PlannedRun | None = None
+    error: StepError | None = None
+    rollback_error: StepError | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        return (self.run.result_id if self.run else None) or self.result_id
+
+
+class Step(StrEnum):
+    PREPARE = "prepare"
+    INJECT = "inject"
+    OBSERVE = "observe"
+    ROLLBACK = "rollback"
+    FINALIZE = "finalize"
+
+
+class StepEvent(BaseModel):
+    """One invocation of the executor by the state machine."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: Step
+    state: WorkflowState = Field(default_factory=WorkflowState)
+    execution_name: str | None = None
+    task_token: str | None = None
+
+
+class Injected(BaseModel):
+    injected: int
+
+
+class Observing(BaseModel):
+    observing: str
+
+
+class RolledBack(BaseModel):
+    rolled_back: int
+
+
+class Finalized(BaseModel):
+    status: RunStatus
+    result_id: str | None = None
+    error: str | None = None
+
+
+class Recovered(BaseModel):
+    rolled_back: int
+    status: RunStatus
+    result_id: str

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from chaosplane.errors import InjectionFailed, NotEligible
+from chaosplane.faults.base import Journal, Resource
+from chaosplane.models import FaultType, JournalEntry, Target
+
+
+@dataclass
+class FakeInstances:
+    """EC2-like instances in a dictionary: stop on inject, start on rollback, journal first.
+
+    Knobs for the paths that matter: `deny` makes inject fail as an AccessDenied does (after the
+    journal entry, as a real call that was refused); `rollback_failures` makes that many rollback
+    calls fail first (transient or lasting).
+    """
+
+    states: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    eligible_states: frozenset[str] = frozenset({"running"})
+    deny: set[str] = field(default_factory=set)
+    rollback_failures: list[Exception] = field(default_factory=list)
+    injected_with: dict[str, Resource] = field(default_factory=dict)
+
+    def add(self, count: int, state: str = "running", **labels: str) -> list[str]:
+        start = len(self.states)
+        ids = [f"i-{start + n:04d}" for n in range(count)]
+        for instance in ids:
+            self.states[instance] = state
+            self.labels[instance] = {"app": "web", **labels}
+        return ids
+
+    def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
+        return [
+            Resource(instance, "ec2:instance", state, labels=dict(self.labels[instance]))
+            for instance, state in self.states.items()
+        ]
+
+    def inject(self, fault: FaultType, resource: Resource, parameters: BaseModel, journal: Journal) -> str:
+        self.injected_with[resource.id] = resource
+        now = self.states[resource.id]
+        if now not in self.eligible_states:
+            raise NotEligible(f"it is {now} now")
+        entry = journal.before_change(resource, "stop", {"state": now})
+        if resource.id in self.deny:
+            raise InjectionFailed(f"stop_instances on {resource.id} failed: AccessDenied")
+        self.states[resource.id] = "stopped"
+        journal.applied(entry)
+        return "stopped"
+
+    def rollback(self, entry: JournalEntry) -> str:
+        if self.rollback_failures:
+            raise self.rollback_failures.pop(0)
+        if self.states[entry.resource_id] == "stopped":
+            self.states[entry.resource_id] = str(entry.prior_state["state"])
+        return self.states[entry.resource_id]

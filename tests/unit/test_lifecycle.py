@@ -1,0 +1,308 @@
+"""The whole run lifecycle on in-memory fakes: every path of a run, in milliseconds, with a fake clock.
+
+The state machine's order is played by hand here (the embedded-AWS tests run the real ASL); what is
+under test is that each step, on its own, does the right thing and leaves the store consistent.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from chaosplane.errors import (
+    Conflict,
+    ErrorName,
+    Halted,
+    InjectionFailed,
+    InvalidRequest,
+    PreflightFailed,
+    RollbackIncomplete,
+    TransientError,
+)
+from chaosplane.models import Experiment, FailureKind, RunStatus, StopKind, Target
+from chaosplane.runs import AlarmState, Runs
+from chaosplane.steps import StepError
+from tests.fakes import FakeClock, FakeInstances, FakeWorkflow, InMemoryStore
+
+
+@dataclass
+class World:
+    store: InMemoryStore
+    family: FakeInstances
+    workflow: FakeWorkflow
+    clock: FakeClock
+    runs: Runs
+    target: Target
+    alarms: dict[str, AlarmState]
+
+    def experiment(self, **fields: object) -> Experiment:
+        return self.store.add_experiment(self.target, **fields)
+
+    def states(self) -> dict[str, str]:
+        return dict(self.family.states)
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FakeClock()
+    store = InMemoryStore(clock)
+    family = FakeInstances()
+    family.add(10)
+    workflow = FakeWorkflow()
+    alarms: dict[str, AlarmState] = {"latency-high": AlarmState("OK")}
+    runs = Runs(
+        store,
+        lambda fault: family,
+        start_workflow=workflow.start,
+        send_halt=workflow.halt,
+        alarms=lambda names: {n: alarms[n] for n in names if n in alarms},
+        execution_status=lambda name: "RUNNING",
+        clock=clock,
+        rng=random.Random(7),
+        publish=workflow.publish,
+        parallel_changes=1,
+    )
+    store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100, "max_resources": 100})
+    return World(store, family, workflow, clock, runs, store.add_target(), alarms)
+
+
+def error(name: ErrorName | str, cause: str = "") -> StepError:
+    return StepError.model_validate({"Error": str(name), "Cause": cause})
+
+
+def held(world: World, experiment: Experiment, plan_id: str | None = None) -> str:
+    """Start a run and take it through Prepare, Inject and into Observe; its id."""
+    run = world.runs.start(experiment.id, team="red", plan_id=plan_id)
+    world.runs.prepare(None, run.id)
+    world.runs.inject(run.id)
+    world.runs.observe(run.id, f"token-{run.id}")
+    return run.id
+
+
+def test_a_run_holds_its_fault_for_the_duration_then_restores_everything(world: World) -> None:
+    # Given an experiment that stops 3 of 10 running instances for 10 minutes...
+    experiment = world.experiment(selection="COUNT(3)")
+    run_id = held(world, experiment)
+    stopped = sorted(i for i, s in world.states().items() if s == "stopped")
+    assert len(stopped) == 3
+    # ...when its duration passes (Observe times out) and the workflow rolls back and finalizes...
+    world.clock.advance(600)
+    assert world.runs.rollback(run_id).rolled_back == 3
+    final = world.runs.finalize(run_id, None, None)
+    # ...then every instance runs again, the run completed, and every lock is free for the next run.
+    assert final.status is RunStatus.COMPLETED
+    assert set(world.states().values()) == {"running"}
+    result = world.store.get_result(run_id, team="red")
+    assert [r.id for r in result.resources] == stopped
+    assert all(r.after == "stopped" and r.restored == "running" for r in result.resources)
+    assert result.metrics["run_seconds"] == 600.0
+    assert world.workflow.statuses(run_id) == ["None->pending", "pending->running", "running->completed"]
+    assert not world.store.locks.active and not world.store.locks.experiment and not world.store.locks.target
+    assert world.runs.start(experiment.id, team="red").status is RunStatus.PENDING
+
+
+def test_a_stop_halts_observe_at_once_and_the_run_ends_stopped(world: World) -> None:
+    run_id = held(world, world.experiment(selection="COUNT(2)"))
+    world.runs.stop(world.store.results[run_id].experiment_id, team="red")
+    # The Observe task got its Halted failure: that is what ends the wait.
+    assert world.workflow.halted == [f"token-{run_id}"]
+    world.runs.rollback(run_id)
+    final = world.runs.finalize(run_id, error(ErrorName.HALTED), None)
+    assert final.status is RunStatus.STOPPED
+    result = world.store.get_result(run_id, team="red")
+    assert result.stop_kind is StopKind.USER
+    assert set(world.states().values()) == {"running"}
+    assert world.workflow.statuses(run_id)[-2:] == ["running->stopping", "stopping->stopped"]
+
+
+def test_an_alarm_halts_only_the_runs_that_name_it(world: World) -> None:
+    watched = held(world, world.experiment(selection="COUNT(1)", stop_conditions=["latency-high"]))
+    other_target = world.store.add_target(name="other")
+    unwatched_experiment = world.store.add_experiment(other_target, selection="COUNT(1)")
+    unwatched = held(world, unwatched_experiment)
+    assert world.runs.on_alarm("latency-high", "p99 over 2 s") == [watched]
+    assert world.workflow.halted == [f"token-{watched}"]
+    result = world.store.get_result(watched, team="red")
+    assert result.stop_kind is StopKind.ALARM and "p99 over 2 s" in (result.stop_reason or "")
+    assert not world.store.get_result(unwatched, team="red").stop_requested
+
+
+def test_a_stop_before_observe_is_seen_by_inject_and_nothing_more_is_hit(world: World) -> None:
+    run = world.runs.start(world.experiment(selection="ALL").id, team="red")
+    world.runs.prepare(None, run.id)
+    world.runs.halt(run.id, None)
+    with pytest.raises(Halted):
+        world.runs.inject(run.id)
+    assert set(world.states().values()) == {"running"}
+    assert world.runs.finalize(run.id, error(ErrorName.HALTED), None).status is RunStatus.STOPPED
+
+
+def test_a_crashed_run_is_recovered_from_the_journal_alone(world: World) -> None:
+    # Given a run whose execution died after Inject (nothing but the journal knows what it did)...
+    run_id = held(world, world.experiment(selection="COUNT(4)"))
+    assert list(world.states().values()).count("stopped") == 4
+    # ...the sweeper sees the execution gone and recovers it.
+    world.runs._execution_status = lambda name: "ABORTED"
+    report = world.runs.sweep()
+    assert report["recovered"] == [run_id]
+    assert set(world.states().values()) == {"running"}
+    result = world.store.get_result(run_id, team="red")
+    assert result.status is RunStatus.FAILED and result.failure_kind is FailureKind.ABORTED
+    assert not world.store.locks.active
+    # Recovery is idempotent: a second delivery changes nothing and says so.
+    again = world.runs.recover(run_id, "execution aborted")
+    assert again.rolled_back == 0 and again.status is RunStatus.FAILED
+
+
+def test_a_rollback_that_fails_keeps_the_originals_and_succeeds_when_retried(world: World) -> None:
+    run_id = held(world, world.experiment(selection="COUNT(2)"))
+    throttled = TransientError("Throttling: rate exceeded")
+    world.family.rollback_failures = [throttled]
+    # The first attempt restores what it can, and fails with every cause kept (Step Functions retries).
+    with pytest.raises(TransientError) as first:
+        world.runs.rollback(run_id)
+    assert isinstance(first.value.__cause__, ExceptionGroup)
+    assert first.value.__cause__.exceptions == (throttled,)
+    assert list(world.states().values()).count("stopped") == 1
+    # The retry restores the rest, and only the rest.
+    assert world.runs.rollback(run_id).rolled_back == 1
+    assert world.runs.finalize(run_id, None, None).status is RunStatus.COMPLETED
+    assert set(world.states().values()) == {"running"}
+
+
+def test_a_rollback_that_cannot_finish_keeps_the_locks_until_recovery_restores(world: World) -> None:
+    experiment = world.experiment(selection="COUNT(1)")
+    run_id = held(world, experiment)
+    world.family.rollback_failures = [RuntimeError("InsufficientInstanceCapacity")]
+    with pytest.raises(RollbackIncomplete) as failed:
+        world.runs.rollback(run_id)
+    final = world.runs.finalize(run_id, None, error(ErrorName.ROLLBACK_INCOMPLETE, str(failed.value)))
+    assert final.status is RunStatus.FAILED
+    result = world.store.get_result(run_id, team="red")
+    assert result.failure_kind is FailureKind.ROLLBACK and "ROLLBACK INCOMPLETE" in (result.error or "")
+    with pytest.raises(Conflict):  # nothing new on resources that may still be faulted
+        world.runs.start(experiment.id, team="red")
+    assert world.runs.sweep()["recovered"] == [run_id]
+    assert set(world.states().values()) == {"running"} and not world.store.locks.active
+    assert world.workflow.statuses(run_id)[-1] == "failed->failed"
+    assert world.workflow.events[-1].rollback_complete is True
+
+
+def test_an_access_denied_injection_fails_the_run_and_rolls_back_what_was_done(world: World) -> None:
+    run = world.runs.start(world.experiment(selection="ALL").id, team="red")
+    world.runs.prepare(None, run.id)
+    plan = world.store.get_plan(world.store.results[run.id].plan_id or "", team="red")
+    world.family.deny = {plan.selected[3].id}  # the fourth of ten is refused
+    with pytest.raises(InjectionFailed, match="AccessDenied"):
+        world.runs.inject(run.id)
+    # Three were stopped; the refused one was journaled before its call, so rollback looks at it too.
+    assert world.runs.rollback(run.id).rolled_back == 4
+    final = world.runs.finalize(run.id, error("InjectionFailed", "stop_instances failed: AccessDenied"), None)
+    assert final.status is RunStatus.FAILED
+    result = world.store.get_result(run.id, team="red")
+    assert result.failure_kind is FailureKind.INJECTION and "AccessDenied" in (result.error or "")
+    assert set(world.states().values()) == {"running"}
+
+
+def test_preflight_refuses_a_run_whose_stop_condition_is_in_alarm(world: World) -> None:
+    world.alarms["latency-high"] = AlarmState("ALARM", "p99 over 2 s")
+    run = world.runs.start(world.experiment(stop_conditions=["latency-high"]).id, team="red")
+    with pytest.raises(PreflightFailed, match="latency-high is in ALARM"):
+        world.runs.prepare(None, run.id)
+    final = world.runs.finalize(run.id, error(ErrorName.PREFLIGHT_FAILED), None)
+    assert final.status is RunStatus.FAILED
+    assert world.store.get_result(run.id, team="red").failure_kind is FailureKind.PREFLIGHT
+    assert set(world.states().values()) == {"running"}
+
+
+# -- one plan: what the preview shows is what the run hits ------------------------------------------
+
+
+@pytest.mark.parametrize("selection", ["ALL", "COUNT(3)", "PERCENT(40)"])
+def test_a_run_from_a_preview_hits_exactly_the_previewed_resources(world: World, selection: str) -> None:
+    experiment = world.experiment(selection=selection)
+    for _ in range(5):  # sampling differs from preview to preview; each run follows its own preview
+        preview = world.runs.preview(experiment.id, team="red")
+        shown = [r.id for r in preview.selected]
+        run_id = held(world, experiment, plan_id=preview.plan_id)
+        hit = sorted(i for i, s in world.states().items() if s == "stopped")
+        assert hit == sorted(shown)
+        assert [r.id for r in world.store.get_result(run_id, team="red").resources] == shown
+        world.runs.rollback(run_id)
+        world.runs.finalize(run_id, None, None)
+
+
+def test_inject_acts_on_the_planned_resource_labels_and_all(world: World) -> None:
+    world.family.labels["i-0000"]["owner"] = "payments"
+    experiment = world.experiment(selection="ALL")
+    preview = world.runs.preview(experiment.id, team="red")
+    held(world, experiment, plan_id=preview.plan_id)
+    assert world.family.injected_with["i-0000"].labels == {"app": "web", "owner": "payments"}
+
+
+def test_a_stale_plan_is_refused_naming_each_resource_and_nothing_is_touched(world: World) -> None:
+    experiment = world.experiment(selection="COUNT(3)")
+    preview = world.runs.preview(experiment.id, team="red")
+    first, second, _ = (r.id for r in preview.selected)
+    world.family.states[first] = "stopped"  # its owner stopped it
+    world.family.labels[second]["chaosplane/protected"] = "true"  # and this one was protected since
+    with pytest.raises(Conflict) as refused:
+        world.runs.start(experiment.id, team="red", plan_id=preview.plan_id)
+    assert f"{first}: it is stopped now (was running)" in str(refused.value)
+    assert f"{second}: labelled chaosplane/protected=true" in str(refused.value)
+    assert not world.store.results and not world.store.locks.active
+    assert world.workflow.started == []
+
+
+def test_a_plan_expires_and_an_experiment_change_voids_it(world: World) -> None:
+    experiment = world.experiment(selection="COUNT(1)")
+    preview = world.runs.preview(experiment.id, team="red")
+    assert (preview.expires_at - world.clock()).total_seconds() == 15 * 60
+    world.clock.advance(15 * 60)
+    with pytest.raises(Conflict, match="expired"):
+        world.runs.start(experiment.id, team="red", plan_id=preview.plan_id)
+    preview = world.runs.preview(experiment.id, team="red")
+    world.store.change_experiment(experiment.id, duration=30)
+    with pytest.raises(Conflict, match="changed since"):
+        world.runs.start(experiment.id, team="red", plan_id=preview.plan_id)
+    assert not world.store.results
+
+
+def test_a_plan_is_its_own_teams_and_its_own_experiments(world: World) -> None:
+    experiment = world.experiment(selection="COUNT(1)")
+    preview = world.runs.preview(experiment.id, team="red")
+    blue_target = world.store.add_target(team="blue")
+    blue = world.store.add_experiment(blue_target)
+    with pytest.raises(InvalidRequest, match="does not exist") as unknown:
+        world.runs.start(blue.id, team="blue", plan_id=preview.plan_id)  # another team's: as if missing
+    assert unknown.value.field == "plan_id"
+    other = world.store.add_experiment(world.store.add_target(name="db"), selection="COUNT(1)")
+    with pytest.raises(Conflict, match="was made for experiment"):
+        world.runs.start(other.id, team="red", plan_id=preview.plan_id)
+
+
+def test_a_resource_that_changes_between_start_and_prepare_fails_the_run_untouched(world: World) -> None:
+    experiment = world.experiment(selection="COUNT(2)")
+    preview = world.runs.preview(experiment.id, team="red")
+    run = world.runs.start(experiment.id, team="red", plan_id=preview.plan_id)
+    world.family.states[preview.selected[0].id] = "stopping"
+    with pytest.raises(PreflightFailed, match="no longer eligible"):
+        world.runs.prepare(None, run.id)
+    assert list(world.states().values()).count("stopped") == 0
+    assert world.runs.finalize(run.id, error(ErrorName.PREFLIGHT_FAILED), None).status is RunStatus.FAILED
+    assert not world.store.locks.active
+
+
+def test_a_run_without_a_plan_stores_the_plan_it_made(world: World) -> None:
+    run_id = held(world, world.experiment(selection="PERCENT(20)"))
+    result = world.store.get_result(run_id, team="red")
+    plan = world.store.get_plan(result.plan_id or "", team="red")
+    assert [r.id for r in plan.selected] == [r.id for r in result.resources]
+    assert len(plan.eligible_not_selected) == 8
+    # A run's own plan cannot start another run.
+    world.runs.rollback(run_id)
+    world.runs.finalize(run_id, None, None)
+    with pytest.raises(Conflict, match="expired"):
+        world.runs.start(result.experiment_id, team="red", plan_id=plan.id)
