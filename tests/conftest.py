@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from werkzeug.test import Client
 
@@ -169,7 +168,8 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
         emulation.apply()
         session = boto3.session.Session(region_name=REGION)
         deployment = deploy(TEMPLATE, session)
-        parameters.clear_caches()  # each test deploys a new signing secret: a cold start, as it were
+        # Each test deploys a new signing secret, which functions read once and keep: a cold start.
+        lambda_patch.reset_loaded_handlers()
         for key, value in deployment.environment.items():
             monkeypatch.setenv(key, value)
         gateway = LocalGateway(session.client("lambda"), deployment.api())

@@ -3,7 +3,8 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chaosplane.authorizer import authorize, build_verifier
+from chaosplane.authorizer import authorize
+from chaosplane.wiring.auth import build_verifier
 
 logger = Logger()
 verifier = build_verifier()

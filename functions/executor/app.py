@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chaosplane.executor import handle
-from chaosplane.wiring import build_runs
+from chaosplane.wiring.runs import build_runs
 
 logger = Logger()
 tracer = Tracer()

@@ -3,10 +3,10 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chaosplane.wiring import build_runs
+from chaosplane.wiring.runs import build_guard
 
 logger = Logger()
-runs = build_runs()
+runs = build_guard()
 
 
 @logger.inject_lambda_context(log_event=True)

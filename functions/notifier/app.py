@@ -7,7 +7,7 @@ never affects the run. All behaviour lives in chaosplane.notify.
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chaosplane.wiring import build_notifier
+from chaosplane.wiring.notifications import build_notifier
 
 logger = Logger()
 notifier = build_notifier()

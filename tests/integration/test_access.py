@@ -14,7 +14,8 @@ from chaosplane.auth import Role
 from chaosplane.local.gateway import LocalGateway
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import build_runs, build_scheduling
+from chaosplane.wiring.api import build_scheduling
+from chaosplane.wiring.runs import build_runs
 from tests.conftest import Platform
 
 MISSING = str(uuid.uuid4())

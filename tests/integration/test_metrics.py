@@ -8,7 +8,8 @@ from chaosplane.metrics import MARGIN, READ_AGAIN_UNTIL, SETTLE
 from chaosplane.runs import Runs
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import Clients, metric_reader
+from chaosplane.wiring.clients import Clients
+from chaosplane.wiring.runs import metric_reader
 from tests.conftest import TEAM, Platform, wait_until
 from tests.integration.test_runs import setup_experiment, start_and_hold
 

@@ -14,7 +14,7 @@ from chaosplane.auth import Role
 from chaosplane.local.gateway import rest_event
 from chaosplane.settings import load_settings
 from chaosplane.store import Store
-from chaosplane.wiring import build_runs
+from chaosplane.wiring.runs import build_runs
 from tests.conftest import ROOT, Platform
 
 STATIC = ROOT / "layers" / "chaosplane" / "chaosplane" / "ui" / "static"

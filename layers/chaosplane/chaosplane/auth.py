@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from pydantic import Field
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel, ConfigDict, Field
 
+if TYPE_CHECKING:
+    import jwt
+
+# PyJWT (with cryptography, a tenth of a second) is imported by the code that signs or verifies:
+# the API imports this module for Caller and Role only; the authorizer imports PyJWT at cold start.
 MAX_LEEWAY_SECONDS = 60
 
 
@@ -78,7 +81,11 @@ class Unauthenticated(Exception):
         self.reason = reason
 
 
-class AuthSettings(BaseSettings):
+class AuthSettings(BaseModel):
+    """The authorizer's settings: `settings.from_environment(AuthSettings)`."""
+
+    model_config = ConfigDict(extra="ignore")
+
     auth_mode: AuthMode = AuthMode.HS256
     jwt_secret_arn: str = ""
     jwks_url: str = ""
@@ -129,6 +136,8 @@ class TokenVerifier:
         self._algorithms = ALGORITHMS[settings.auth_mode]
 
     def verify(self, authorization: str | None) -> Caller:
+        import jwt
+
         token = self._bearer(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -150,6 +159,8 @@ class TokenVerifier:
         return token.strip()
 
     def _key(self, token: str, header: Mapping[str, Any]) -> Any:
+        import jwt
+
         if self._settings.auth_mode is AuthMode.HS256:
             assert self._secret is not None
             return self._secret()
@@ -168,6 +179,8 @@ class TokenVerifier:
         return signing_key.key
 
     def _decode(self, token: str, key: Any) -> dict[str, Any]:
+        import jwt
+
         settings = self._settings
         required = (
             ["exp", "sub"]
@@ -240,4 +253,6 @@ def mint_token(
         claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
+    import jwt
+
     return jwt.encode(claims, secret, algorithm="HS256")

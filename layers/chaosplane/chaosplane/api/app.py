@@ -121,6 +121,35 @@ class _Resolver(APIGatewayRestResolver):
     def routes(self) -> list[Route]:
         return [*self._static_routes, *self._dynamic_routes]
 
+    def enable_swagger(self, **options: Any) -> None:
+        """Powertools' Swagger UI route, whose handler is made by the first request for it.
+
+        Powertools' enable_swagger imports its OpenAPI models (pydantic models of the whole OpenAPI
+        specification, a tenth of a second) as it registers the route, so every cold start paid
+        for them; no other request needs them. The route is registered now, and Powertools' own
+        handler made on the page's first request: by its enable_swagger, called with this
+        resolver as `self` but for `get`, which keeps the handler instead of registering it.
+        """
+        made: list[Callable[[], Any]] = []
+        resolver = self
+
+        class Keeper:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(resolver, name)
+
+            def get(self, *args: Any, **kwargs: Any) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+                def keep(handler: Callable[[], Any]) -> Callable[[], Any]:
+                    made.append(handler)
+                    return handler
+
+                return keep
+
+        @self.get(options["path"], include_in_schema=False)
+        def swagger() -> Any:
+            if not made:
+                APIGatewayRestResolver.enable_swagger(Keeper(), **options)  # type: ignore[arg-type]
+            return made[0]()
+
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.routes():
             if route.method == method and (found := route.rule.match(path)):
@@ -193,7 +222,7 @@ def build_app(
     def notifications_of() -> Notifications:
         # Built on first use when not given: its AWS clients are needed by /notifications only.
         if not built:
-            from chaosplane.wiring import build_notifications
+            from chaosplane.wiring.notifications import build_notifications
 
             built.append(build_notifications(store))
         return built[0]

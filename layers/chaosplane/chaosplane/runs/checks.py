@@ -49,6 +49,7 @@ def preflight(
 
 def check_target_fits(experiment_fault: FaultType, target: Target, *, field: str | None = None) -> None:
     """`field`: the request's field to name in the error (when the request has one)."""
+
     wanted = catalogue.spec(experiment_fault).target_type
     if target.type is not wanted:
         raise InvalidRequest(
@@ -60,6 +61,7 @@ def check_target_fits(experiment_fault: FaultType, target: Target, *, field: str
 
 def check_irreversible(fault: FaultType, allow_irreversible: bool, *, field: str | None = None) -> None:
     """An irreversible fault (ec2-terminate) only with the experiment's explicit consent."""
+
     if catalogue.spec(fault).irreversible and not allow_irreversible:
         raise InvalidRequest(
             f"fault {fault.value} is irreversible (rollback cannot undo it); "

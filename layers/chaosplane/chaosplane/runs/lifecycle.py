@@ -104,6 +104,7 @@ class Lifecycle(RunsBase):
         schedule_id: str | None = None,
     ) -> Prepared:
         """Plan the run (or take the plan it was started with), record it, mark the run `running`."""
+
         if result_id is None:
             # Started outside the API: the Step Functions console or an EventBridge schedule.
             if experiment_id is None or execution_name is None:
@@ -168,6 +169,7 @@ class Lifecycle(RunsBase):
         return Prepared(result_id=result.id, duration=result.duration, skipped=False)
 
     def inject(self, result_id: str) -> Injected:
+
         result = self._store.get_result(result_id, team=None)
         fault, family = catalogue.spec(result.fault), self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 class Previews(RunsBase):
     def preview(self, experiment_id: str, *, team: str) -> Preview:
         """Plan a run now, store the plan, and show it: a run given its id hits exactly this."""
+
         experiment = self._store.get_experiment(experiment_id, team=team)
         target = self._store.get_target(experiment.target, team=team)
         check_target_fits(experiment.type, target)

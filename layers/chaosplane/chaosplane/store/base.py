@@ -83,11 +83,16 @@ class StoreBase:
         self._teams = tables.teams
         self._plans = tables.plans
         self._clock = clock
-        meta = self._targets.Meta
-        # One connection for every transaction (pynamodb's models keep one per table of their own).
-        self._transactions = Connection(
-            region=meta.region, host=getattr(meta, "host", None), max_pool_connections=settings.connections
-        )
+        # One pynamodb Connection, so one botocore client, for all of this store's tables and its
+        # transactions: pynamodb makes one per record class, each client loading DynamoDB's
+        # service model again (a cold function's first event paid for each table it touched).
+        # Its HTTP pool is sized for a run's changes at once (settings.connections), as each was.
+        records = (self._targets, self._experiments, self._results, self._journal, self._audit, self._teams)
+        connections = [record._get_connection() for record in (*records, self._plans)]
+        self._transactions: Connection = connections[0].connection
+        for table in connections[1:]:
+            self._transactions.add_meta_table(table.get_meta_table())
+            table.connection = self._transactions
 
     # -- paging ---------------------------------------------------------------------------------
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chaosplane.errors import Conflict
 from chaosplane.models import Lever, new_id
-from chaosplane.notify import TeamNotifications
 from chaosplane.safety import SafetyPolicy
 from chaosplane.store.base import ALL_TEAMS, StoreBase, is_condition_failure
+
+if TYPE_CHECKING:  # imported where used: notify brings the HTTP sender, which the guard never needs
+    from chaosplane.notify import TeamNotifications
 
 NOTIFICATIONS_HOLD = timedelta(seconds=60)  # longer than any change of channels takes (API timeout: 29 s)
 
@@ -30,6 +33,8 @@ class Teams(StoreBase):
         return policy
 
     def notifications(self, team: str) -> TeamNotifications:
+        from chaosplane.notify import TeamNotifications
+
         try:
             record = self._teams.get(team, consistent_read=True)
         except DoesNotExist:

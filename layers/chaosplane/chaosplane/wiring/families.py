@@ -1,0 +1,105 @@
+"""The fault families, by fault: each family's module is imported when a run first needs it.
+
+A function that never acts on resources (the guard) never asks; the API asks for a preview's
+family only; the executor for the families its runs use. So no cold start imports every family,
+and none imports the EKS one (and with it the Kubernetes client) before a run reaches a cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chaosplane.models import FaultType, TargetType
+from chaosplane.settings import Settings
+from chaosplane.wiring.clients import Clients
+
+if TYPE_CHECKING:
+    from chaosplane.faults.base import FaultFamily
+    from chaosplane.kube import Clusters
+
+Families = Callable[[FaultType], "FaultFamily"]
+
+
+def fault_families(clients: Clients, settings: Settings) -> Families:
+    clusters: list[Clusters] = []  # one per function: it keeps each cluster's API client
+    lock = threading.Lock()
+
+    def ec2() -> FaultFamily:
+        from chaosplane.faults.ec2 import Ec2Instances
+
+        return Ec2Instances(clients.ec2)
+
+    def eks() -> FaultFamily:
+        from chaosplane.faults.eks import EksPods
+        from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
+
+        with lock:
+            if not clusters:
+                path, connections = settings.kubeconfig, settings.connections
+                kubeconfig = KubeconfigClusters(path, connections) if path else None
+                on_eks = EksClusters(clients.eks, clients.sts, connections=connections)
+                clusters.append(Clusters(on_eks, kubeconfig))
+        return EksPods(clusters[0], settings.payload_image)
+
+    def rds_instances() -> FaultFamily:
+        from chaosplane.faults.rds import RdsInstances
+
+        return RdsInstances(clients.rds)
+
+    def rds_clusters() -> FaultFamily:
+        from chaosplane.faults.rds import RdsClusters
+
+        return RdsClusters(clients.rds)
+
+    def ecs() -> FaultFamily:
+        from chaosplane.faults.ecs import EcsTasks
+
+        return EcsTasks(clients.ecs)
+
+    def lambdas() -> FaultFamily:
+        from chaosplane.faults.lambdas import LambdaFunctions
+
+        return LambdaFunctions(clients.lambda_, clients.tagging)
+
+    def subnets() -> FaultFamily:
+        from chaosplane.faults.network import Subnets
+
+        return Subnets(clients.ec2)
+
+    def http() -> FaultFamily:
+        from chaosplane.faults.http import HttpEndpoints, WebhookSecrets
+
+        return HttpEndpoints(WebhookSecrets(clients.secretsmanager, settings.webhook_secret_prefix))
+
+    def ssm() -> FaultFamily:
+        from chaosplane.faults.ssm import SsmStress
+
+        return SsmStress(clients.ec2, clients.ssm)
+
+    by_target_type: dict[TargetType, Callable[[], FaultFamily]] = {
+        TargetType.EC2_INSTANCES: ec2,
+        TargetType.EKS_PODS: eks,
+        # Cloud and external families.
+        TargetType.RDS_INSTANCES: rds_instances,
+        TargetType.RDS_CLUSTERS: rds_clusters,
+        TargetType.ECS_TASKS: ecs,
+        TargetType.LAMBDA_FUNCTIONS: lambdas,
+        TargetType.SUBNETS: subnets,
+        TargetType.HTTP_ENDPOINT: http,
+    }
+    # Faults whose family is not their target type's (SSM stress acts on EC2 instances, via SSM).
+    by_fault: dict[FaultType, Callable[[], FaultFamily]] = {
+        FaultType.SSM_CPU_STRESS: ssm,
+        FaultType.SSM_MEMORY_STRESS: ssm,
+    }
+
+    def family(fault: FaultType) -> FaultFamily:
+        from chaosplane.faults.catalogue import spec
+
+        if fault in by_fault:
+            return by_fault[fault]()
+        return by_target_type[spec(fault).target_type]()
+
+    return family

@@ -1,0 +1,221 @@
+"""The run service, as the executor, the API and the guard each need it.
+
+The executor and the API get every collaborator (the API starts, previews and stops runs; the
+executor carries them out). The guard gets only what halting a run takes: the store, the halter
+(Step Functions' SendTaskFailure) and the event publisher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chaosplane.errors import ErrorName
+from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, RunEvent
+from chaosplane.metrics import MetricReader
+from chaosplane.models import ExperimentResult, FaultType
+from chaosplane.runs import AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
+from chaosplane.settings import Settings, load_settings
+from chaosplane.store import Store
+from chaosplane.wiring.clients import Clients
+from chaosplane.wiring.families import fault_families
+
+logger = logging.getLogger(__name__)
+# A token Step Functions no longer knows means the task already ended: nothing left to halt.
+_ENDED_TASK = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
+
+
+def workflow_starter(clients: Clients, state_machine_arn: str) -> Callable[[ExperimentResult], None]:
+    def start(result: ExperimentResult) -> None:
+        # The execution is named after the result: one run, one execution, found from either side.
+        clients.stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=result.id,
+            input=json.dumps({"result_id": result.id, "experiment_id": result.experiment_id}),
+        )
+
+    return start
+
+
+def halt_sender(clients: Clients) -> Callable[[str], None]:
+    def halt(task_token: str) -> None:
+        try:
+            clients.stepfunctions.send_task_failure(
+                taskToken=task_token, error=ErrorName.HALTED.value, cause="stop requested"
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in _ENDED_TASK:
+                raise
+            logger.info("halt: the Observe task had already ended")
+
+    return halt
+
+
+def alarm_reader(clients: Clients) -> AlarmReader:
+    def read(names: list[str]) -> dict[str, AlarmState]:
+        found: dict[str, AlarmState] = {}
+        for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+            pages = clients.cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNames=names[start : start + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    found[alarm["AlarmName"]] = AlarmState(alarm["StateValue"], alarm.get("StateReason", ""))
+        return found
+
+    return read
+
+
+def metric_reader(clients: Clients) -> MetricReader:
+    """Each alarm's own metric (or metric-math expression) over a window, with GetMetricData.
+
+    Composite alarms have no metric of their own: they are listed with no points and a note.
+    """
+
+    def read(names: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        # At most ~360 points a series, whatever the run's length: the result item stays far under
+        # DynamoDB's 400 KB even with 10 stop conditions over a 12-hour run.
+        coarsest = 60 * math.ceil((end - start).total_seconds() / 360 / 60)
+        alarms: dict[str, dict[str, Any]] = {}
+        for offset in range(0, len(names), 100):
+            pages = clients.cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNames=names[offset : offset + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []):
+                    alarms[alarm["AlarmName"]] = alarm
+                for alarm in page.get("CompositeAlarms", []):
+                    alarms[alarm["AlarmName"]] = {**alarm, "composite": True}
+        series: list[dict[str, Any]] = []
+        queries: list[dict[str, Any]] = []
+        for index, name in enumerate(names):
+            alarm = alarms.get(name)
+            entry: dict[str, Any] = {"alarm": name, "timestamps": [], "values": []}
+            series.append(entry)
+            if alarm is None:
+                entry["note"] = "alarm not found"
+                continue
+            if alarm.get("composite"):
+                entry["note"] = "composite alarm: no metric of its own"
+                continue
+            entry.update(
+                threshold=alarm.get("Threshold"),
+                comparison=alarm.get("ComparisonOperator"),
+                state=alarm.get("StateValue"),
+            )
+            if alarm.get("Metrics"):  # metric math: ask for the same queries, return the alarm's one
+                for query in alarm["Metrics"]:
+                    queries.append({**query, "Id": f"a{index}_{query['Id']}"})
+                    if query.get("ReturnData", True):
+                        entry["id"] = f"a{index}_{query['Id']}"
+                        entry["label"] = query.get("Label") or query.get("Expression") or name
+                continue
+            stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic", "Average")
+            entry["id"] = f"a{index}"
+            metric = f"{alarm.get('Namespace')} {alarm.get('MetricName')}"
+            entry["label"] = f"{metric} ({stat}, {alarm.get('Period')}s)"
+            queries.append(
+                {
+                    "Id": entry["id"],
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": alarm["Namespace"],
+                            "MetricName": alarm["MetricName"],
+                            "Dimensions": alarm.get("Dimensions", []),
+                        },
+                        "Period": max(int(alarm.get("Period", 60)), coarsest),
+                        "Stat": stat,
+                    },
+                    "ReturnData": True,
+                }
+            )
+        points: dict[str, list[tuple[str, float]]] = {}
+        for offset in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
+            pages = clients.cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries[offset : offset + 500],
+                StartTime=start,
+                EndTime=end,
+                ScanBy="TimestampAscending",
+            )
+            for page in pages:
+                for found in page.get("MetricDataResults", []):
+                    pairs = zip(found["Timestamps"], found["Values"], strict=True)
+                    points.setdefault(found["Id"], []).extend((t.isoformat(), float(v)) for t, v in pairs)
+        for entry in series:
+            got = sorted(points.get(entry.pop("id", ""), []))
+            entry["timestamps"] = [t for t, _ in got]
+            entry["values"] = [v for _, v in got]
+        return series
+
+    return read
+
+
+def execution_status(clients: Clients, state_machine_arn: str) -> ExecutionStatus:
+    prefix = state_machine_arn.replace(":stateMachine:", ":execution:")
+
+    def status(name: str) -> str | None:
+        try:
+            return str(clients.stepfunctions.describe_execution(executionArn=f"{prefix}:{name}")["status"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            raise
+
+    return status
+
+
+def event_publisher(clients: Clients, bus: str) -> RunEventPublisher:
+    def publish(event: RunEvent) -> None:
+        entry = {
+            "Source": RUN_EVENT_SOURCE,
+            "DetailType": RUN_STATE_CHANGE,
+            "Detail": event.model_dump_json(),
+        }
+        response = clients.events.put_events(Entries=[{**entry, "EventBusName": bus}])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorMessage')}")
+
+    return publish
+
+
+def build_runs(
+    settings: Settings | None = None, *, clients: Clients | None = None, store: Store | None = None
+) -> Runs:
+    """The whole run service: the executor's, and the API's (with the API's store and clients)."""
+    settings = settings or load_settings()
+    clients = clients or Clients(settings)
+    machine = settings.state_machine_arn
+    return Runs(
+        store or Store(settings),
+        fault_families(clients, settings),
+        start_workflow=workflow_starter(clients, machine) if machine else None,
+        send_halt=halt_sender(clients),
+        alarms=alarm_reader(clients),
+        metrics=metric_reader(clients),
+        execution_status=execution_status(clients, machine) if machine else None,
+        publish=event_publisher(clients, settings.event_bus_name),
+        parallel_changes=settings.parallel_changes,
+    )
+
+
+def _no_families(fault: FaultType) -> Any:
+    raise RuntimeError(f"the guard only halts runs: it has no fault family (asked for {fault.value})")
+
+
+def build_guard(settings: Settings | None = None) -> Runs:
+    """The guard's run service: it halts runs (Runs.on_alarm), and nothing else."""
+    settings = settings or load_settings()
+    clients = Clients(settings)
+    return Runs(
+        Store(settings),
+        _no_families,
+        send_halt=halt_sender(clients),
+        publish=event_publisher(clients, settings.event_bus_name),
+        parallel_changes=settings.parallel_changes,
+    )
