@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
+from chaosplane.api.body import MAX_DEPTH
 from tests.conftest import Platform
 
 WEB = {"name": "web", "type": "ec2-instances", "selector": "app=web"}
@@ -122,7 +126,6 @@ def test_bad_list_parameters_are_4xx(platform: Platform, path: str, query: dict)
 @pytest.mark.parametrize(
     ("body", "raw", "field"),
     [
-        (None, "{not json", "body"),
         (None, "[1, 2]", "body"),
         ({"name": "x", "type": "ec2-instances"}, None, "body"),
         ({"name": "x", "type": "ec2-instances", "selector": "app=web", "owner": "me"}, None, "body.owner"),
@@ -190,6 +193,73 @@ def test_bad_experiments_are_rejected_and_change_nothing(platform: Platform) -> 
     assert "acts on ec2-instances targets" in wrong_type.get_json()["message"]
     assert [e["field"] for e in wrong_type.get_json()["errors"]] == ["body.target"]
     assert everything(platform) == before
+
+
+def nested(levels: int) -> object:
+    value: object = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+DEEP_ARRAYS = "[" * 5000 + "]" * 5000  # 10 KB: made Python's JSON decoder raise RecursionError (a 502)
+DEEP_OBJECTS = '{"a": ' * 5000 + "1" + "}" * 5000
+JUST_TOO_DEEP = json.dumps({"name": "x", "description": nested(MAX_DEPTH)})  # MAX_DEPTH + 1 levels
+
+
+def state(platform: Platform) -> tuple:
+    """`everything`, and the team's safety state and notification settings."""
+    return (*everything(platform), platform.json("GET", "/safety"), platform.json("GET", "/notifications"))
+
+
+def test_bodies_that_are_not_json_or_nest_too_deep_are_400_on_every_operation_taking_one(
+    platform: Platform,
+) -> None:
+    # Given a target, an experiment and a schedule to name in paths
+    target = make_target(platform)
+    experiment = make_experiment(platform, target["id"])
+    schedule = platform.json(
+        "POST", f"/experiments/{experiment['id']}/schedules", {"expression": "rate(1 day)"}, expect=201
+    )
+    ids = {"target_id": target["id"], "experiment_id": experiment["id"], "schedule_id": schedule["id"]}
+    operations = [
+        (method.upper(), path.format(**ids))
+        for path, methods in platform.json("GET", "/openapi.json")["paths"].items()
+        for method, operation in methods.items()
+        if "requestBody" in operation
+    ]
+    assert len(operations) >= 13, operations  # every create and replace, the settings, halt, release
+    before = state(platform)
+    for method, path in operations:
+        for raw in ["{not json", '{"name": "x",}', DEEP_ARRAYS, DEEP_OBJECTS, JUST_TOO_DEEP]:
+            # When the body is malformed or too deep
+            response = platform.api(method, path, raw=raw)
+            # Then the answer is a 400 in the usual error shape, naming the body
+            assert response.status_code == 400, (method, path, raw[:20], response.get_data(as_text=True))
+            answer = response.get_json()
+            assert answer["message"] and [e["field"] for e in answer["errors"]] == ["body"], answer
+    # And nothing changed (no halt engaged, no channel set, nothing created or replaced)
+    assert state(platform) == before
+
+
+def test_a_body_as_deep_as_the_bound_is_parsed_and_validated(platform: Platform) -> None:
+    deep_enough = json.dumps({**WEB, "description": nested(MAX_DEPTH - 1)})  # MAX_DEPTH levels in all
+    response = platform.api("POST", "/targets", raw=deep_enough)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert [e["field"] for e in response.get_json()["errors"]] == ["body.description"]
+
+
+def test_a_known_path_asked_with_a_method_it_lacks_is_405_naming_the_ones_it_has(platform: Platform) -> None:
+    paths = platform.json("GET", "/openapi.json")["paths"]
+    for path, methods in paths.items():
+        declared = sorted(m.upper() for m in methods)
+        url = re.sub(r"\{\w+\}", "5b0c8f3e-3a5d-4c55-9a8e-5c9d3f1f8b11", path)
+        for method in sorted({"GET", "POST", "PUT", "DELETE", "PATCH", "TRACE"} - set(declared)):
+            response = platform.api(method, url, {})
+            assert response.status_code == 405, (method, path, response.get_data(as_text=True))
+            assert sorted(response.headers["Allow"].split(", ")) == declared, (method, path)
+            assert response.get_json()["message"] == f"{method} is not allowed on {url}"
+    assert platform.api("PATCH", "/no/such/route").status_code == 404  # an unknown path stays 404
 
 
 def test_oversize_bodies_are_413(platform: Platform) -> None:

@@ -6,6 +6,10 @@ they are given, so tests and the local runtime pass real or fake ones without pa
 Every request passes one gate before Powertools parses it: body size, then the route's minimum
 role (api/access.py), so a caller without the role learns nothing from validation errors. After
 the response, every mutating request and every denied one is written to the audit trail.
+
+Bad input is a 4xx, never a 5xx: a body that is not JSON, or nests deeper than api/body.py allows,
+is a 400; a known path asked with a method it does not have is a 405 naming the ones it has. The
+OpenAPI document declares every status each operation can answer (api/responses.py).
 """
 
 import json
@@ -19,7 +23,19 @@ from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from chaosplane.api import access, audit, experiments, notifications, results, safety, schedules, targets, ui
+from chaosplane.api import (
+    access,
+    audit,
+    body,
+    experiments,
+    notifications,
+    responses,
+    results,
+    safety,
+    schedules,
+    targets,
+    ui,
+)
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.faults.http import WebhookSecrets
@@ -43,10 +59,10 @@ def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
-def _proxy_error(status: int, message: str) -> dict[str, Any]:
+def _proxy_error(status: int, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(headers or {})},
         "body": json.dumps({"message": message}),
         "isBase64Encoded": False,
     }
@@ -89,7 +105,7 @@ def _resource_id(path_arguments: dict[str, str], response: dict[str, Any]) -> st
 
 class _Resolver(APIGatewayRestResolver):
     def __init__(self, max_body_bytes: int, record_audit: Callable[[AuditEntry], None]) -> None:
-        super().__init__(enable_validation=True)
+        super().__init__(enable_validation=True, json_body_deserializer=body.loads)
         self._max_body_bytes = max_body_bytes
         self._record_audit = record_audit
         self._event: BaseProxyEvent | None = None
@@ -156,6 +172,10 @@ class _Resolver(APIGatewayRestResolver):
                 return route, found.groupdict()
         return None, {}
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods some route has for `path` (none for an unknown path)."""
+        return sorted({route.method for route in self.routes() if route.rule.match(path)})
+
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         method, path = str(event.get("httpMethod", "")).upper(), str(event.get("path", ""))
         route, arguments = self._match(method, path)
@@ -165,6 +185,11 @@ class _Resolver(APIGatewayRestResolver):
                 access.check(method, route.path, caller)
             if len((event.get("body") or "").encode()) > self._max_body_bytes:
                 response = _proxy_error(413, f"request body is larger than {self._max_body_bytes} bytes")
+            elif route is None and (allowed := self.allowed_methods(path)):
+                # A known path with a method it lacks: 405 and what it has (RFC 9110 15.5.6).
+                response = _proxy_error(
+                    405, f"{method} is not allowed on {path}", headers={"Allow": ", ".join(allowed)}
+                )
             else:
                 self._event, self._lambda_context = self._to_proxy_event(dict(event)), context
                 try:
@@ -252,6 +277,9 @@ def build_app(
     app.include_router(notifications.router(notifications_of, caller))
     app.include_router(ui.router(token_url))
 
+    for route in app.routes():
+        responses.document(route, public=access.required_role(route.method, route.path) is access.PUBLIC)
+
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
         return Response(
@@ -267,6 +295,10 @@ def build_app(
         # Field-level messages; never echo the input back (it may hold a secret pasted by mistake).
         errors = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in err.errors()]
         return _error(422, "request is invalid", errors)
+
+    @app.exception_handler(body.MalformedBody)
+    def malformed(err: body.MalformedBody) -> Response[str]:
+        return _error(400, str(err), [{"field": "body", "message": str(err), "type": "json_invalid"}])
 
     @app.exception_handler(NotFound)
     def not_found(err: NotFound) -> Response[str]:

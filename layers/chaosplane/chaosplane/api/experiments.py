@@ -41,7 +41,7 @@ def router(
                 field="stop_conditions",
             )
 
-    @r.post("/experiments", tags=["experiments"])
+    @r.post("/experiments", tags=["experiments"], status_code=201)
     def create_experiment(spec: ExperimentSpec) -> tuple[Experiment, int]:
         team = caller().team
         check(spec, team)
@@ -62,7 +62,7 @@ def router(
         check(spec, team)
         return store.replace_experiment(experiment_id, spec, team=team)
 
-    @r.delete("/experiments/<experiment_id>", tags=["experiments"])
+    @r.delete("/experiments/<experiment_id>", tags=["experiments"], status_code=204)
     def delete_experiment(experiment_id: str) -> tuple[None, int]:
         team = caller().team
         schedules, _ = store.schedules(experiment_id, team=team)
@@ -73,13 +73,13 @@ def router(
             scheduling.delete_all(experiment_id, list(schedules))
         return None, 204
 
-    @r.post("/experiments/<experiment_id>/run", tags=["runs"])
+    @r.post("/experiments/<experiment_id>/run", tags=["runs"], status_code=202)
     def run_experiment(experiment_id: str, request: RunRequest | None = None) -> tuple[RunAccepted, int]:
         plan_id = request.plan_id if request is not None else None
         result = runs.start(experiment_id, team=caller().team, plan_id=plan_id)
         return RunAccepted(result_id=result.id, status=result.status), 202
 
-    @r.post("/experiments/<experiment_id>/stop", tags=["runs"])
+    @r.post("/experiments/<experiment_id>/stop", tags=["runs"], status_code=202)
     def stop_experiment(experiment_id: str) -> tuple[RunAccepted, int]:
         result = runs.stop(experiment_id, team=caller().team)
         return RunAccepted(result_id=result.id, status=result.status), 202

@@ -34,7 +34,7 @@ def router(notifications: Callable[[], Notifications], caller: Callable[[], Call
     def put_slack(request: SlackRequest) -> NotificationsView:
         return notifications().set_slack(caller().team, request)
 
-    @r.delete("/notifications/slack", tags=["notifications"])
+    @r.delete("/notifications/slack", tags=["notifications"], status_code=204)
     def delete_slack() -> tuple[None, int]:
         notifications().remove_slack(caller().team)
         return None, 204
@@ -43,7 +43,7 @@ def router(notifications: Callable[[], Notifications], caller: Callable[[], Call
     def put_pagerduty(request: PagerDutyRequest) -> NotificationsView:
         return notifications().set_pagerduty(caller().team, request)
 
-    @r.delete("/notifications/pagerduty", tags=["notifications"])
+    @r.delete("/notifications/pagerduty", tags=["notifications"], status_code=204)
     def delete_pagerduty() -> tuple[None, int]:
         notifications().remove_pagerduty(caller().team)
         return None, 204
@@ -52,7 +52,7 @@ def router(notifications: Callable[[], Notifications], caller: Callable[[], Call
     def put_email(request: EmailRequest) -> NotificationsView:
         return notifications().set_email(caller().team, request)
 
-    @r.delete("/notifications/email", tags=["notifications"])
+    @r.delete("/notifications/email", tags=["notifications"], status_code=204)
     def delete_email() -> tuple[None, int]:
         notifications().remove_email(caller().team)
         return None, 204

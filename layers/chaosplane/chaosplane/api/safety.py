@@ -5,6 +5,7 @@ from collections.abc import Callable
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
+from chaosplane.api.responses import errors
 from chaosplane.auth import Caller
 from chaosplane.contracts import LeverRequest, LeverResult
 from chaosplane.errors import NotFound
@@ -42,14 +43,15 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller], platform_team
     def put_policy(policy: SafetyPolicy) -> SafetyPolicy:
         return store.set_policy(caller().team, policy)
 
-    @r.post("/safety/halt", tags=["safety"])
+    # 404: the platform-wide lever (scope "all") is not found by other teams.
+    @r.post("/safety/halt", tags=["safety"], responses=errors(404))
     def halt(request: LeverRequest | None = None) -> LeverResult:
         scope = scope_of(request or LeverRequest())
         who = caller().principal
         lever = store.engage_lever(scope, who)  # first: no new run can start from here on
         return LeverResult(lever=lever, halted=runs.halt_all(scope, who))
 
-    @r.post("/safety/release", tags=["safety"])
+    @r.post("/safety/release", tags=["safety"], responses=errors(404))
     def release(request: LeverRequest | None = None) -> LeverResult:
         store.release_lever(scope_of(request or LeverRequest()))
         return LeverResult(lever=store.lever(caller().team), halted=[])

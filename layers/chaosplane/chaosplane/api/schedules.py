@@ -13,7 +13,7 @@ def router(scheduling: Scheduling, caller: Callable[[], Caller]) -> APIGatewayRo
     r = APIGatewayRouter()
     base = "/experiments/<experiment_id>/schedules"
 
-    @r.post(base, tags=["schedules"])
+    @r.post(base, tags=["schedules"], status_code=201)
     def create_schedule(experiment_id: str, spec: ScheduleSpec) -> tuple[Schedule, int]:
         return scheduling.create(experiment_id, spec, team=caller().team), 201
 
@@ -29,7 +29,7 @@ def router(scheduling: Scheduling, caller: Callable[[], Caller]) -> APIGatewayRo
     def replace_schedule(experiment_id: str, schedule_id: str, spec: ScheduleSpec) -> Schedule:
         return scheduling.replace(experiment_id, schedule_id, spec, team=caller().team)
 
-    @r.delete(base + "/<schedule_id>", tags=["schedules"])
+    @r.delete(base + "/<schedule_id>", tags=["schedules"], status_code=204)
     def delete_schedule(experiment_id: str, schedule_id: str) -> tuple[None, int]:
         scheduling.delete(experiment_id, schedule_id, team=caller().team)
         return None, 204

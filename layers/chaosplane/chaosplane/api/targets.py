@@ -14,7 +14,7 @@ from chaosplane.webhooks import Targets
 def router(store: Store, caller: Callable[[], Caller], targets: Targets) -> APIGatewayRouter:
     r = APIGatewayRouter()
 
-    @r.post("/targets", tags=["targets"])
+    @r.post("/targets", tags=["targets"], status_code=201)
     def create_target(spec: TargetSpec) -> tuple[Target, int]:
         return targets.create(spec, team=caller().team), 201
 
@@ -30,7 +30,7 @@ def router(store: Store, caller: Callable[[], Caller], targets: Targets) -> APIG
     def replace_target(target_id: str, spec: TargetSpec) -> Target:
         return targets.replace(target_id, spec, team=caller().team)
 
-    @r.delete("/targets/<target_id>", tags=["targets"])
+    @r.delete("/targets/<target_id>", tags=["targets"], status_code=204)
     def delete_target(target_id: str) -> tuple[None, int]:
         targets.delete(target_id, team=caller().team)
         return None, 204
