@@ -48,9 +48,7 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
         ),
         Step.INJECT: lambda: runs.inject(_required(state.run_id)),
         Step.OBSERVE: lambda: runs.observe(
-            _required(state.run_id),
-            _required_token(parsed),
-            state.run.duration if state.run and state.run.duration else 0,
+            _required(state.run_id), _required_token(parsed), state.run.duration or 0 if state.run else 0
         ),
         Step.ROLLBACK: lambda: runs.rollback(_required(state.run_id)),
         # Runs are named after their execution: when Prepare failed before recording the run's id

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from chaosplane.events import EventStatus, RunEvent
@@ -14,7 +13,7 @@ from chaosplane.metrics import MetricReader, series_for
 from chaosplane.models import ExperimentResult, FaultType, StopKind, Target, utcnow
 from chaosplane.parallel import CHANGES_AT_ONCE
 from chaosplane.plans import RunPlan
-from chaosplane.ports import RunStore
+from chaosplane.ports import Clock, RunStore
 from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
@@ -41,7 +40,7 @@ class RunsBase:
         alarms: AlarmReader | None = None,
         metrics: MetricReader | None = None,
         execution_status: ExecutionStatus | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
         rng: random.Random | None = None,
         publish: RunEventPublisher | None = None,
         parallel_changes: int = CHANGES_AT_ONCE,

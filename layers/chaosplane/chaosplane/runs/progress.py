@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from chaosplane.models import ExperimentResult, JournalEntry, JournalStatus
-from chaosplane.ports import RunRepository
+from chaosplane.ports import Clock, RunRepository
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Progress:
         step: str,
         verb: str,
         total: int,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._store, self._result, self._step, self._verb = store, result, step, verb
         self._total, self._clock = total, clock
