@@ -1,5 +1,7 @@
 """Guard Lambda: a CloudWatch alarm went into ALARM; halt every run that names it as a stop condition."""
 
+from datetime import UTC, datetime
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,7 +15,17 @@ runs = build_guard()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     detail = event.get("detail") or {}
     alarm = str(detail.get("alarmName", ""))
-    reason = str((detail.get("state") or {}).get("reason", ""))
-    halted = runs.on_alarm(alarm, reason)
+    state = detail.get("state") or {}
+    reason = str(state.get("reason", ""))
+    halted = runs.on_alarm(alarm, reason, _changed_at(state.get("timestamp")))
     logger.info("guard", alarm=alarm, halted=halted)
     return {"alarm": alarm, "halted": halted}
+
+
+def _changed_at(timestamp: object) -> datetime | None:
+    """When the alarm changed state ("2026-12-02T09:59:15.123+0000"); None if the event lacks it."""
+    try:
+        changed_at = datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return None
+    return changed_at if changed_at.tzinfo else changed_at.replace(tzinfo=UTC)

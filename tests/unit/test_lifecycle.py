@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -155,6 +156,28 @@ def test_an_alarm_halts_only_the_runs_that_name_it(world: World) -> None:
     result = world.store.get_result(watched, team="red")
     assert result.stop_kind is StopKind.ALARM and "p99 over 2 s" in (result.stop_reason or "")
     assert not world.store.get_result(unwatched, team="red").stop_requested
+
+
+def test_an_alarm_event_slower_than_the_request_leaves_the_run_to_preflight(world: World) -> None:
+    # The alarm went into ALARM, and a run naming it was requested before the guard heard of it.
+    experiment = world.experiment(selection="COUNT(1)", stop_conditions=["latency-high"])
+    changed_at = world.clock()
+    world.alarms["latency-high"] = AlarmState("ALARM")
+    world.clock.advance(1)
+    late = world.runs.start(experiment.id, team="red")
+    # The guard leaves it pending, so that Prepare refuses it, with nothing touched...
+    assert world.runs.on_alarm("latency-high", "p99 over 2 s", changed_at) == []
+    assert not world.store.get_result(late.id, team="red").stop_requested
+    with pytest.raises(PreflightFailed):
+        world.runs.prepare(None, late.id)
+    assert set(world.states().values()) == {"running"}
+    # ...while a run requested before the change is halted, pending or not.
+    assert world.runs.finalize(late.id, error(ErrorName.PREFLIGHT_FAILED), None).status is RunStatus.FAILED
+    early = world.runs.start(experiment.id, team="red")
+    world.clock.advance(1)
+    assert world.runs.on_alarm("latency-high", "p99 over 2 s", world.clock() - timedelta(seconds=0.5)) == [
+        early.id
+    ]
 
 
 def test_a_stop_before_observe_is_seen_by_inject_and_nothing_more_is_hit(world: World) -> None:

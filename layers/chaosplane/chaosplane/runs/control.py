@@ -4,7 +4,7 @@ and recovery of runs whose workflow died."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chaosplane.errors import Conflict, InvalidRequest, NotFound
 from chaosplane.events import EventStatus
@@ -102,11 +102,19 @@ class Control(Lifecycle):
 
     # -- safety: the guard, the sweeper, the emergency stop ---------------------------------------
 
-    def on_alarm(self, alarm: str, reason: str) -> list[str]:
-        """An alarm went into ALARM: halt every run in progress that names it as a stop condition."""
+    def on_alarm(self, alarm: str, reason: str, changed_at: datetime | None = None) -> list[str]:
+        """An alarm went into ALARM (at `changed_at`): halt every run in progress that names it.
+
+        A run still pending that was requested after the change is left alone: its Prepare has yet
+        to check the stop conditions, finds this one in ALARM and refuses the run with nothing
+        touched, which tells the user more than "stopped" does. The event is delivered after the
+        change, so such a run can be seen here only when the event was slower than the request.
+        """
         halted = []
         for run in self._store.active_runs():
             if run.status.is_final or alarm not in {alarm_name(ref) for ref in run.stop_conditions}:
+                continue
+            if changed_at is not None and run.status is RunStatus.PENDING and run.created_at > changed_at:
                 continue
             try:
                 self.halt(run.id, f"stop condition {alarm} went into ALARM: {reason}", StopKind.ALARM)
