@@ -233,9 +233,12 @@ class InMemoryStore:
         metrics: dict[str, Any] | None = None,
         start_time: datetime | None = None,
         events: list[tuple[str, str]] | None = None,
+        journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
     ) -> None:
         self.calls.append("update_run")
         result = self._live(result_id)
+        for entry, mark in journal_marks or []:
+            self.entries[(entry.result_id, entry.key)].status = mark
         for line in [*(events or []), *([event] if event is not None else [])]:
             result.timeline.append(self._event(*line))
         if status is not None:
@@ -353,10 +356,6 @@ class InMemoryStore:
             ),
         )
         return entry.model_copy(deep=True)
-
-    def journal_set_status(self, entry: JournalEntry, status: JournalStatus) -> None:
-        self.calls.append("journal_set_status")
-        self.entries[(entry.result_id, entry.key)].status = status
 
     def journal(self, result_id: str) -> list[JournalEntry]:
         self.calls.append("journal")

@@ -23,7 +23,7 @@ from chaosplane.errors import (
     TransientError,
 )
 from chaosplane.faults.base import Resource
-from chaosplane.models import Experiment, FailureKind, FaultType, RunStatus, StopKind, Target
+from chaosplane.models import Experiment, FailureKind, FaultType, JournalStatus, RunStatus, StopKind, Target
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
 from tests.fakes import FakeClock, FakeInstances, FakeWorkflow, InMemoryStore
@@ -205,6 +205,32 @@ def test_a_crashed_run_is_recovered_from_the_journal_alone(world: World) -> None
     # Recovery is idempotent: a second delivery changes nothing and says so.
     again = world.runs.recover(run_id, "execution aborted")
     assert again.rolled_back == 0 and again.status is RunStatus.FAILED
+
+
+def test_an_inject_that_died_before_its_marks_were_written_is_retried_safely(world: World) -> None:
+    # Given an Inject whose function died after its changes, before the progress write that
+    # carries the journal's marks (a timeout, an out-of-memory)...
+    run = world.runs.start(world.experiment(selection="COUNT(3)").id, team="red")
+    world.runs.prepare(None, run.id)
+    world.store.update_run = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        world.runs.inject(run.id)
+    del world.store.update_run
+    assert list(world.states().values()).count("stopped") == 3
+    assert {e.status for e in world.store.journal(run.id)} == {JournalStatus.PENDING}
+    # ...the retry counts the three as hit (not as changed by someone else), journals nothing twice...
+    assert world.runs.inject(run.id).injected == 3
+    result = world.store.get_result(run.id, team="red")
+    assert all(r.after and "earlier attempt" in r.after and not r.detail for r in result.resources)
+    assert len(world.store.journal(run.id)) == 3
+    # ...and rollback restores every one.
+    assert world.runs.rollback(run.id).rolled_back == 3
+    assert world.runs.finalize(run.id, None, None).status is RunStatus.COMPLETED
+    assert set(world.states().values()) == {"running"}
+
+
+def crash(*args: object, **kwargs: object) -> None:
+    raise SystemExit("the function died")
 
 
 def test_a_rollback_that_fails_keeps_the_originals_and_succeeds_when_retried(world: World) -> None:

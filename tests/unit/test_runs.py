@@ -60,6 +60,7 @@ class RecordingStore:
 
     def __init__(self) -> None:
         self.writes: list[tuple[list[str], list[str]]] = []
+        self.marked: list[list[str]] = []  # the journal entries marked, write by write
 
     def update_run(
         self,
@@ -68,8 +69,10 @@ class RecordingStore:
         resources: list[ResourceState] | None,
         events: list[tuple[str, str]] | None,
         metrics: dict | None = None,
+        journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
     ) -> None:
         self.writes.append(([m for _, m in events or []], [r.id for r in resources or [] if r.after]))
+        self.marked.append([f"{entry.resource_id}:{status.value}" for entry, status in journal_marks or []])
 
 
 def test_a_big_run_writes_its_progress_in_batches() -> None:
@@ -82,7 +85,8 @@ def test_a_big_run_writes_its_progress_in_batches() -> None:
     for resource in resources:
         now[0] += timedelta(seconds=0.1)
         resource.after = "stopping"
-        progress.done(f"hit {resource.id}")
+        applied = (SimpleNamespace(resource_id=resource.id), JournalStatus.APPLIED)
+        progress.done(f"hit {resource.id}", mark=applied)  # type: ignore[arg-type]
     progress.flush()
     # ...one write per 25, with every resource so far; the first twenty each have a line, then
     # one line counts them.
@@ -93,6 +97,9 @@ def test_a_big_run_writes_its_progress_in_batches() -> None:
         ["100 of 100 injected"],
     ]
     assert [len(hit) for _, hit in store.writes] == [25, 50, 75, 100]
+    # Each write carries the journal marks of its batch, once each, in order.
+    assert [mark for batch in store.marked for mark in batch] == [f"i-{n}:applied" for n in range(100)]
+    assert [len(batch) for batch in store.marked] == [25, 25, 25, 25]
     progress.flush()
     assert len(store.writes) == 4  # nothing new: nothing written
 

@@ -82,6 +82,7 @@ class RunRepository(Protocol):
         metrics: dict[str, Any] | None = None,
         start_time: datetime | None = None,
         events: list[tuple[str, str]] | None = None,
+        journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
     ) -> None: ...
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None: ...
@@ -122,8 +123,6 @@ class JournalRepository(Protocol):
         prior_state: dict[str, Any],
         fault: FaultType | None = None,
     ) -> JournalEntry: ...
-
-    def journal_set_status(self, entry: JournalEntry, status: JournalStatus) -> None: ...
 
     def journal(self, result_id: str) -> list[JournalEntry]: ...
 

@@ -183,8 +183,13 @@ class Lifecycle(RunsBase):
         if catch_up(result, journaled):
             self._store.update_run(result_id, resources=result.resources)
         done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
+        # Journaled by an attempt that died before its batch of marks was written: the change
+        # was most likely made. Rollback undoes every entry, marked or not.
+        unmarked = {e.resource_id for e in journaled if e.status is JournalStatus.PENDING}
         todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
-        progress = Progress(self._store, result, "inject", "injected", len(todo), self._clock)
+        progress = Progress(
+            self._store, result, "inject", "injected", len(todo), self._clock, journal.take_marks
+        )
 
         if result.stop_requested:
             raise Halted("stop requested before injection")
@@ -203,6 +208,8 @@ class Lifecycle(RunsBase):
             try:
                 return resource, fault.inject(family, planned[resource.id], parameters, journal), False
             except NotEligible as err:
+                if resource.id in unmarked:
+                    return resource, f"changed by an earlier attempt ({err})", False
                 # Changed since Prepare (by someone else): not ours to touch, nor ours to restore.
                 return resource, str(err), True
 
@@ -268,7 +275,6 @@ class Lifecycle(RunsBase):
                     "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result_id
                 )
                 return entry, f"{entry.resource_id}: {type(err).__name__}: {err}", err
-            self._store.journal_set_status(entry, JournalStatus.ROLLED_BACK)
             return entry, restored, None
 
         def record(outcome: tuple[JournalEntry, str, Exception | None]) -> None:
@@ -282,7 +288,10 @@ class Lifecycle(RunsBase):
             undone += 1
             if entry.resource_id in by_id:
                 by_id[entry.resource_id].restored = restored_or_problem
-            progress.done(f"{entry.action} {entry.resource_id}: undone, now {restored_or_problem}")
+            progress.done(
+                f"{entry.action} {entry.resource_id}: undone, now {restored_or_problem}",
+                mark=(entry, JournalStatus.ROLLED_BACK),
+            )
 
         try:
             each_in_order(todo, undo, record, width=self._parallel_changes)

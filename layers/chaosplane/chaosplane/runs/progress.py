@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from chaosplane.models import ExperimentResult, JournalEntry, JournalStatus
 from chaosplane.ports import Clock, RunRepository
 
 logger = logging.getLogger(__name__)
+JournalMark = tuple[JournalEntry, JournalStatus]
 
 TIMELINE_IDS = 20  # a timeline line names at most this many resources: the result has them all
 # A big run writes its progress in batches: one write per resource would rewrite the whole result
@@ -38,9 +39,13 @@ class Progress:
         verb: str,
         total: int,
         clock: Clock,
+        journal_marks: Callable[[], list[JournalMark]] | None = None,
     ) -> None:
         self._store, self._result, self._step, self._verb = store, result, step, verb
         self._total, self._clock = total, clock
+        # Marks of the step's journal entries (applied, rolled back) go with the same writes.
+        self._take_marks = journal_marks or list
+        self._marks: list[JournalMark] = []
         self._done = 0
         self._skipped = 0
         self._unwritten = 0
@@ -48,8 +53,10 @@ class Progress:
         self._lines: list[tuple[str, str]] = []
         self._written_at = clock()
 
-    def done(self, message: str, *, skipped: bool = False) -> None:
+    def done(self, message: str, *, skipped: bool = False, mark: JournalMark | None = None) -> None:
         self._done += 1
+        if mark is not None:
+            self._marks.append(mark)
         self._skipped += skipped
         self._unwritten += 1
         if self._done <= TIMELINE_IDS:
@@ -61,7 +68,9 @@ class Progress:
 
     def flush(self, *, event: tuple[str, str] | None = None, metrics: dict[str, Any] | None = None) -> None:
         """Write what is not written yet, and the step's own last line and figures, in one write."""
-        if not self._unwritten and event is None and metrics is None:
+        marks = [*self._marks, *self._take_marks()]
+        self._marks = []
+        if not self._unwritten and event is None and metrics is None and not marks:
             return
         lines = list(self._lines)
         if self._uncounted:
@@ -74,6 +83,7 @@ class Progress:
             resources=self._result.resources if self._unwritten else None,
             events=lines or None,
             metrics=metrics,
+            journal_marks=marks or None,
         )
         self._unwritten = self._uncounted = 0
         self._lines = []

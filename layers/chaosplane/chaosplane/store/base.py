@@ -33,6 +33,7 @@ from chaosplane.store.records import bind
 # Every item belongs to a scope, its team; lists are queries on (scope, created_at) so they come
 # newest first without a table scan, and a team's list never reads another team's items.
 MAX_PAGE = 100
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on the items of one TransactWriteItems
 ACTIVE = "yes"
 ALL_TEAMS = ALL_TEAMS_LEVER  # the team record that holds the platform-wide emergency stop
 # Ids are UUIDs, or Step Functions execution names for runs started outside the API.

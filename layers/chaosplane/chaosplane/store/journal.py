@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from pynamodb.exceptions import PutError
@@ -47,18 +48,17 @@ class JournalEntries(StoreBase):
             record = self._journal.get(result_id, f"{resource.id}#{action}", consistent_read=True)
         return self._entry(record)
 
-    def journal_set_status(self, entry: JournalEntry, status: JournalStatus) -> None:
-        self._journal(result_id=entry.result_id, key=entry.key).update(
-            actions=[self._journal.status.set(status.value), self._journal.updated_at.set(self._clock())]
-        )
-
     def journal(self, result_id: str) -> list[JournalEntry]:
         return [self._entry(r) for r in self._journal.query(result_id, consistent_read=True)]
 
 
 class RunJournal:
     """The `Journal` a fault family writes to during one run; each entry names `fault`, whose
-    rollback undoes it."""
+    rollback undoes it.
+
+    An entry is written at once, before its change. That it was applied is only kept here, to go
+    with the step's next progress write (`take_marks`): one write for a batch of resources.
+    """
 
     def __init__(
         self,
@@ -71,6 +71,8 @@ class RunJournal:
         self._result_id = result_id
         self._run = run
         self._fault = fault
+        self._marks: list[tuple[JournalEntry, JournalStatus]] = []
+        self._lock = threading.Lock()  # families apply changes on worker threads
 
     @property
     def run(self) -> RunContext:
@@ -82,4 +84,11 @@ class RunJournal:
         return self._store.journal_before_change(self._result_id, resource, action, prior_state, self._fault)
 
     def applied(self, entry: JournalEntry) -> None:
-        self._store.journal_set_status(entry, JournalStatus.APPLIED)
+        with self._lock:
+            self._marks.append((entry, JournalStatus.APPLIED))
+
+    def take_marks(self) -> list[tuple[JournalEntry, JournalStatus]]:
+        """The entries applied since the last call, for the progress write that records them."""
+        with self._lock:
+            marks, self._marks = self._marks, []
+        return marks

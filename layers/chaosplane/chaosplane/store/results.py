@@ -14,6 +14,8 @@ from chaosplane.models import (
     ExperimentResult,
     ExperimentStatus,
     FailureKind,
+    JournalEntry,
+    JournalStatus,
     Page,
     ResourceState,
     RunStatus,
@@ -23,7 +25,7 @@ from chaosplane.models import (
     new_id,
 )
 from chaosplane.plans import KEEP_AFTER, RunPlan
-from chaosplane.store.base import ACTIVE, ALL_TEAMS, LocksMoved, is_condition_failure
+from chaosplane.store.base import ACTIVE, ALL_TEAMS, MAX_TRANSACTION_ITEMS, LocksMoved, is_condition_failure
 from chaosplane.store.experiments import Experiments
 from chaosplane.store.plans import Plans
 from chaosplane.store.records import TimelineMap
@@ -222,8 +224,15 @@ class Results(Experiments, Teams, Plans):
         metrics: dict[str, Any] | None = None,
         start_time: datetime | None = None,
         events: list[tuple[str, str]] | None = None,
+        journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
     ) -> None:
-        """Change a run's record in one write; timeline events are appended, never rewritten."""
+        """Change a run's record in one write; timeline events are appended, never rewritten.
+
+        `journal_marks` (entries now applied or rolled back) go in the same write, a transaction:
+        a step's progress and its journal's marks cost one call, not one per resource. A mark
+        only tells a retried step what it need not redo; the entry itself was written before its
+        change, so a mark lost in a crash makes a step redo an idempotent change, never skip one.
+        """
         r = self._results
         actions: list[Any] = []
         lines = [*(events or []), *([event] if event is not None else [])]
@@ -239,7 +248,24 @@ class Results(Experiments, Teams, Plans):
             actions.append(r.metrics.set(metrics))
         if start_time is not None:
             actions.append(r.start_time.set(start_time))
-        self._results(id=result_id).update(actions=actions, condition=r.id.exists())
+        if not journal_marks:
+            self._results(id=result_id).update(actions=actions, condition=r.id.exists())
+            return
+        j, now = self._journal, self._clock()
+        marks: list[tuple[Any, list[Action]]] = [
+            (j(result_id=entry.result_id, key=entry.key), [j.status.set(status.value), j.updated_at.set(now)])
+            for entry, status in journal_marks
+        ]
+        first = MAX_TRANSACTION_ITEMS - 1 if actions else MAX_TRANSACTION_ITEMS
+        chunks = [marks[:first]] + [
+            marks[i : i + MAX_TRANSACTION_ITEMS] for i in range(first, len(marks), MAX_TRANSACTION_ITEMS)
+        ]
+        for number, chunk in enumerate(chunks):
+            with self._transaction() as tx:
+                if number == 0 and actions:
+                    tx.update(self._results(id=result_id), actions=actions, condition=r.id.exists())
+                for record, mark in chunk:
+                    tx.update(record, actions=mark)
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None:
         """Keep a finished run's stop-condition chart in its `metrics`, read as `before`.
