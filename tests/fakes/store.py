@@ -101,6 +101,12 @@ class InMemoryStore:
         self.calls.append("get_experiment")
         return self._scoped(self.experiments.get(experiment_id), "experiment", experiment_id, team)
 
+    def target_and_policy(self, target_id: str, *, team: str) -> tuple[Target, SafetyPolicy]:
+        return self.get_target(target_id, team=team), self.policy(team)
+
+    def experiment_and_policy(self, experiment_id: str, *, team: str) -> tuple[Experiment, SafetyPolicy]:
+        return self.get_experiment(experiment_id, team=team), self.policy(team)
+
     def active_run_of(self, experiment_id: str, *, team: str | None) -> str | None:
         self.get_experiment(experiment_id, team=team)
         return self.locks.experiment.get(experiment_id)
@@ -372,3 +378,7 @@ class InMemoryStore:
     def get_plan(self, plan_id: str, *, team: str | None) -> RunPlan:
         self.calls.append("get_plan")
         return self._scoped(self.plans.get(plan_id), "plan", plan_id, team)
+
+    def result_and_plan(self, result_id: str, plan_id: str) -> tuple[ExperimentResult, RunPlan]:
+        result = self.get_result(result_id, team=None)
+        return result, self.get_plan(plan_id, team=result.team)

@@ -359,9 +359,11 @@ def test_a_retried_console_prepare_finds_its_run_instead_of_making_another(platf
     state = {"experiment_id": experiment["id"]}
     first = invoke_executor(platform, "prepare", state, execution_name="console-7")
     again = invoke_executor(platform, "prepare", state, execution_name="console-7")
-    assert first == again == {"result_id": "console-7", "duration": 600, "skipped": False}
+    assert first == again
+    assert first == {"result_id": "console-7", "duration": 600, "skipped": False, "plan_id": first["plan_id"]}
     results = platform.json("GET", f"/experiments/{experiment['id']}/results")["items"]
     assert [r["id"] for r in results] == ["console-7"]
+    assert results[0]["plan_id"] == first["plan_id"]
     assert results[0]["status"] == "running"
     invoke_executor(platform, "finalize", {"result_id": "console-7", "error": {"Error": "Test"}})
 

@@ -46,7 +46,7 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
             trigger=state.trigger,
             schedule_id=state.schedule_id,
         ),
-        Step.INJECT: lambda: runs.inject(_required(state.run_id)),
+        Step.INJECT: lambda: runs.inject(_required(state.run_id), state.run.plan_id if state.run else None),
         Step.OBSERVE: lambda: runs.observe(
             _required(state.run_id), _required_token(parsed), state.run.duration or 0 if state.run else 0
         ),

@@ -35,9 +35,17 @@ Clock = Callable[[], datetime]
 class TargetReader(Protocol):
     def get_target(self, target_id: str, *, team: str | None) -> Target: ...
 
+    def target_and_policy(self, target_id: str, *, team: str) -> tuple[Target, SafetyPolicy]:
+        """The team's target and the team's policy, in one read."""
+        ...
+
 
 class ExperimentReader(Protocol):
     def get_experiment(self, experiment_id: str, *, team: str | None) -> Experiment: ...
+
+    def experiment_and_policy(self, experiment_id: str, *, team: str) -> tuple[Experiment, SafetyPolicy]:
+        """The team's experiment and the team's policy, in one read."""
+        ...
 
     def active_run_of(self, experiment_id: str, *, team: str | None) -> str | None: ...
 
@@ -131,6 +139,10 @@ class PlanRepository(Protocol):
     def save_plan(self, plan: RunPlan) -> None: ...
 
     def get_plan(self, plan_id: str, *, team: str | None) -> RunPlan: ...
+
+    def result_and_plan(self, result_id: str, plan_id: str) -> tuple[ExperimentResult, RunPlan]:
+        """A run and its plan, in one read."""
+        ...
 
 
 class RunStore(

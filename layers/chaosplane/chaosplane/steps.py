@@ -45,6 +45,7 @@ class Prepared(BaseModel):
     result_id: str
     duration: int
     skipped: bool
+    plan_id: str | None = None  # so that Inject reads the run and its plan in one call
 
 
 class PlannedRun(BaseModel):
@@ -55,6 +56,7 @@ class PlannedRun(BaseModel):
     result_id: str | None = None
     duration: int | None = None
     skipped: bool | None = None
+    plan_id: str | None = None
 
 
 class WorkflowState(BaseModel):

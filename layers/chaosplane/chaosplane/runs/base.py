@@ -111,11 +111,15 @@ class RunsBase:
         family = self._families(fault)
         return family.check_access(target, fault) if isinstance(family, AccessChecking) else []
 
-    def _planned_resources(self, result: ExperimentResult) -> dict[str, Resource]:
-        """The run's resources as its plan has them (labels and detail included), by id."""
+    def _planned_resources(
+        self, result: ExperimentResult, plan: RunPlan | None = None
+    ) -> dict[str, Resource]:
+        """The run's resources as its plan has them (labels and detail included), by id; `plan`,
+        if it was read already and is the run's."""
         if result.plan_id is None:  # a run recorded before plans were stored
             return {r.id: Resource(r.id, r.kind, r.before, detail=dict(r.detail)) for r in result.resources}
-        plan: RunPlan = self._store.get_plan(result.plan_id, team=None)
+        if plan is None or plan.id != result.plan_id:
+            plan = self._store.get_plan(result.plan_id, team=None)
         return {r.id: r.resource() for r in plan.selected}
 
     def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:

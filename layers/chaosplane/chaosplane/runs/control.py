@@ -30,8 +30,7 @@ class Control(Lifecycle):
         """
         if self._start_workflow is None:
             raise RuntimeError("this component cannot start runs (no state machine configured)")
-        experiment = self._store.get_experiment(experiment_id, team=team)
-        policy = self._store.policy(team)
+        experiment, policy = self._store.experiment_and_policy(experiment_id, team=team)
         # The experiment was checked against its target when it was saved, and a target's type
         # cannot change; the emergency stop is enforced by create_run's transaction.
         if plan_id is not None:

@@ -121,7 +121,7 @@ class Lifecycle(RunsBase):
             return self._prepared(result)  # a retried Prepare: the plan is already recorded
         if result.stop_requested:
             raise Halted("stop requested before the run started")
-        target = self._store.get_target(result.target_id, team=result.team)
+        target, policy = self._store.target_and_policy(result.target_id, team=result.team)
         check_target_fits(result.fault, target)
         if catalogue.spec(result.fault).irreversible:
             # Checked when the experiment was saved; checked again here, against what it says now.
@@ -130,7 +130,6 @@ class Lifecycle(RunsBase):
                 check_irreversible(result.fault, experiment.allow_irreversible)
             except InvalidRequest as err:
                 raise PolicyRefused(str(err)) from err
-        policy = self._store.policy(result.team)
         _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
         problems += self._access_problems(target, result.fault)
         if problems:
@@ -162,18 +161,26 @@ class Lifecycle(RunsBase):
         )
         self._store.mark_running(result, plan, plan_is_new=result.plan_id is None, event=("prepare", summary))
         self._announce(result, EventStatus.PENDING, EventStatus.RUNNING)
-        return self._prepared(result)
+        return self._prepared(result, plan.id)
 
     @staticmethod
-    def _prepared(result: ExperimentResult) -> Prepared:
-        return Prepared(result_id=result.id, duration=result.duration, skipped=False)
+    def _prepared(result: ExperimentResult, plan_id: str | None = None) -> Prepared:
+        return Prepared(
+            result_id=result.id, duration=result.duration, skipped=False, plan_id=plan_id or result.plan_id
+        )
 
-    def inject(self, result_id: str) -> Injected:
+    def inject(self, result_id: str, plan_id: str | None = None) -> Injected:
+        """Journal, then change, each planned resource not changed yet.
 
-        result = self._store.get_result(result_id, team=None)
+        `plan_id` is the one Prepare answered: the run and its plan are then read in one call.
+        """
+        if plan_id is None:
+            result, plan = self._store.get_result(result_id, team=None), None
+        else:
+            result, plan = self._store.result_and_plan(result_id, plan_id)
         fault, family = catalogue.spec(result.fault), self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
-        planned = self._planned_resources(result)
+        planned = self._planned_resources(result, plan)
         started = self._clock()
         context = RunContext(
             result.id, result.experiment_id, result.duration, started + timedelta(seconds=result.duration)

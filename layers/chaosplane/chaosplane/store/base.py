@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactGetError, TransactWriteError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from chaosplane.errors import ChaosplaneError, InvalidRequest, NotFound, TransientError
 from chaosplane.models import utcnow
@@ -148,13 +148,51 @@ class StoreBase:
         return record
 
     def _get(self, model: type[Model], kind: str, item_id: str, team: str | None) -> Any:
-        if not _ID.match(item_id):
-            raise NotFound(kind, item_id[:80])  # cannot exist; and DynamoDB would refuse the key
         try:
-            record = model.get(item_id, consistent_read=True)
+            record = model.get(self._check_id(kind, item_id), consistent_read=True)
         except DoesNotExist:
             raise NotFound(kind, item_id) from None
         return self._scoped(record, team, kind, item_id)
+
+    def _get_together(self, *keys: tuple[type[Model], str]) -> list[Any | None]:
+        """Items of several tables in one consistent read (TransactGetItems), in order; None for
+        a missing one. Ids are checked by the caller (`_found` reports what is missing).
+
+        A read that collides with a transaction writing one of the items is cancelled by
+        DynamoDB; it is then made one item at a time, which is what it saves.
+        """
+        try:
+            with TransactGet(connection=self._transactions) as tx:
+                futures = [tx.get(model, item_id) for model, item_id in keys]
+        except TransactGetError:
+            return [self._get_or_none(model, item_id) for model, item_id in keys]
+        records: list[Any | None] = []
+        for future in futures:
+            try:
+                records.append(future.get())
+            except DoesNotExist:
+                records.append(None)
+        return records
+
+    @staticmethod
+    def _get_or_none(model: type[Model], item_id: str) -> Any | None:
+        try:
+            return model.get(item_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    @classmethod
+    def _found(cls, record: Any | None, kind: str, item_id: str, team: str | None) -> Any:
+        """`record` as `_get` answers it: NotFound if it is missing or another team's."""
+        if record is None:
+            raise NotFound(kind, item_id)
+        return cls._scoped(record, team, kind, item_id)
+
+    @staticmethod
+    def _check_id(kind: str, item_id: str) -> str:
+        if not _ID.match(item_id):
+            raise NotFound(kind, item_id[:80])  # cannot exist; and DynamoDB would refuse the key
+        return item_id
 
     @staticmethod
     def _values(record: Any) -> dict[str, Any]:

@@ -20,11 +20,13 @@ from chaosplane.models import (
     ResourceState,
     RunStatus,
     StopKind,
+    Target,
     TimelineEvent,
     Trigger,
     new_id,
 )
 from chaosplane.plans import KEEP_AFTER, RunPlan
+from chaosplane.safety import SafetyPolicy
 from chaosplane.store.base import ACTIVE, ALL_TEAMS, MAX_TRANSACTION_ITEMS, LocksMoved, is_condition_failure
 from chaosplane.store.experiments import Experiments
 from chaosplane.store.plans import Plans
@@ -207,6 +209,27 @@ class Results(Experiments, Teams, Plans):
 
     def get_result(self, result_id: str, *, team: str | None) -> ExperimentResult:
         return self._result(self._result_record(result_id, team))
+
+    # -- reads of two records in one call, for the steps that need both at once -------------------
+
+    def experiment_and_policy(self, experiment_id: str, *, team: str) -> tuple[Experiment, SafetyPolicy]:
+        self._check_id("experiment", experiment_id)
+        experiment, policy = self._get_together((self._experiments, experiment_id), (self._teams, team))
+        found = self._found(experiment, "experiment", experiment_id, team)
+        return self._experiment(found), self._policy(policy)
+
+    def target_and_policy(self, target_id: str, *, team: str) -> tuple[Target, SafetyPolicy]:
+        self._check_id("target", target_id)
+        target, policy = self._get_together((self._targets, target_id), (self._teams, team))
+        return self._target(self._found(target, "target", target_id, team)), self._policy(policy)
+
+    def result_and_plan(self, result_id: str, plan_id: str) -> tuple[ExperimentResult, RunPlan]:
+        """A run and its plan (of the same team, as every run's is)."""
+        self._check_id("result", result_id)
+        self._check_id("plan", plan_id)
+        result, plan = self._get_together((self._results, result_id), (self._plans, plan_id))
+        run = self._result(self._found(result, "result", result_id, None))
+        return run, RunPlan.decode(self._found(plan, "plan", plan_id, run.team).body)
 
     def list_results(self, experiment_id: str, limit: int, next_token: str | None) -> Page[ExperimentResult]:
         records, token = self._page(

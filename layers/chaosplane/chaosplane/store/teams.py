@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -22,11 +22,12 @@ NOTIFICATIONS_HOLD = timedelta(seconds=60)  # longer than any change of channels
 
 class Teams(StoreBase):
     def policy(self, team: str) -> SafetyPolicy:
-        try:
-            record = self._teams.get(team, consistent_read=True)
-        except DoesNotExist:
-            return SafetyPolicy()
-        return SafetyPolicy.model_validate(record.policy or {})
+        return self._policy(self._get_or_none(self._teams, team))
+
+    @staticmethod
+    def _policy(record: Any | None) -> SafetyPolicy:
+        """The policy a team record holds; the defaults for a team with no record yet."""
+        return SafetyPolicy.model_validate((record.policy if record is not None else None) or {})
 
     def set_policy(self, team: str, policy: SafetyPolicy) -> SafetyPolicy:
         self._teams(team=team).update(actions=[self._teams.policy.set(policy.model_dump(mode="json"))])
@@ -85,7 +86,7 @@ class Teams(StoreBase):
         """The team's policy and the emergency stop in force for it, in one read of both records."""
         records = {r.team: r for r in self._teams.batch_get([team, ALL_TEAMS], consistent_read=True)}
         mine = records.get(team)
-        policy = SafetyPolicy.model_validate((mine.policy if mine else None) or {})
+        policy = self._policy(mine)
         for scope in (ALL_TEAMS, team):
             record = records.get(scope)
             if record is not None and record.halted_at is not None:
