@@ -39,6 +39,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "ChaosplaneTest",
+        "CHAOSPLANE_METRICS": "prometheus",  # as on `chaosplane local`: the process's registry
     }.items():
         monkeypatch.setenv(key, value)
 

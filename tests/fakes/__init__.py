@@ -9,6 +9,7 @@ changes what it read changes nothing until it writes.
 from tests.fakes.clock import FakeClock
 from tests.fakes.families import FakeInstances
 from tests.fakes.store import InMemoryStore
+from tests.fakes.telemetry import RecordingTelemetry
 from tests.fakes.workflow import FakeWorkflow
 
-__all__ = ["FakeClock", "FakeInstances", "FakeWorkflow", "InMemoryStore"]
+__all__ = ["FakeClock", "FakeInstances", "FakeWorkflow", "InMemoryStore", "RecordingTelemetry"]

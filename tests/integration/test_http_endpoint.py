@@ -27,7 +27,9 @@ from chaosplane.faults import http as webhooks
 from chaosplane.faults.base import RunContext
 from chaosplane.faults.memory import MemoryJournal
 from chaosplane.faults.parameters import WebhookParameters
+from chaosplane.local.prometheus import current
 from chaosplane.models import FaultType, Target, TargetSpec, new_id
+from chaosplane.telemetry import Metric
 from tests.conftest import Platform, wait_until
 from tests.integration.test_runs import invoke_executor, journal
 
@@ -301,10 +303,14 @@ def test_an_inject_that_keeps_failing_fails_the_run_and_still_rolls_back(
 ) -> None:
     target = endpoint(platform, receiver, retries=2)
     receiver.script["inject"] = [(0.0, 503)] * 3
+    failures = current(Metric.WEBHOOK_FAILURES, Phase="inject")
     result = run(platform, experiment(platform, target["id"])["id"])
 
     assert result["status"] == "failed"
     assert "HTTP 503 after 3 attempt(s)" in result["error"]
+    # One delivery failed (after its three attempts): counted once, as the inject phase's.
+    assert current(Metric.WEBHOOK_FAILURES, Phase="inject") == failures + 1
+    assert current(Metric.WEBHOOK_FAILURES, Phase="rollback") == 0
     # The inject may have half-happened on the receiver's side: the rollback webhook is called.
     assert receiver.phases() == ["inject", "inject", "inject", "rollback"]
     assert {e["status"]["S"] for e in journal(platform, result["id"])} == {"rolled_back"}

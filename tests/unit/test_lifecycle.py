@@ -26,7 +26,8 @@ from chaosplane.faults.base import Resource
 from chaosplane.models import Experiment, FailureKind, FaultType, JournalStatus, RunStatus, StopKind, Target
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
-from tests.fakes import FakeClock, FakeInstances, FakeWorkflow, InMemoryStore
+from chaosplane.telemetry import Metric
+from tests.fakes import FakeClock, FakeInstances, FakeWorkflow, InMemoryStore, RecordingTelemetry
 
 
 @dataclass
@@ -38,6 +39,7 @@ class World:
     runs: Runs
     target: Target
     alarms: dict[str, AlarmState]
+    telemetry: RecordingTelemetry
 
     def experiment(self, **fields: object) -> Experiment:
         return self.store.add_experiment(self.target, **fields)
@@ -54,6 +56,7 @@ def world() -> World:
     family.add(10)
     workflow = FakeWorkflow()
     alarms: dict[str, AlarmState] = {"latency-high": AlarmState("OK")}
+    telemetry = RecordingTelemetry()
     runs = Runs(
         store,
         lambda fault: family,
@@ -65,9 +68,10 @@ def world() -> World:
         rng=random.Random(7),
         publish=workflow.publish,
         parallel_changes=1,
+        telemetry=telemetry,
     )
     store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100, "max_resources": 100})
-    return World(store, family, workflow, clock, runs, store.add_target(), alarms)
+    return World(store, family, workflow, clock, runs, store.add_target(), alarms, telemetry)
 
 
 def error(name: ErrorName | str, cause: str = "") -> StepError:
@@ -383,3 +387,72 @@ def test_a_run_without_a_plan_stores_the_plan_it_made(world: World) -> None:
     world.runs.finalize(run_id, None, None)
     with pytest.raises(Conflict, match="expired"):
         world.runs.start(result.experiment_id, team="red", plan_id=plan.id)
+
+
+# -- the platform's own metrics (chaosplane.telemetry) --------------------------------------------
+
+
+def test_a_run_counts_its_start_and_its_end_and_times_its_steps(world: World) -> None:
+    run_id = held(world, world.experiment(selection="COUNT(3)"))
+    world.clock.advance(600)
+    world.runs.rollback(run_id)
+    world.runs.finalize(run_id, None, None)
+    t = world.telemetry
+    run = {"Team": "red", "Fault": "ec2-stop"}
+    assert t.dimensions(Metric.RUNS_STARTED) == [run] and t.dimensions(Metric.RUNS_COMPLETED) == [run]
+    assert t.of(Metric.RUNS_STOPPED) == t.of(Metric.RUNS_FAILED) == t.of(Metric.ROLLBACK_INCOMPLETE) == []
+    assert (
+        t.dimensions(Metric.INJECT_DURATION)
+        == t.dimensions(Metric.ROLLBACK_DURATION)
+        == [{"Fault": "ec2-stop"}]
+    )
+    assert t.of(Metric.TIME_TO_HALT) == []  # nobody asked it to stop
+    # A rollback run again with nothing left to undo times nothing.
+    world.runs.rollback(run_id)
+    assert len(t.of(Metric.ROLLBACK_DURATION)) == 1
+
+
+def test_a_halt_is_timed_from_the_stop_to_everything_restored(world: World) -> None:
+    run_id = held(world, world.experiment(selection="COUNT(2)", stop_conditions=["latency-high"]))
+    assert world.runs.on_alarm("latency-high", "p99 over 2 s") == [run_id]
+    world.clock.advance(0.25)  # the halt reaches Rollback a quarter of a second later
+    world.runs.rollback(run_id)
+    world.runs.finalize(run_id, error(ErrorName.HALTED), None)
+    t = world.telemetry
+    assert t.of(Metric.TIME_TO_HALT) == [250.0]
+    assert t.of(Metric.GUARD_EVENTS) == [1] and t.of(Metric.GUARD_HALTS) == [1]
+    assert t.dimensions(Metric.RUNS_STOPPED) == [{"Team": "red", "Fault": "ec2-stop"}]
+
+
+def test_the_sweeper_samples_the_faults_in_force_and_its_own_lag(world: World) -> None:
+    held(world, world.experiment(selection="COUNT(3)", duration=60))
+    world.clock.advance(30)
+    world.runs.sweep(scheduled_at=world.clock() - timedelta(seconds=2))
+    t = world.telemetry
+    assert t.of(Metric.SWEEPER_LAG) == [2000.0]
+    assert t.of(Metric.FAULTS_ACTIVE) == [3] and t.of(Metric.FAULTS_OVERDUE) == [0]
+    # Long past the run's end (its rollback never came), the same three are overdue.
+    world.clock.advance(3600)
+    world.runs.sweep()
+    assert t.of(Metric.FAULTS_ACTIVE)[-1] == 3 and t.of(Metric.FAULTS_OVERDUE)[-1] == 3
+    assert len(t.of(Metric.SWEEPER_LAG)) == 1  # no tick time, no lag sample
+
+
+def test_a_run_that_ends_with_changes_not_undone_is_counted(world: World) -> None:
+    run_id = held(world, world.experiment(selection="COUNT(1)"))
+    world.family.rollback_failures = [RollbackIncomplete("instance is gone")] * 3
+    with pytest.raises(RollbackIncomplete):
+        world.runs.rollback(run_id)
+    world.runs.finalize(run_id, None, error(ErrorName.ROLLBACK_INCOMPLETE, "instance is gone"))
+    world.runs.finalize(run_id, None, error(ErrorName.ROLLBACK_INCOMPLETE, "instance is gone"))  # a retry
+    assert world.telemetry.dimensions(Metric.ROLLBACK_INCOMPLETE) == [{"Team": "red", "Fault": "ec2-stop"}]
+
+
+def test_a_metric_that_cannot_be_emitted_never_fails_the_run(world: World) -> None:
+    def broken(metric: Metric, value: float = 1, **dimensions: str) -> None:
+        raise ConnectionError("stdout is gone")
+
+    world.telemetry.emit = broken  # type: ignore[method-assign]
+    run_id = held(world, world.experiment(selection="COUNT(1)"))
+    world.runs.rollback(run_id)
+    assert world.runs.finalize(run_id, None, None).status is RunStatus.COMPLETED

@@ -29,6 +29,8 @@ from chaosplane.notify import (
     slack_message,
     webhook_allowed,
 )
+from chaosplane.telemetry import Metric
+from tests.fakes import RecordingTelemetry
 
 T, R = PagerDutyAction.TRIGGER, PagerDutyAction.RESOLVE
 DEFAULTS = TeamNotifications().notify_on
@@ -198,7 +200,10 @@ def test_the_notifier_survives_every_collaborator_failing() -> None:
     def broken(_: str) -> TeamNotifications:
         raise RuntimeError("dynamodb is down")
 
-    notifier = Notifier(config=broken, secrets=lambda arn: {}, http=HttpSender(), publish_email=None)
+    telemetry = RecordingTelemetry()
+    notifier = Notifier(
+        config=broken, secrets=lambda arn: {}, http=HttpSender(), publish_email=None, telemetry=telemetry
+    )
     raw = {
         "version": "0",
         "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
@@ -221,6 +226,7 @@ def test_the_notifier_survives_every_collaborator_failing() -> None:
             "error": "RuntimeError",
         }
     ]
+    assert telemetry.dimensions(Metric.NOTIFICATION_FAILURES) == [{"Channel": "settings"}]
     assert notifier.handle({"source": "aws.ec2"}) == {"ignored": "not a Chaosplane run event"}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chaosplane.runs import Runs
-from chaosplane.steps import ExecutionEnded, Step, StepEvent
+from chaosplane.steps import ExecutionEnded, ScheduledTick, Step, StepEvent
 
 EXECUTION_ENDED = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
@@ -27,7 +27,8 @@ def _required(result_id: str | None) -> str:
 
 def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
     if event.get("detail-type") == SCHEDULED:
-        return runs.sweep()  # the every-minute fallback (template.yaml: ExecutorFunction Sweep)
+        # The every-minute fallback (template.yaml: ExecutorFunction Sweep).
+        return runs.sweep(ScheduledTick.model_validate(event).time)
     if event.get("detail-type") == EXECUTION_ENDED:
         # EventBridge: a run's execution ended (aborted, timed out, failed). The execution is named
         # after its run, so the journal says what, if anything, is left to roll back.

@@ -400,6 +400,9 @@ class ResourceState(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+STOP_STEP = "stop"  # the timeline line a stop request writes, the moment a halt starts from
+
+
 class TimelineEvent(BaseModel):
     at: datetime
     step: str

@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -37,6 +37,7 @@ from urllib3.util.retry import Retry
 
 from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, EventStatus, RunEvent
 from chaosplane.models import StopKind
+from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SLACK_HOST = "hooks.slack.com"
@@ -448,6 +449,7 @@ class Notifier:
     pagerduty_url: str = PAGERDUTY_EVENTS_URL
     allowed_hosts: frozenset[str] = frozenset({SLACK_HOST})
     run_is_final: Callable[[str], bool] | None = None
+    telemetry: Telemetry = field(default_factory=NoTelemetry)
 
     def handle(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Handle an EventBridge event; never raises (a notification never affects a run)."""
@@ -463,6 +465,8 @@ class Notifier:
             logger.error("ignoring a malformed run event (fields: %s)", ", ".join(fields))
             return {"ignored": "malformed run event", "fields": fields}
         deliveries = self.notify(event)
+        for failed in (d for d in deliveries if not d.ok):
+            emit_safely(self.telemetry, Metric.NOTIFICATION_FAILURES, Channel=failed.channel)
         return {
             "run_id": event.run_id,
             "status": event.new_status.value,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -86,6 +86,11 @@ class Settings(BaseModel):
     notifications_secret_prefix: str | None = None
     notify_allowed_hosts: str = "hooks.slack.com"
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # Where the platform's own metrics go (chaosplane/telemetry.py): CloudWatch as EMF log lines,
+    # the local platform's Prometheus registry (`chaosplane local` serves it at /metrics), or nowhere.
+    metrics: Literal["emf", "prometheus", "none"] = Field(
+        default="emf", validation_alias="chaosplane_metrics"
+    )
 
     @property
     def connections(self) -> int:

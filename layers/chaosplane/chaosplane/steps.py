@@ -9,6 +9,7 @@ ResultSelectors to these fields.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -128,3 +129,11 @@ class ExecutionEnded(BaseModel):
 
     name: str = Field(min_length=1)
     status: str = "ENDED"
+
+
+class ScheduledTick(BaseModel):
+    """EventBridge's scheduled event, which runs the sweeper: only its time matters."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    time: datetime | None = None

@@ -41,6 +41,7 @@ from chaosplane.faults.aws import error_code, reading
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.faults.parameters import WebhookParameters
 from chaosplane.models import FaultType, JournalEntry, Target, utcnow
+from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
 
 KIND = "http:endpoint"
 INJECT = "http:inject"
@@ -167,8 +168,10 @@ class HttpEndpoints:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utcnow,
         backoff_seconds: float = 0.5,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._secrets = secrets
+        self._telemetry = telemetry or NoTelemetry()
         self._http = session or requests.Session()
         self._sleep = sleep
         self._clock = clock
@@ -233,6 +236,14 @@ class HttpEndpoints:
         raise WebhookFailed(message)
 
     def _deliver(self, webhook: Mapping[str, Any], phase: str, call: Mapping[str, Any]) -> Delivery:
+        delivery = self._deliver_with_retries(webhook, phase, call)
+        if not delivery.ok:
+            emit_safely(self._telemetry, Metric.WEBHOOK_FAILURES, Phase=phase)
+        return delivery
+
+    def _deliver_with_retries(
+        self, webhook: Mapping[str, Any], phase: str, call: Mapping[str, Any]
+    ) -> Delivery:
         credentials = self._secrets.read(str(call["target_id"]), call.get("secret_version"))
         body = json.dumps(
             {

@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,8 @@ class LocalPlatform:
                 "MOTO_PORT": str(self.aws_port),  # where moto's Step Functions engine calls Lambda
                 "POWERTOOLS_TRACE_DISABLED": "1",
                 "POWERTOOLS_METRICS_DISABLED": "1",
+                # The platform's metrics go to this process's Prometheus registry, at /metrics.
+                "CHAOSPLANE_METRICS": "prometheus",
             }
         )
         os.environ.pop("AWS_PROFILE", None)
@@ -99,6 +102,7 @@ class LocalPlatform:
         from chaosplane.local import emulation, lambda_patch
         from chaosplane.local.deploy import deploy
         from chaosplane.local.gateway import LocalGateway
+        from chaosplane.local.prometheus import with_metrics
         from chaosplane.local.scheduler import ScheduleFirer
 
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
@@ -112,7 +116,7 @@ class LocalPlatform:
         self._secret_name = deployment.secrets.get(SECRET_LOGICAL_ID)
         os.environ.update(deployment.environment)
         gateway = LocalGateway(session.client("lambda"), deployment.api())
-        self._gateway = make_server(HOST, self.port, gateway, threaded=True)
+        self._gateway = make_server(HOST, self.port, with_metrics(gateway), threaded=True)
         thread = threading.Thread(target=self._gateway.serve_forever, name="gateway", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -147,7 +151,9 @@ class LocalPlatform:
     def _tick(self, lambda_client: Any, function: str, every: float) -> None:
         """What EventBridge Scheduler would do: invoke the function with a scheduled event."""
         while not self._stopping.wait(every):
-            event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+            # As EventBridge sends it: with the tick's time, from which the sweeper reports its lag.
+            tick = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": tick, "detail": {}}
             try:
                 lambda_client.invoke(
                     FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()

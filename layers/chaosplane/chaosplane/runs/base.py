@@ -17,8 +17,18 @@ from chaosplane.ports import Clock, RunStore
 from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
+from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
 
 logger = logging.getLogger(__name__)
+
+# A run's state changes that are counted: created, and each way it ends.
+RUN_COUNTERS = {
+    EventStatus.PENDING: Metric.RUNS_STARTED,
+    EventStatus.COMPLETED: Metric.RUNS_COMPLETED,
+    EventStatus.STOPPED: Metric.RUNS_STOPPED,
+    EventStatus.FAILED: Metric.RUNS_FAILED,
+    EventStatus.SKIPPED: Metric.RUNS_SKIPPED,
+}
 
 RunEventPublisher = Callable[[RunEvent], None]
 WorkflowStarter = Callable[[ExperimentResult], None]
@@ -44,6 +54,7 @@ class RunsBase:
         rng: random.Random | None = None,
         publish: RunEventPublisher | None = None,
         parallel_changes: int = CHANGES_AT_ONCE,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._store = store
         self._parallel_changes = parallel_changes
@@ -56,6 +67,10 @@ class RunsBase:
         self._clock = clock
         self._rng = rng or random.SystemRandom()
         self._publish = publish
+        self._telemetry = telemetry or NoTelemetry()
+
+    def _emit(self, metric: Metric, value: float = 1, **dimensions: str) -> None:
+        emit_safely(self._telemetry, metric, value, **dimensions)
 
     def _announce(
         self,
@@ -67,7 +82,11 @@ class RunsBase:
         stop_kind: StopKind | None = None,
         rollback_complete: bool | None = None,
     ) -> None:
-        """Put a run state change on EventBridge. Never fails the run: a lost event is only logged."""
+        """Put a run state change on EventBridge, and count it. Never fails the run: a lost event
+        is only logged."""
+        counted = RUN_COUNTERS.get(new)
+        if counted is not None and old != new:
+            self._emit(counted, Team=result.team, Fault=result.fault.value)
         if self._publish is None:
             return
         name = result.experiment_name

@@ -14,9 +14,12 @@ from chaosplane.runs.checks import alarm_name, preflight
 from chaosplane.runs.lifecycle import Lifecycle
 from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData
 from chaosplane.steps import Recovered
+from chaosplane.telemetry import Metric
 
 logger = logging.getLogger(__name__)
 PENDING_GRACE = timedelta(minutes=5)  # a pending run with no execution after this never will have one
+# A run's faults are overdue this long after its end: more than a rollback of its resources takes.
+OVERDUE_AFTER = timedelta(minutes=10)
 
 
 class Control(Lifecycle):
@@ -120,6 +123,8 @@ class Control(Lifecycle):
                 halted.append(run.id)
             except Conflict:
                 pass  # it ended meanwhile
+        self._emit(Metric.GUARD_EVENTS)
+        self._emit(Metric.GUARD_HALTS, len(halted))
         return halted
 
     def halt_all(self, team: str, engaged_by: str) -> list[str]:
@@ -135,15 +140,25 @@ class Control(Lifecycle):
                 pass
         return halted
 
-    def sweep(self) -> dict[str, list[str]]:
+    def sweep(self, scheduled_at: datetime | None = None) -> dict[str, list[str]]:
         """The fallback for every event that might be missed, run every minute.
 
         - a run in progress whose stop condition is in ALARM is halted (a missed alarm event);
         - a run whose execution is gone (aborted, timed out, crashed, never started) is recovered;
         - a run that ended with changes not rolled back is rolled back again.
+
+        It also samples the faults in force (every run's resources hit and not yet restored), and
+        how late it started against `scheduled_at` (the schedule's tick): its own heartbeat.
         """
         report: dict[str, list[str]] = {"halted": [], "recovered": [], "failed": []}
-        for run in self._store.active_runs():
+        active = self._store.active_runs()
+        if scheduled_at is not None:
+            lag = (self._clock() - scheduled_at).total_seconds() * 1000
+            self._emit(Metric.SWEEPER_LAG, max(0.0, lag))
+        faulted = {run.id: faults_in_force(run) for run in active}
+        self._emit(Metric.FAULTS_ACTIVE, sum(faulted.values()))
+        self._emit(Metric.FAULTS_OVERDUE, sum(faulted[run.id] for run in active if self._overdue(run)))
+        for run in active:
             try:
                 if run.status.is_final:
                     self.recover(run.id, "run ended with changes not rolled back")
@@ -168,3 +183,16 @@ class Control(Lifecycle):
                 logger.exception("sweep: run %s", run.id)
                 report["failed"].append(f"{run.id}: {type(err).__name__}: {err}")
         return report
+
+    def _overdue(self, run: ExperimentResult) -> bool:
+        """Past its end and the time a rollback takes: what it still holds should be restored."""
+        if run.status.is_final:
+            return True
+        if run.start_time is None:
+            return False
+        return self._clock() > run.start_time + timedelta(seconds=run.duration) + OVERDUE_AFTER
+
+
+def faults_in_force(run: ExperimentResult) -> int:
+    """The run's resources hit and not (yet) recorded restored."""
+    return sum(1 for r in run.resources if r.after is not None and r.restored is None)

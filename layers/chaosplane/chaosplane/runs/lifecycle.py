@@ -28,6 +28,7 @@ from chaosplane.events import EventStatus
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import RunContext
 from chaosplane.models import (
+    STOP_STEP,
     ExperimentResult,
     JournalEntry,
     JournalStatus,
@@ -44,6 +45,7 @@ from chaosplane.runs.outcome import failure_kind, outcome, refused_before_start
 from chaosplane.runs.progress import Progress, catch_up, some
 from chaosplane.steps import Finalized, Injected, Observing, Prepared, RolledBack, StepError
 from chaosplane.store.journal import RunJournal
+from chaosplane.telemetry import Metric
 
 logger = logging.getLogger(__name__)
 STOP_CHECK_EVERY = timedelta(seconds=1)  # how often a long Inject reads its stop flag
@@ -239,6 +241,7 @@ class Lifecycle(RunsBase):
             raise NothingToHit("every selected resource changed state before it could be injected")
         elapsed = (self._clock() - started).total_seconds()
         progress.flush(metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
+        self._emit(Metric.INJECT_DURATION, elapsed * 1000, Fault=result.fault.value)
         return Injected(injected=sum(1 for r in result.resources if r.after is not None))
 
     def observe(self, result_id: str, task_token: str, duration: int) -> Observing:
@@ -313,11 +316,17 @@ class Lifecycle(RunsBase):
             if transient:
                 raise TransientError("rollback not finished, will retry: " + lines) from causes
             raise RollbackIncomplete(lines) from causes
-        elapsed = (self._clock() - started).total_seconds()
+        restored_at = self._clock()
+        elapsed = (restored_at - started).total_seconds()
         progress.flush(
             event=("rollback", f"rollback complete: {undone} change(s) undone"),
             metrics={**result.metrics, "rollback_seconds": round(elapsed, 3), "rolled_back": undone},
         )
+        if todo:  # not for a rollback run again with nothing left to undo (recovery, a retry)
+            self._emit(Metric.ROLLBACK_DURATION, elapsed * 1000, Fault=result.fault.value)
+            stopped_at = next((e.at for e in result.timeline if e.step == STOP_STEP), None)
+            if result.stop_requested and stopped_at is not None:
+                self._emit(Metric.TIME_TO_HALT, (restored_at - stopped_at).total_seconds() * 1000)
         return RolledBack(rolled_back=undone)
 
     def finalize(
@@ -370,6 +379,8 @@ class Lifecycle(RunsBase):
         if not result.status.is_final and (chart := self._final_series(final)) is not None:
             # After the run is final: a halt waits for `stopped`, not for CloudWatch's answer.
             self._store.keep_chart(result_id, chart, before=final.metrics)
+        if not result.status.is_final and unrestored:
+            self._emit(Metric.ROLLBACK_INCOMPLETE, Team=final.team, Fault=final.fault.value)
         if not result.status.is_final:  # the first Finalize of this run (a retried one says nothing)
             self._announce(
                 final,

@@ -10,6 +10,7 @@ from pynamodb.expressions.update import Action
 
 from chaosplane.errors import Conflict, NotFound, RunExists
 from chaosplane.models import (
+    STOP_STEP,
     Experiment,
     ExperimentResult,
     ExperimentStatus,
@@ -372,7 +373,7 @@ class Results(Experiments, Teams, Plans):
                     [
                         TimelineMap(
                             at=self._clock(),
-                            step="stop",
+                            step=STOP_STEP,
                             message=f"{reason or 'stop requested'}; rolling back",
                         )
                     ]

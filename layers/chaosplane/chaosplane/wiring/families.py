@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from chaosplane.models import FaultType, TargetType
 from chaosplane.settings import Settings
 from chaosplane.wiring.clients import Clients
+from chaosplane.wiring.telemetry import build_telemetry
 
 if TYPE_CHECKING:
     from chaosplane.faults.base import FaultFamily
@@ -71,7 +72,8 @@ def fault_families(clients: Clients, settings: Settings) -> Families:
     def http() -> FaultFamily:
         from chaosplane.faults.http import HttpEndpoints, WebhookSecrets
 
-        return HttpEndpoints(WebhookSecrets(clients.secretsmanager, settings.webhook_secret_prefix))
+        secrets = WebhookSecrets(clients.secretsmanager, settings.webhook_secret_prefix)
+        return HttpEndpoints(secrets, telemetry=build_telemetry(settings))
 
     def ssm() -> FaultFamily:
         from chaosplane.faults.ssm import SsmStress

@@ -17,6 +17,7 @@ from chaosplane.notify import EmailMessage, HttpSender, Notifier
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.wiring.clients import Clients
+from chaosplane.wiring.telemetry import build_telemetry
 
 
 def _code(err: ClientError) -> str:
@@ -153,4 +154,5 @@ def build_notifier(settings: Settings | None = None) -> Notifier:
         pagerduty_url=settings.pagerduty_events_url,
         allowed_hosts=settings.allowed_webhook_hosts,
         run_is_final=run_is_final,
+        telemetry=build_telemetry(settings),
     )

@@ -25,6 +25,7 @@ from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.wiring.clients import Clients
 from chaosplane.wiring.families import fault_families
+from chaosplane.wiring.telemetry import build_telemetry
 
 logger = logging.getLogger(__name__)
 # A token Step Functions no longer knows means the task already ended: nothing left to halt.
@@ -201,6 +202,7 @@ def build_runs(
         execution_status=execution_status(clients, machine) if machine else None,
         publish=event_publisher(clients, settings.event_bus_name),
         parallel_changes=settings.parallel_changes,
+        telemetry=build_telemetry(settings),
     )
 
 
@@ -218,4 +220,5 @@ def build_guard(settings: Settings | None = None) -> Runs:
         send_halt=halt_sender(clients),
         publish=event_publisher(clients, settings.event_bus_name),
         parallel_changes=settings.parallel_changes,
+        telemetry=build_telemetry(settings),
     )

@@ -1,0 +1,59 @@
+"""The platform's metrics as CloudWatch and Prometheus get them: one catalogue, two formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chaosplane.local.prometheus import PrometheusTelemetry, exposition, prometheus_name
+from chaosplane.telemetry import METRICS, NAMESPACE, Metric, emit_safely
+from chaosplane.wiring.telemetry import EmfTelemetry
+
+
+def test_emf_lines_carry_the_service_total_and_the_metrics_own_dimensions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "chaosplane")
+    telemetry = EmfTelemetry()
+    telemetry.emit(Metric.RUNS_STARTED, 1, Team="red", Fault="ec2-stop")
+    telemetry.emit(Metric.TIME_TO_HALT, 84.5)
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    (directive,) = first["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == NAMESPACE
+    assert directive["Dimensions"] == [["service"], ["Team", "Fault"]]
+    assert directive["Metrics"] == [{"Name": "RunsStarted", "Unit": "Count"}]
+    assert (first["service"], first["Team"], first["Fault"], first["RunsStarted"]) == (
+        "chaosplane",
+        "red",
+        "ec2-stop",
+        [1.0],
+    )
+    (directive,) = second["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]
+    assert directive["Metrics"] == [{"Name": "TimeToHalt", "Unit": "Milliseconds"}]
+    assert second["TimeToHalt"] == [84.5]
+
+
+def test_prometheus_names_follow_its_conventions_and_every_metric_is_exposed() -> None:
+    telemetry = PrometheusTelemetry()
+    telemetry.emit(Metric.RUNS_COMPLETED, 1, Team="red", Fault="ec2-stop")
+    telemetry.emit(Metric.FAULTS_ACTIVE, 7)
+    telemetry.emit(Metric.TIME_TO_HALT, 120)
+    text = exposition().decode()
+    assert 'chaosplane_runs_completed_total{fault="ec2-stop",team="red"}' in text
+    assert "chaosplane_faults_active 7.0" in text
+    assert 'chaosplane_time_to_halt_milliseconds_bucket{le="250.0"}' in text
+    for metric in METRICS:
+        assert f"# TYPE {prometheus_name(metric)} " in text, metric
+
+
+def test_a_value_with_the_wrong_dimensions_is_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[Metric] = []
+
+    class Sink:
+        def emit(self, metric: Metric, value: float = 1, **dimensions: str) -> None:
+            seen.append(metric)
+
+    emit_safely(Sink(), Metric.RUNS_STARTED, 1, Team="red")  # no Fault
+    assert seen == [] and "RunsStarted takes dimensions" in caplog.text
