@@ -46,9 +46,9 @@ _NO_FAULTS = (*_NO_CLUSTER, *_FAMILIES)
 MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
     "api": (*_NO_CLUSTER, *(f for f in _FAMILIES if f != "chaosplane.faults.http")),  # webhook secrets
     "executor": (*_NO_CLUSTER, *_FAMILIES),
-    "guard": (*_NO_FAULTS, "chaosplane.api", "chaosplane.notify", "boto3", "aws_xray_sdk"),
-    "notifier": (*_NO_FAULTS, "chaosplane.runs", "chaosplane.api", "boto3", "aws_xray_sdk"),
-    "authorizer": (*_NO_FAULTS, "chaosplane.store", "chaosplane.runs", "pynamodb", "boto3", "aws_xray_sdk"),
+    "guard": (*_NO_FAULTS, "chaosplane.api", "chaosplane.notify", "boto3", "requests"),
+    "notifier": (*_NO_FAULTS, "chaosplane.runs", "chaosplane.api", "boto3"),
+    "authorizer": (*_NO_FAULTS, "chaosplane.store", "chaosplane.runs", "pynamodb", "boto3"),
 }
 # Shown in the bench's last column when imported.
 HEAVY = ("kubernetes", "chaosplane.faults.ec2", "aws_xray_sdk", "boto3", "pynamodb", "requests")

@@ -2,21 +2,26 @@
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chaosplane.wiring.runs import build_guard
 
 logger = Logger()
+# Only AWS calls are traced: X-Ray's patch of every library it knows would cost the halt's
+# cold start its imports (requests, pynamodb's own patch).
+tracer = Tracer(patch_modules=("botocore",))
 runs = build_guard()
 
 
 @logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     detail = event.get("detail") or {}
     alarm = str(detail.get("alarmName", ""))
     state = detail.get("state") or {}
     reason = str(state.get("reason", ""))
+    tracer.put_annotation(key="alarm", value=alarm)
     halted = runs.on_alarm(alarm, reason, _changed_at(state.get("timestamp")))
     logger.info("guard", alarm=alarm, halted=halted)
     return {"alarm": alarm, "halted": halted}

@@ -10,6 +10,14 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.families import FakeInstances
 from tests.fakes.store import InMemoryStore
 from tests.fakes.telemetry import RecordingTelemetry
+from tests.fakes.tracing import RecordingTracing
 from tests.fakes.workflow import FakeWorkflow
 
-__all__ = ["FakeClock", "FakeInstances", "FakeWorkflow", "InMemoryStore", "RecordingTelemetry"]
+__all__ = [
+    "FakeClock",
+    "FakeInstances",
+    "FakeWorkflow",
+    "InMemoryStore",
+    "RecordingTelemetry",
+    "RecordingTracing",
+]

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from aws_lambda_powertools import Tracer
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceBackend
 
@@ -533,3 +534,38 @@ def test_a_failed_stop_starts_no_more_and_every_stopped_instance_starts_again(
     assert len(hit) == len(journaled) - 1  # all but the denied one
     assert {item["status"]["S"] for item in journaled} == {"rolled_back"}
     assert set(platform.states(web).values()) == {"running"}
+
+
+def test_every_function_annotates_its_trace_with_the_run(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Powertools' Tracer is disabled here (no X-Ray daemon); its put_annotation is still what each
+    # function calls, so recording it shows what a trace on AWS would carry.
+    put: list[tuple[int, str, object]] = []
+
+    def record(self: Tracer, key: str, value: object) -> None:
+        put.append((threading.get_ident(), key, value))
+
+    monkeypatch.setattr(Tracer, "put_annotation", record)
+    platform.instances(2, {"app": "web"})
+    platform.loosen_policy(max_percent=100)
+    experiment = setup_experiment(platform, selection="ALL")
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"])
+    assert result["status"] == "completed"
+    platform.settle()
+    # One group of annotations from each `run_id` on, per thread (functions run on threads here).
+    groups: list[dict[str, object]] = []
+    current: dict[int, dict[str, object]] = {}
+    for thread, key, value in put:
+        if key == "run_id":
+            current[thread] = {}
+            groups.append(current[thread])
+        if thread in current:
+            current[thread][key] = value
+    ours = [g for g in groups if g.get("run_id") == result["id"]]
+    assert {"prepare", "inject", "observe", "rollback", "finalize", "notify"} <= {g.get("step") for g in ours}
+    for group in (g for g in ours if g.get("step") in ("prepare", "inject", "rollback", "finalize")):
+        assert (group["team"], group["fault"]) == ("test", "ec2-stop"), group
+    # Each change of a resource is a span, annotated with the resource.
+    assert {value for _, key, value in put if key == "resource"} == {r["id"] for r in result["resources"]}

@@ -27,7 +27,14 @@ from chaosplane.models import Experiment, FailureKind, FaultType, JournalStatus,
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
 from chaosplane.telemetry import Metric
-from tests.fakes import FakeClock, FakeInstances, FakeWorkflow, InMemoryStore, RecordingTelemetry
+from tests.fakes import (
+    FakeClock,
+    FakeInstances,
+    FakeWorkflow,
+    InMemoryStore,
+    RecordingTelemetry,
+    RecordingTracing,
+)
 
 
 @dataclass
@@ -40,6 +47,7 @@ class World:
     target: Target
     alarms: dict[str, AlarmState]
     telemetry: RecordingTelemetry
+    tracing: RecordingTracing
 
     def experiment(self, **fields: object) -> Experiment:
         return self.store.add_experiment(self.target, **fields)
@@ -57,6 +65,7 @@ def world() -> World:
     workflow = FakeWorkflow()
     alarms: dict[str, AlarmState] = {"latency-high": AlarmState("OK")}
     telemetry = RecordingTelemetry()
+    tracing = RecordingTracing()
     runs = Runs(
         store,
         lambda fault: family,
@@ -69,9 +78,10 @@ def world() -> World:
         publish=workflow.publish,
         parallel_changes=1,
         telemetry=telemetry,
+        tracing=tracing,
     )
     store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100, "max_resources": 100})
-    return World(store, family, workflow, clock, runs, store.add_target(), alarms, telemetry)
+    return World(store, family, workflow, clock, runs, store.add_target(), alarms, telemetry, tracing)
 
 
 def error(name: ErrorName | str, cause: str = "") -> StepError:
@@ -456,3 +466,17 @@ def test_a_metric_that_cannot_be_emitted_never_fails_the_run(world: World) -> No
     run_id = held(world, world.experiment(selection="COUNT(1)"))
     world.runs.rollback(run_id)
     assert world.runs.finalize(run_id, None, None).status is RunStatus.COMPLETED
+
+
+def test_each_step_annotates_its_trace_and_each_change_has_a_span(world: World) -> None:
+    run_id = held(world, world.experiment(selection="COUNT(2)"))
+    world.runs.rollback(run_id)
+    world.runs.finalize(run_id, None, None)
+    run = {"run_id": run_id, "team": "red", "fault": "ec2-stop"}
+    steps = [a["step"] for a in world.tracing.annotations]
+    assert steps == ["prepare", "inject", "observe", "rollback", "finalize"]
+    assert all(a == {**run, "step": a["step"]} for a in world.tracing.annotations if a["step"] != "observe")
+    hit = sorted(r.id for r in world.store.get_result(run_id, team="red").resources)
+    names = [name for name, _ in world.tracing.spans]
+    assert names == ["ec2-stop inject"] * 2 + ["ec2-stop rollback"] * 2
+    assert sorted(a["resource"] for _, a in world.tracing.spans[:2]) == hit

@@ -1,13 +1,19 @@
-"""The platform's metrics as CloudWatch and Prometheus get them: one catalogue, two formats."""
+"""The platform's metrics as CloudWatch and Prometheus get them (one catalogue, two formats), and
+the trace a run event carries on."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from chaosplane.events import RunEvent
 from chaosplane.local.prometheus import PrometheusTelemetry, exposition, prometheus_name
 from chaosplane.telemetry import METRICS, NAMESPACE, Metric, emit_safely
+from chaosplane.wiring.runs import event_publisher
 from chaosplane.wiring.telemetry import EmfTelemetry
 
 
@@ -57,3 +63,30 @@ def test_a_value_with_the_wrong_dimensions_is_dropped_and_logged(caplog: pytest.
 
     emit_safely(Sink(), Metric.RUNS_STARTED, 1, Team="red")  # no Fault
     assert seen == [] and "RunsStarted takes dimensions" in caplog.text
+
+
+def test_a_run_event_carries_the_invocations_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+
+    class Events:
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            sent.extend(Entries)
+            return {"FailedEntryCount": 0}
+
+    publish = event_publisher(SimpleNamespace(events=Events()), "default")  # type: ignore[arg-type]
+    event = RunEvent(
+        run_id="r1",
+        experiment_id="e1",
+        experiment_name="web",
+        team="shop",
+        fault="ec2-stop",
+        trigger="api",
+        old_status=None,
+        new_status="pending",
+        time=datetime(2026, 12, 2, tzinfo=UTC),
+    )
+    publish(event)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    publish(event)
+    assert "TraceHeader" not in sent[0]
+    assert sent[1]["TraceHeader"] == "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"

@@ -18,6 +18,7 @@ from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
+from chaosplane.tracing import NoTracing, Tracing, run_annotations
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class RunsBase:
         publish: RunEventPublisher | None = None,
         parallel_changes: int = CHANGES_AT_ONCE,
         telemetry: Telemetry | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._store = store
         self._parallel_changes = parallel_changes
@@ -68,9 +70,17 @@ class RunsBase:
         self._rng = rng or random.SystemRandom()
         self._publish = publish
         self._telemetry = telemetry or NoTelemetry()
+        self._tracing = tracing or NoTracing()
 
     def _emit(self, metric: Metric, value: float = 1, **dimensions: str) -> None:
         emit_safely(self._telemetry, metric, value, **dimensions)
+
+    def _trace(self, result: ExperimentResult, step: str) -> None:
+        """Annotate this invocation's trace with the run it works on (never fails the run)."""
+        try:
+            self._tracing.annotate(**run_annotations(result, step))
+        except Exception:
+            logger.exception("trace of run %s could not be annotated", result.id)
 
     def _announce(
         self,

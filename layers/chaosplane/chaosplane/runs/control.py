@@ -72,6 +72,7 @@ class Control(Lifecycle):
     def halt(self, result_id: str, reason: str | None, kind: StopKind = StopKind.USER) -> None:
         """Stop a run now: it goes to rollback at once and ends `stopped` (with `reason`, if any)."""
         before = self._store.get_result(result_id, team=None)
+        self._trace(before, "halt")
         token = self._store.request_stop(result_id, reason, kind)
         if token is not None and self._send_halt is not None:
             self._send_halt(token)  # first: the halt is what is waited for; the event can follow

@@ -117,6 +117,7 @@ class Lifecycle(RunsBase):
                 return Prepared(result_id=execution_name, duration=0, skipped=True)
             result_id = created.id
         result = self._store.get_result(result_id, team=None)
+        self._trace(result, "prepare")
         if result.status is RunStatus.SKIPPED:
             return Prepared(result_id=result.id, duration=0, skipped=True)
         if result.status is not RunStatus.PENDING:
@@ -180,6 +181,7 @@ class Lifecycle(RunsBase):
             result, plan = self._store.get_result(result_id, team=None), None
         else:
             result, plan = self._store.result_and_plan(result_id, plan_id)
+        self._trace(result, "inject")
         fault, family = catalogue.spec(result.fault), self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         planned = self._planned_resources(result, plan)
@@ -215,7 +217,9 @@ class Lifecycle(RunsBase):
 
         def inject_one(resource: ResourceState) -> tuple[ResourceState, str, bool]:
             try:
-                return resource, fault.inject(family, planned[resource.id], parameters, journal), False
+                with self._tracing.span(f"{result.fault.value} inject", resource=resource.id):
+                    state = fault.inject(family, planned[resource.id], parameters, journal)
+                return resource, state, False
             except NotEligible as err:
                 if resource.id in unmarked:
                     return resource, f"changed by an earlier attempt ({err})", False
@@ -247,6 +251,7 @@ class Lifecycle(RunsBase):
     def observe(self, result_id: str, task_token: str, duration: int) -> Observing:
         """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
         event = ("observe", f"holding the fault for {duration}s")
+        self._tracing.annotate(run_id=result_id, step="observe")
         if self._store.register_task_token(result_id, task_token, event):
             raise Halted("stop requested")
         return Observing(observing=result_id)
@@ -261,6 +266,7 @@ class Lifecycle(RunsBase):
         failure's cause (an ExceptionGroup).
         """
         result = self._store.get_result(result_id, team=None)
+        self._trace(result, "rollback")
         by_id = {r.id: r for r in result.resources}
         started = self._clock()
         undone = 0
@@ -279,7 +285,8 @@ class Lifecycle(RunsBase):
             """The entry with the state it is left in, or with what went wrong."""
             fault = entry.fault or result.fault
             try:
-                restored = catalogue.spec(fault).rollback(families[fault], entry)
+                with self._tracing.span(f"{fault.value} rollback", resource=entry.resource_id):
+                    restored = catalogue.spec(fault).rollback(families[fault], entry)
             except Exception as err:
                 logger.exception(
                     "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result_id
@@ -339,6 +346,7 @@ class Lifecycle(RunsBase):
             result = self._store.get_result(result_id, team=None)
         except NotFound:  # refused before a run was recorded (e.g. its experiment is gone)
             return Finalized(status=RunStatus.FAILED, error=error.describe() if error else None)
+        self._trace(result, "finalize")
         if status is RunStatus.COMPLETED and result.stop_requested:
             status = RunStatus.STOPPED  # asked to stop as the fault's time ran out: the request stands
         if (

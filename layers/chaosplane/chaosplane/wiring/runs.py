@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -26,10 +27,12 @@ from chaosplane.store import Store
 from chaosplane.wiring.clients import Clients
 from chaosplane.wiring.families import fault_families
 from chaosplane.wiring.telemetry import build_telemetry
+from chaosplane.wiring.tracing import PowertoolsTracing
 
 logger = logging.getLogger(__name__)
 # A token Step Functions no longer knows means the task already ended: nothing left to halt.
 _ENDED_TASK = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
+TRACE_ENV = "_X_AMZN_TRACE_ID"  # Lambda's X-Ray trace header for the invocation
 
 
 def workflow_starter(clients: Clients, state_machine_arn: str) -> Callable[[ExperimentResult], None]:
@@ -178,6 +181,9 @@ def event_publisher(clients: Clients, bus: str) -> RunEventPublisher:
             "DetailType": RUN_STATE_CHANGE,
             "Detail": event.model_dump_json(),
         }
+        trace = os.environ.get(TRACE_ENV)
+        if trace:  # the invocation's X-Ray trace goes on with the event, to the notifier's
+            entry["TraceHeader"] = trace
         response = clients.events.put_events(Entries=[{**entry, "EventBusName": bus}])
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorMessage')}")
@@ -203,6 +209,7 @@ def build_runs(
         publish=event_publisher(clients, settings.event_bus_name),
         parallel_changes=settings.parallel_changes,
         telemetry=build_telemetry(settings),
+        tracing=PowertoolsTracing(),
     )
 
 
@@ -221,4 +228,5 @@ def build_guard(settings: Settings | None = None) -> Runs:
         publish=event_publisher(clients, settings.event_bus_name),
         parallel_changes=settings.parallel_changes,
         telemetry=build_telemetry(settings),
+        tracing=PowertoolsTracing(),
     )
