@@ -4,17 +4,16 @@ the trace a run event carries on."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from chaosplane.events import RunEvent
 from chaosplane.local.prometheus import PrometheusTelemetry, exposition, prometheus_name
 from chaosplane.telemetry import METRICS, NAMESPACE, Metric, emit_safely
 from chaosplane.wiring.runs import event_publisher
 from chaosplane.wiring.telemetry import EmfTelemetry
+from tests.unit.test_notify import run_event
 
 
 def test_emf_lines_carry_the_service_total_and_the_metrics_own_dimensions(
@@ -74,17 +73,7 @@ def test_a_run_event_carries_the_invocations_trace(monkeypatch: pytest.MonkeyPat
             return {"FailedEntryCount": 0}
 
     publish = event_publisher(SimpleNamespace(events=Events()), "default")  # type: ignore[arg-type]
-    event = RunEvent(
-        run_id="r1",
-        experiment_id="e1",
-        experiment_name="web",
-        team="shop",
-        fault="ec2-stop",
-        trigger="api",
-        old_status=None,
-        new_status="pending",
-        time=datetime(2026, 12, 2, tzinfo=UTC),
-    )
+    event = run_event("pending")
     publish(event)
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
     publish(event)
