@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chaosplane.local.prometheus import PrometheusTelemetry, exposition, prometheus_name
-from chaosplane.telemetry import METRICS, NAMESPACE, Metric, emit_safely
+from chaosplane.telemetry import METRICS, Metric, emit_safely
 from chaosplane.wiring.runs import event_publisher
 from chaosplane.wiring.telemetry import EmfTelemetry
 from tests.unit.test_notify import run_event
@@ -20,12 +20,13 @@ def test_emf_lines_carry_the_service_total_and_the_metrics_own_dimensions(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "chaosplane")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ChaosplaneStaging")  # the stack's, from Globals
     telemetry = EmfTelemetry()
     telemetry.emit(Metric.RUNS_STARTED, 1, Team="red", Fault="ec2-stop")
     telemetry.emit(Metric.TIME_TO_HALT, 84.5)
     first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     (directive,) = first["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == NAMESPACE
+    assert directive["Namespace"] == "ChaosplaneStaging"
     assert directive["Dimensions"] == [["service"], ["Team", "Fault"]]
     assert directive["Metrics"] == [{"Name": "RunsStarted", "Unit": "Count"}]
     assert (first["service"], first["Team"], first["Fault"], first["RunsStarted"]) == (

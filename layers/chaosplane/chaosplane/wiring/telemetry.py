@@ -3,6 +3,7 @@ registry on `chaosplane local`, nowhere when switched off (CHAOSPLANE_METRICS=no
 
 from __future__ import annotations
 
+import os
 import threading
 
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
@@ -19,8 +20,9 @@ class EmfTelemetry:
     that a value emitted on any thread, in any function, is never lost in a shared batch.
     """
 
-    def __init__(self, namespace: str = NAMESPACE) -> None:
-        self._namespace = namespace
+    def __init__(self, namespace: str | None = None) -> None:
+        # template.yaml's Globals set the namespace (POWERTOOLS_METRICS_NAMESPACE), as Powertools reads it.
+        self._namespace = namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
         self._lock = threading.Lock()  # one line at a time on stdout
 
     def emit(self, metric: Metric, value: float = 1, **dimensions: str) -> None:
