@@ -139,6 +139,16 @@ def test_the_cli_extra_gives_a_cli_whose_help_and_imports_work(cli_venv: Venv) -
     # boto3 (for --secret-id) and PyJWT (to sign) are there, the runtime's packages are not
     probe = "import boto3, jwt, tomli_w, importlib.util as u; print(u.find_spec('pynamodb') is None)"
     assert run(cli_venv.bin("python"), "-c", probe, cwd=cli_venv.root).strip() == "True"
+    # and `local`, which needs them, says so in one line
+    done = subprocess.run(
+        [cli_venv.bin("chaosplane"), "local", "--template", ROOT / "template.yaml"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and "`make run`" in done.stdout and "Traceback" not in done.stderr
 
 
 def test_the_installed_cli_drives_the_platform(cli_venv: Venv, local: Local, tmp_path: Path) -> None:
