@@ -4,8 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
+# A second venv on the Lambda runtime's Python (scripts/lambda-python.sh finds it), for
+# `make test-lambda-python`: the same requirements files, so only the interpreter differs.
+LAMBDA_VENV  := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
+REQUIREMENTS := requirements.txt requirements-dev.txt layers/chaosplane/requirements.txt pyproject.toml
 
-.PHONY: setup ui kube run test lint bench bench-scale clean
+.PHONY: setup ui kube run test test-lambda-python lint bench bench-scale clean
 
 setup: $(STAMP) ui
 	scripts/system-deps.sh
@@ -19,12 +24,21 @@ $(UI_VENDOR): ui/package.json ui/package-lock.json ui/build.mjs
 	cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build
 	touch $@
 
-$(STAMP): requirements.txt requirements-dev.txt layers/chaosplane/requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+# $(call venv,PYTHON,DIR): a venv in DIR on PYTHON with the pinned requirements and this package.
+define venv
+	$(1) -m venv $(2)
+	$(2)/bin/python -m pip install --quiet --upgrade pip
+	$(2)/bin/python -m pip install --quiet -r requirements-dev.txt
+	$(2)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(2)/.installed
+endef
+
+$(STAMP): $(REQUIREMENTS)
+	$(call venv,$(PYTHON),$(VENV))
+
+$(LAMBDA_STAMP): $(REQUIREMENTS) template.yaml scripts/lambda-python.sh
+	scripts/lambda-python.sh >/dev/null  # stops here, saying how to get it, without that Python
+	$(call venv,"$$(scripts/lambda-python.sh)",$(LAMBDA_VENV))
 
 run: setup  ## start the whole platform locally on the embedded AWS (Ctrl-C stops it)
 	$(BIN)/chaosplane local $(ARGS)
@@ -41,6 +55,9 @@ WORKERS ?= auto
 test: setup kube  ## every test: unit, integration on the embedded AWS, end to end over HTTP
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile $(ARGS)
 
+test-lambda-python: $(LAMBDA_STAMP)  ## the unit tests again, on the Lambda runtime's Python (template.yaml's Runtime)
+	$(LAMBDA_VENV)/bin/python -m pytest -n $(WORKERS) --dist loadfile tests/unit $(ARGS)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,4 +73,4 @@ bench-scale: setup kube  ## scale figures: 1,000 EC2 instances (embedded AWS), 1
 	$(BIN)/python bench/eks_scale.py --pods 1000 5000
 
 clean:
-	rm -rf ui/node_modules layers/chaosplane/chaosplane/ui/static/vendor $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf ui/node_modules layers/chaosplane/chaosplane/ui/static/vendor $(VENV) $(LAMBDA_VENV) .pytest_cache .mypy_cache .ruff_cache

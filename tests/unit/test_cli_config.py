@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import stat
 import sys
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 
 from chaosplane.cli import app
 from chaosplane.commands.context import ConfigError, State, run_token_command
-from tests.conftest import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -116,15 +114,27 @@ def test_missing_configuration_is_a_usage_error_that_says_what_to_do(monkeypatch
     assert code == 4 and "output must be table, json or yaml" in err
 
 
-def test_the_cli_extra_pins_what_the_dev_requirements_pin() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    extra = pyproject["project"]["optional-dependencies"]["cli"]
-    pins = {}
-    for path in ("requirements-dev.txt", "layers/chaosplane/requirements.txt"):
-        for line in (ROOT / path).read_text().splitlines():
-            found = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", line)
-            if found:
-                pins[found[1].split("[")[0].lower()] = found[2]
-    for requirement in extra:
-        name, version = requirement.split("==")
-        assert pins[name.lower()] == version, requirement
+def test_a_profile_named_with_an_emoji_round_trips_and_commands_keep_working(config_dir: Path) -> None:
+    # Given a profile whose name and values are not ASCII (and hold TOML's quote and backslash)
+    name, token = 'équipe 🚀 "prod" \\ 東京', "jeton-é-🚀"
+    api_url = "https://chaos.example/ü/v1"
+    assert cli("config", "set-profile", name, "--api-url", api_url, "--token", token)[0] == 0
+    assert cli("config", "set-profile", "plain", "--api-url", "http://127.0.0.1:9", "--token", "t")[0] == 0
+
+    # Then the file is TOML that reads back the same, and every command still reads it
+    data = tomllib.loads((config_dir / "config.toml").read_text(encoding="utf-8"))
+    assert data["default_profile"] == name
+    assert data["profiles"][name] == {"api_url": api_url, "token": token}
+    code, out, _ = cli("config", "list", "-o", "json")
+    assert code == 0 and json.loads(out)["profiles"][name]["api_url"] == api_url
+    code, out, _ = cli("config", "show", name, "-o", "json")
+    assert code == 0 and json.loads(out)["name"] == name
+    assert (State().client().api_url, State().client()._bearer()) == (api_url, token)
+    code, _, err = cli("--profile", "plain", "targets", "list")
+    assert code == 1 and "cannot reach http://127.0.0.1:9" in err  # past the config, at the network
+    assert cli("config", "use", "plain")[0] == 0
+    assert cli("config", "delete-profile", name)[0] == 0
+    assert tomllib.loads((config_dir / "config.toml").read_text(encoding="utf-8")) == {
+        "default_profile": "plain",
+        "profiles": {"plain": {"api_url": "http://127.0.0.1:9", "token": "t"}},
+    }

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from chaosplane.commands import config, resources, runs, schedules
-from chaosplane.commands.context import STATE, ChaosplaneGroup, Output
+from chaosplane.commands.context import STATE, ChaosplaneGroup, ExitCode, Output
 
 app = typer.Typer(
     cls=ChaosplaneGroup,
@@ -94,7 +94,15 @@ def local(
 ) -> None:
     """Run the whole platform on this machine, on an embedded AWS (no AWS account needed)."""
     from chaosplane.auth import Role
-    from chaosplane.local.runtime import DEMO_TEAM, LocalPlatform, PortInUse, serve_until_signalled
+
+    try:
+        from chaosplane.local.runtime import DEMO_TEAM, LocalPlatform, PortInUse, serve_until_signalled
+    except ModuleNotFoundError as err:  # `pip install chaosplane[cli]` is the CLI, not the platform
+        console.print(
+            f"[bold red]error:[/] chaosplane local needs the platform's packages ({err}): "
+            "from a checkout, `make run`"
+        )
+        raise typer.Exit(code=int(ExitCode.FAILED)) from err
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("gateway").setLevel(logging.INFO)

@@ -23,6 +23,7 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -112,8 +113,8 @@ def load_config() -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"cannot read {path}: {err}") from err
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
@@ -121,24 +122,26 @@ def load_config() -> dict[str, Any]:
     return data
 
 
-def _toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
-
-
 def save_config(data: Mapping[str, Any]) -> Path:
-    """Write the config file, readable by its owner only (it may hold tokens)."""
-    lines = []
+    """Write the config file, readable by its owner only (it may hold tokens).
+
+    tomli-w quotes and escapes: a profile named with an emoji or a quote reads back as it was
+    written (hand-written TOML from JSON strings did not: JSON escapes an emoji as a surrogate
+    pair, which TOML refuses, so every later command failed to read the file).
+    """
+    document: dict[str, Any] = {}
     if data.get("default_profile"):
-        lines += [f"default_profile = {_toml_string(str(data['default_profile']))}", ""]
-    for name, profile in sorted((data.get("profiles") or {}).items()):
-        lines.append(f"[profiles.{_toml_string(name)}]")
-        lines += [f"{key} = {_toml_string(str(profile[key]))}" for key in PROFILE_KEYS if profile.get(key)]
-        lines.append("")
+        document["default_profile"] = str(data["default_profile"])
+    document["profiles"] = {
+        str(name): {key: str(profile[key]) for key in PROFILE_KEYS if profile.get(key)}
+        for name, profile in sorted((data.get("profiles") or {}).items())
+    }
+    text = tomli_w.dumps(document)
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write("\n".join(lines))
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
     path.chmod(0o600)
     return path
 
