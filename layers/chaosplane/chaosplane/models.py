@@ -58,6 +58,20 @@ _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transf
 _ALARM = r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:)?[^\x00-\x1f]{1,255}$"
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+# A host name ends in a letter, so it is never read as an IPv4 address.
+_HOSTNAME = r"([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?"
+# An IPv4 address with no link-local (169.254/16), multicast (224/4 and up) or 0.x first octet.
+_IPV4 = (
+    rf"((22[0-3]|2[01][0-9]|1[0-57-9][0-9]|16[0-8]|[1-9][0-9]?)\.{_OCTET}"
+    rf"|169\.(25[0-35]|2[0-4][0-9]|1[0-9]{{2}}|[1-9]?[0-9]))\.{_OCTET}\.{_OCTET}"
+)
+WEBHOOK_URL_PATTERN = rf"^https?://({_HOSTNAME}|{_IPV4})(:[0-9]{{1,5}})?([/?][^#\x00-\x20\x7f]*)?$"
+"""What check_webhook_url allows, as a pattern the schema declares (and the server enforces
+first): a lower-case http(s) scheme, a host name or an IPv4 address (no IPv6 literal), no
+credentials, no fragment, no space or control character."""
+
+
 def check_webhook_url(value: str) -> str:
     """An absolute http(s) URL with a host; no credentials in it, no fragment, no link-local host."""
     parts = urlsplit(value)
@@ -183,13 +197,16 @@ class WebhookMethod(StrEnum):
 class WebhookCall(_Request):
     """One URL the platform calls (with a signed JSON body) to inject or to roll back."""
 
-    url: str = Field(min_length=8, max_length=2048)
+    url: str = Field(min_length=8, max_length=2048, json_schema_extra={"pattern": WEBHOOK_URL_PATTERN})
     method: WebhookMethod = WebhookMethod.POST
 
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
-        return check_webhook_url(value)
+        check_webhook_url(value)  # the reason, for people
+        if not re.fullmatch(WEBHOOK_URL_PATTERN, value):
+            raise ValueError("must be an http(s) URL with a host name or an IPv4 address, and no spaces")
+        return value
 
 
 class WebhookSpec(_Request):
@@ -622,13 +639,23 @@ class AuditEntry(BaseModel):
 
 
 MAX_SCHEDULES = 10  # per experiment
+_CRON_FIELD = r"[0-9A-Za-z*?,/#-]+"
+SCHEDULE_PATTERN = (
+    rf"^(cron\({_CRON_FIELD}( {_CRON_FIELD}){{5}}\)"
+    r"|rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]{1,4}) (minutes|hours|days))\)"
+    r"|at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\))$"
+)
+"""The expressions' syntax, which the schema declares; the ranges of cron's fields, its day rule
+and at()'s calendar are checked by schedules.parse, as EventBridge Scheduler does."""
 
 
 class ScheduleSpec(_Request):
     """When an experiment runs by itself: an EventBridge Scheduler schedule."""
 
     expression: str = Field(
-        max_length=256, description="cron(m h dom mon dow year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)"
+        max_length=256,
+        description="cron(m h dom mon dow year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)",
+        json_schema_extra={"pattern": SCHEDULE_PATTERN},
     )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone of the expression")
     start_date: datetime | None = None
@@ -651,7 +678,9 @@ class ScheduleSpec(_Request):
         from chaosplane.schedules import parse
 
         parse(value)  # the syntax: no time zone makes a wrong expression right
-        return value.strip()
+        if not re.fullmatch(SCHEDULE_PATTERN, value):  # what parse allows besides: spaces around, 0-padding
+            raise ValueError("write the expression without spaces around it or leading zeros in rate()")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -96,6 +96,16 @@ def _is_json(content_type: str) -> bool:
     return kind in ("", "application/json") or kind.endswith("+json")
 
 
+def _object_body(text: str) -> Any:
+    """Every body of this API is a JSON object. Powertools reads a list body as its first item (as
+    for a form's repeated fields), so `[{...}]` or `[null]` would pass for a body: refuse them here."""
+    value = body.loads(text)
+    if not isinstance(value, dict):
+        error = {"type": "model_type", "loc": ("body",), "msg": "Input should be a JSON object", "input": {}}
+        raise RequestValidationError([error])
+    return value
+
+
 def _content_type(event: Mapping[str, Any]) -> str:
     headers = event.get("headers") or {}
     return next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
@@ -129,7 +139,7 @@ def _resource_id(path_arguments: dict[str, str], response: dict[str, Any]) -> st
 
 class _Resolver(APIGatewayRestResolver):
     def __init__(self, max_body_bytes: int, record_audit: Callable[[AuditEntry], None]) -> None:
-        super().__init__(enable_validation=True, json_body_deserializer=body.loads)
+        super().__init__(enable_validation=True, json_body_deserializer=_object_body)
         self._max_body_bytes = max_body_bytes
         self._record_audit = record_audit
         self._event: BaseProxyEvent | None = None
