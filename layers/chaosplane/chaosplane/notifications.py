@@ -33,8 +33,9 @@ from chaosplane.notify import (
 logger = logging.getLogger(__name__)
 MAX_EMAILS = 20
 # Deliberately plain: SNS does the real check (it sends a confirmation), this one catches typos.
-# An address's local part in RFC 5322's atoms and dots; the schema declares the same pattern.
-EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# An address's local part in RFC 5322's atoms and dots, spaces around it allowed (and dropped);
+# the schema declares the same pattern.
+EMAIL_PATTERN = r"^ *[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+ *$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 _SECRET_NAME_SAFE = re.compile(r"[^A-Za-z0-9_+.@-]")
 
@@ -75,6 +76,7 @@ class EmailRequest(BaseModel):
         for index, address in enumerate(addresses):
             if not _EMAIL.fullmatch(address):
                 raise ValueError(f"item {index} is not an email address")
+            address = address.strip(" ")
             seen.setdefault(address.lower(), address)
         return list(seen.values())
 
