@@ -459,7 +459,11 @@ TargetId = Annotated[
         description="id of the target to hit", json_schema_extra={"format": "uuid", "pattern": UUID_PATTERN}
     ),
 ]
-Alarm = Annotated[str, StringConstraints(pattern=_ALARM)]
+Alarm = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": _ALARM}),
+    _matching(_ALARM, lambda value: f"not a CloudWatch alarm name or ARN: {value[:64]!r}"),
+]
 
 
 class ExperimentFields(_Request):
