@@ -8,6 +8,7 @@ from typing import Any
 from chaosplane.errors import Conflict, NotFound, RunExists
 from chaosplane.faults.base import Resource
 from chaosplane.models import (
+    TARGET_SPEC,
     Experiment,
     ExperimentResult,
     ExperimentSpec,
@@ -20,7 +21,6 @@ from chaosplane.models import (
     RunStatus,
     StopKind,
     Target,
-    TargetSpec,
     TimelineEvent,
     Trigger,
     new_id,
@@ -58,7 +58,7 @@ class InMemoryStore:
     # -- set-up, as the API would --------------------------------------------------------------
 
     def add_target(self, team: str = "red", **fields: Any) -> Target:
-        spec = TargetSpec.model_validate(
+        spec = TARGET_SPEC.validate_python(
             {"name": "web", "type": "ec2-instances", "selector": "app=web", **fields}
         )
         now = self._clock()

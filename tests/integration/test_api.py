@@ -8,6 +8,7 @@ import re
 import pytest
 
 from chaosplane.api.body import MAX_DEPTH
+from chaosplane.models import TargetType
 from tests.conftest import Platform
 
 WEB = {"name": "web", "type": "ec2-instances", "selector": "app=web"}
@@ -311,7 +312,14 @@ def test_openapi_and_docs_are_served_without_external_urls(platform: Platform) -
         "/results/{result_id}",
     ]:
         assert path in spec["paths"], path
-    assert "TargetSpec" in spec["components"]["schemas"]
+    # Target and experiment bodies are unions tagged by `type`: each type's fields are in the document
+    schemas = spec["components"]["schemas"]
+    body = spec["paths"]["/targets"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["discriminator"]["propertyName"] == "type" and len(body["oneOf"]) == len(TargetType)
+    assert set(schemas["EksPodsTarget"]["required"]) >= {"namespace", "cluster"}
+    assert schemas["Ec2StopExperiment"]["properties"]["parameters"]["$ref"].endswith("/Ec2StopParameters")
+    assert schemas["Ec2TerminateExperiment"]["properties"]["allow_irreversible"]["const"] is True
+    assert spec["paths"]["/targets/{target_id}"]["get"]["parameters"][0]["schema"]["format"] == "uuid"
     docs = platform.api("GET", "/docs")
     assert docs.status_code == 200 and "swagger" in docs.get_data(as_text=True).lower()
     html = docs.get_data(as_text=True)

@@ -28,7 +28,7 @@ from chaosplane.faults.base import RunContext
 from chaosplane.faults.memory import MemoryJournal
 from chaosplane.faults.parameters import WebhookParameters
 from chaosplane.local.prometheus import current
-from chaosplane.models import FaultType, Target, TargetSpec, new_id
+from chaosplane.models import TARGET_SPEC, FaultType, Target, new_id
 from chaosplane.telemetry import Metric
 from tests.conftest import Platform, wait_until
 from tests.integration.test_runs import invoke_executor, journal
@@ -334,7 +334,7 @@ def test_a_rollback_that_fails_for_now_is_retried_until_it_lands(
 def test_retries_back_off_exponentially_and_the_signature_recipe_holds(receiver: Receiver) -> None:
     with mock_aws():
         secrets = webhooks.WebhookSecrets(boto3.client("secretsmanager", region_name="us-east-1"), "t/")
-        spec = TargetSpec.model_validate(
+        spec = TARGET_SPEC.validate_python(
             {"name": "t", "type": "http-endpoint", "webhook": webhook(receiver, retries=3)}
         )
         target_id = new_id()

@@ -351,7 +351,7 @@ def test_invalid_requests_are_422_and_change_nothing(notify: Platform, loopback:
         assert response.status_code == 422, (path, body, response.get_data(as_text=True))
         text = response.get_data(as_text=True)
         assert "evil.example.com" not in text and "pw@" not in text  # the input is never echoed
-    # a body that is not JSON (curl without a JSON Content-Type) is not echoed back either
+    # a body sent as a form (curl without a JSON Content-Type) is refused unread, and not echoed back
     form = notify.http.open(
         "/notifications/slack",
         method="PUT",
@@ -361,7 +361,7 @@ def test_invalid_requests_are_422_and_change_nothing(notify: Platform, loopback:
             "Content-Type": "application/x-www-form-urlencoded",
         },
     )
-    assert form.status_code == 422 and "formsecret" not in form.get_data(as_text=True)
+    assert form.status_code == 415 and "formsecret" not in form.get_data(as_text=True)
     assert notify.json("GET", "/notifications") == before
     assert secrets.get_secret_value(SecretId="chaosplane/notifications/test")["SecretString"] == secret_before
     sns = notify.session.client("sns")

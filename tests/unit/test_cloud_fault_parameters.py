@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from chaosplane.faults import catalogue, ssm
 from chaosplane.faults.parameters import SsmMemoryStressParameters
-from chaosplane.models import FaultType, TargetSpec, check_webhook_url
+from chaosplane.models import TARGET_SPEC, FaultType, check_webhook_url
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_webhook_urls_refused(url: str) -> None:
     ],
 )
 def test_cloud_targets_accepted(body: dict) -> None:
-    TargetSpec.model_validate({"name": "t", **body})
+    TARGET_SPEC.validate_python({"name": "t", **body})
 
 
 @pytest.mark.parametrize(
@@ -121,4 +121,4 @@ def test_cloud_targets_accepted(body: dict) -> None:
 )
 def test_cloud_targets_refused(body: dict) -> None:
     with pytest.raises(ValidationError):
-        TargetSpec.model_validate({"name": "t", **body})
+        TARGET_SPEC.validate_python({"name": "t", **body})

@@ -9,25 +9,30 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from chaosplane.selection import Selection
-from chaosplane.selectors import SelectorError, parse_selector
+from chaosplane.selection import SELECTION_PATTERN, Selection
+from chaosplane.selectors import SELECTOR_PATTERN, SelectorError, parse_selector
 
 MAX_DURATION_SECONDS = 12 * 3600  # as AWS FIS: a longer fault is an outage, not an experiment
 MAX_RESOURCE_IDS = 100
@@ -35,29 +40,36 @@ MAX_STOP_CONDITIONS = 10
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Description = Annotated[str, StringConstraints(max_length=1024)]
-_EC2_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_K8S_POD_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ECS_NAME = re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service/)?[A-Za-z0-9/_-]{1,255}$")
-_RESOURCE_ID_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
-    "ec2-instances": (_EC2_INSTANCE_ID, "EC2 instance ids"),
-    "rds-instances": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$"), "RDS DB instance identifiers"),
-    "rds-clusters": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$"), "RDS DB cluster identifiers"),
-    "ecs-tasks": (
-        re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task/[A-Za-z0-9_-]+/)?[0-9a-f]{32}$"),
-        "ECS task ids or ARNs",
-    ),
-    "lambda-functions": (
-        re.compile(r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}$"),
-        "Lambda function names or ARNs",
-    ),
-    "subnets": (re.compile(r"^subnet-[0-9a-f]{8,17}$"), "subnet ids"),
-    "eks-pods": (_K8S_POD_NAME, "Kubernetes pod names"),
-}
+# Patterns, not compiled regular expressions: pydantic enforces them and the OpenAPI document
+# declares them, so what the schema allows is what the server accepts. None needs a lookaround,
+# which JSON Schema's, pydantic's and Python's engines would read differently.
+EC2_INSTANCE_ID = r"^i-[0-9a-f]{8,17}$"
+_K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_K8S_POD_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # a DNS subdomain
+_K8S_POD_NAME_LENGTH = 253
+_ECS_NAME = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:service/)?[A-Za-z0-9/_-]{1,255}$"
+_RDS_ID = r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$"
+_ECS_TASK_ID = r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/[A-Za-z0-9_-]+/)?[0-9a-f]{32}$"
+_LAMBDA_ID = r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:)?[A-Za-z0-9_-]{1,64}$"
+_SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
 MAX_WEBHOOK_HEADERS = 20
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection"})
-_ALARM = re.compile(r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{12}:alarm:)?[^\x00-\x1f]{1,255}$")
+_ALARM = r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:)?[^\x00-\x1f]{1,255}$"
+
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+# A host name ends in a letter, so it is never read as an IPv4 address.
+_HOSTNAME = r"([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?"
+# An IPv4 address with no link-local (169.254/16), multicast (224/4 and up) or 0.x first octet.
+_IPV4 = (
+    rf"((22[0-3]|2[01][0-9]|1[0-57-9][0-9]|16[0-8]|[1-9][0-9]?)\.{_OCTET}"
+    rf"|169\.(25[0-35]|2[0-4][0-9]|1[0-9]{{2}}|[1-9]?[0-9]))\.{_OCTET}\.{_OCTET}"
+)
+WEBHOOK_URL_PATTERN = rf"^https?://({_HOSTNAME}|{_IPV4})(:[0-9]{{1,5}})?([/?][^#\x00-\x20\x7f]*)?$"
+"""What check_webhook_url allows, as a pattern the schema declares (and the server enforces
+first): a lower-case http(s) scheme, a host name or an IPv4 address (no IPv6 literal), no
+credentials, no fragment, no space or control character."""
 
 
 def check_webhook_url(value: str) -> str:
@@ -116,9 +128,6 @@ class FaultType(StrEnum):
     SSM_MEMORY_STRESS = "ssm-memory-stress"
     NETWORK_BLACKHOLE = "network-blackhole"
     HTTP_WEBHOOK = "http-webhook"
-
-
-_CLUSTERED = frozenset({TargetType.EKS_PODS, TargetType.ECS_TASKS})
 
 
 class RunStatus(StrEnum):
@@ -188,13 +197,16 @@ class WebhookMethod(StrEnum):
 class WebhookCall(_Request):
     """One URL the platform calls (with a signed JSON body) to inject or to roll back."""
 
-    url: str = Field(min_length=8, max_length=2048)
+    url: str = Field(min_length=8, max_length=2048, json_schema_extra={"pattern": WEBHOOK_URL_PATTERN})
     method: WebhookMethod = WebhookMethod.POST
 
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
-        return check_webhook_url(value)
+        check_webhook_url(value)  # the reason, for people
+        if not re.fullmatch(WEBHOOK_URL_PATTERN, value):
+            raise ValueError("must be an http(s) URL with a host name or an IPv4 address, and no spaces")
+        return value
 
 
 class WebhookSpec(_Request):
@@ -233,96 +245,205 @@ class WebhookSpec(_Request):
         return value
 
 
-class TargetSpec(_Request):
-    """What a client sends to create or replace a target."""
+class _TargetFields(_Request):
+    """The fields every target has, whatever its type: the shape a target is stored and returned in."""
 
     name: Name
     description: Description = ""
     type: TargetType
-    namespace: str | None = Field(default=None, max_length=63, validate_default=True)
-    selector: str | None = Field(default=None, max_length=1024)
-    cluster: str | None = Field(default=None, max_length=255, validate_default=True)
-    service: str | None = Field(default=None, max_length=255, validate_default=True, description="ecs-tasks")
-    resource_ids: list[str] | None = Field(default=None, max_length=MAX_RESOURCE_IDS)
-    webhook: WebhookSpec | None = Field(default=None, validate_default=True, description="http-endpoint")
+    namespace: str | None = None
+    selector: str | None = None
+    cluster: str | None = None
+    service: str | None = Field(default=None, description="ecs-tasks")
+    resource_ids: list[str] | None = None
+    webhook: WebhookSpec | None = Field(default=None, description="http-endpoint")
 
-    @field_validator("selector")
-    @classmethod
-    def _selector_parses(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parse_selector(value)
-        except SelectorError as err:
-            raise ValueError(f"invalid label selector: {err}") from err
-        return value.strip()
 
-    @field_validator("namespace")
-    @classmethod
-    def _namespace_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("type") is TargetType.EKS_PODS and (not value or not _K8S_NAME.match(value)):
-            raise ValueError("an eks-pods target needs a valid Kubernetes namespace")
+def _matching(pattern: str, message: Callable[[str], str]) -> Any:
+    """Enforce `pattern` (which the schema declares) with a message for people, not the pattern.
+
+    `fullmatch`, as JSON Schema reads an anchored pattern: Python's `$` would let a final newline by.
+    """
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(message(value))
         return value
 
-    @field_validator("cluster")
-    @classmethod
-    def _cluster_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("type")
-        if kind in _CLUSTERED and not value:
-            raise ValueError(f"an {kind.value} target needs a cluster")
-        if kind is not None and kind not in _CLUSTERED and value is not None:
-            raise ValueError(f"cluster applies to ecs-tasks and eks-pods targets only, not {kind.value}")
-        return value
+    return AfterValidator(check)
 
-    @field_validator("service")
-    @classmethod
-    def _service_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("type")
-        if value is not None and kind is not None and kind is not TargetType.ECS_TASKS:
-            raise ValueError(f"service applies to ecs-tasks targets only, not {kind.value}")
-        if value is not None and not _ECS_NAME.match(value):
-            raise ValueError("service must be an ECS service name or ARN")
-        return value
 
-    @field_validator("webhook")
-    @classmethod
-    def _webhook_fits_type(cls, value: WebhookSpec | None, info: ValidationInfo) -> WebhookSpec | None:
-        kind = info.data.get("type")
-        if kind is TargetType.HTTP_ENDPOINT and value is None:
-            raise ValueError("an http-endpoint target needs a webhook (inject and rollback)")
-        if kind is not None and kind is not TargetType.HTTP_ENDPOINT and value is not None:
-            raise ValueError(f"webhook applies to http-endpoint targets only, not {kind.value}")
-        return value
+def _invalid_selector(value: str) -> str:
+    try:
+        parse_selector(value)
+    except SelectorError as err:
+        return f"invalid label selector: {err}"
+    return "invalid label selector: separate its parts with spaces only"
 
-    @field_validator("resource_ids")
-    @classmethod
-    def _ids_fit_type(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if not value:
-            return value
-        kind = info.data.get("type")
-        if kind in _RESOURCE_ID_PATTERNS:
-            pattern, what = _RESOURCE_ID_PATTERNS[kind]
-            bad = [rid for rid in value if not pattern.match(rid)]
-            if bad:
-                raise ValueError(f"not {what}: {', '.join(bad)}")
-        if len(set(value)) != len(value):
+
+Selector = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        description="a Kubernetes label selector, e.g. `app=web,env in (dev,staging)`",
+        json_schema_extra={"pattern": SELECTOR_PATTERN},
+    ),
+    _matching(SELECTOR_PATTERN, _invalid_selector),  # the grammar of selectors.py, as one pattern
+    AfterValidator(str.strip),
+]
+
+
+def _ids(pattern: str, what: str, max_length: int | None = None) -> Any:
+    """A type's resource_ids: each matching its pattern, no duplicates, at most MAX_RESOURCE_IDS."""
+
+    def fit(value: list[str] | None) -> list[str] | None:
+        bad = [rid for rid in value or [] if not re.fullmatch(pattern, rid)]
+        if bad:
+            raise ValueError(f"not {what}: {', '.join(bad)}")
+        if value and len(set(value)) != len(value):
             raise ValueError("resource_ids has duplicates")
         return value
 
+    item = Annotated[str, Field(max_length=max_length, json_schema_extra={"pattern": pattern})]
+    return Annotated[
+        list[item] | None,
+        Field(max_length=MAX_RESOURCE_IDS, description=what, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(fit),
+    ]
+
+
+def _only(field: str, types: str) -> Any:
+    """A field of other target types: absent or null (as a GET returns it), never set."""
+
+    def refuse(value: Any) -> None:
+        if value is not None:
+            raise ValueError(f"{field} applies to {types} targets only")
+        return None
+
+    return Annotated[None, BeforeValidator(refuse)]
+
+
+_NoNamespace = _only("namespace", "eks-pods")
+_NoCluster = _only("cluster", "ecs-tasks and eks-pods")
+_NoService = _only("service", "ecs-tasks")
+_NoWebhook = _only("webhook", "http-endpoint")
+Cluster = Annotated[str, Field(min_length=1, max_length=255, description="the cluster's name")]
+
+
+class _Selecting(_TargetFields):
+    """A target that selects among resources of its type: by label selector, by id, or both.
+
+    Either one must be given (an empty target would match every resource of the type: never a
+    sane default); the schema says so with `anyOf`, as the validator does.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["selector"], "properties": {"selector": {"type": "string"}}},
+                {
+                    "required": ["resource_ids"],
+                    "properties": {"resource_ids": {"type": "array", "minItems": 1}},
+                },
+            ]
+        }
+    )
+
+    selector: Selector | None = None
+    namespace: _NoNamespace = None  # type: ignore[valid-type]
+    cluster: _NoCluster = None  # type: ignore[valid-type]
+    service: _NoService = None  # type: ignore[valid-type]
+    webhook: _NoWebhook = None  # type: ignore[valid-type]
+
     @model_validator(mode="after")
-    def _selects_something(self) -> TargetSpec:
-        if self.type is TargetType.HTTP_ENDPOINT:
-            # The endpoint is the one resource: there is nothing to select among.
-            if self.selector or self.resource_ids:
-                raise ValueError("an http-endpoint target takes no selector or resource_ids")
-            return self
+    def _selects_something(self) -> Self:
         if not self.selector and not self.resource_ids:
-            # An empty target would match every resource of the type: never a sane default.
             raise ValueError("a target needs a selector, resource_ids, or both")
         return self
 
 
-class Target(TargetSpec):
+class Ec2InstancesTarget(_Selecting):
+    type: Literal[TargetType.EC2_INSTANCES]
+    resource_ids: _ids(EC2_INSTANCE_ID, "EC2 instance ids") = None  # type: ignore[valid-type]
+
+
+class RdsInstancesTarget(_Selecting):
+    type: Literal[TargetType.RDS_INSTANCES]
+    resource_ids: _ids(_RDS_ID, "RDS DB instance identifiers") = None  # type: ignore[valid-type]
+
+
+class RdsClustersTarget(_Selecting):
+    type: Literal[TargetType.RDS_CLUSTERS]
+    resource_ids: _ids(_RDS_ID, "RDS DB cluster identifiers") = None  # type: ignore[valid-type]
+
+
+class LambdaFunctionsTarget(_Selecting):
+    type: Literal[TargetType.LAMBDA_FUNCTIONS]
+    resource_ids: _ids(_LAMBDA_ID, "Lambda function names or ARNs") = None  # type: ignore[valid-type]
+
+
+class SubnetsTarget(_Selecting):
+    type: Literal[TargetType.SUBNETS]
+    resource_ids: _ids(_SUBNET_ID, "subnet ids") = None  # type: ignore[valid-type]
+
+
+class EksPodsTarget(_Selecting):
+    type: Literal[TargetType.EKS_PODS]
+    namespace: Annotated[
+        str,
+        Field(description="a Kubernetes namespace", json_schema_extra={"pattern": _K8S_NAME}),
+        _matching(_K8S_NAME, lambda _: "an eks-pods target needs a valid Kubernetes namespace"),
+    ]
+    cluster: Cluster
+    resource_ids: _ids(_K8S_POD_NAME, "Kubernetes pod names", _K8S_POD_NAME_LENGTH) = None  # type: ignore[valid-type]
+
+
+class EcsTasksTarget(_Selecting):
+    type: Literal[TargetType.ECS_TASKS]
+    cluster: Cluster
+    service: (
+        Annotated[
+            str,
+            Field(description="only this ECS service's tasks", json_schema_extra={"pattern": _ECS_NAME}),
+            _matching(_ECS_NAME, lambda _: "service must be an ECS service name or ARN"),
+        ]
+        | None
+    ) = None
+    resource_ids: _ids(_ECS_TASK_ID, "ECS task ids or ARNs") = None  # type: ignore[valid-type]
+
+
+class HttpEndpointTarget(_TargetFields):
+    """The endpoint is the one resource: there is nothing to select among."""
+
+    type: Literal[TargetType.HTTP_ENDPOINT]
+    webhook: WebhookSpec
+    namespace: _NoNamespace = None  # type: ignore[valid-type]
+    selector: _only("selector", "selecting (non http-endpoint)") = None  # type: ignore[valid-type]
+    cluster: _NoCluster = None  # type: ignore[valid-type]
+    service: _NoService = None  # type: ignore[valid-type]
+    resource_ids: _only("resource_ids", "selecting (non http-endpoint)") = None  # type: ignore[valid-type]
+
+
+TargetSpec = Annotated[
+    Ec2InstancesTarget
+    | EksPodsTarget
+    | RdsInstancesTarget
+    | RdsClustersTarget
+    | EcsTasksTarget
+    | LambdaFunctionsTarget
+    | SubnetsTarget
+    | HttpEndpointTarget,
+    Discriminator("type"),
+]
+"""What a client sends to create or replace a target: one variant per type, chosen by `type`, so
+the OpenAPI document shows each type's fields and rules."""
+
+TARGET_SPEC: TypeAdapter[TargetSpec] = TypeAdapter(TargetSpec)
+TARGET_FIELDS = frozenset(_TargetFields.model_fields)
+"""The fields of a target that a client sets (every variant has them all)."""
+
+
+class Target(_TargetFields):
     model_config = ConfigDict(extra="ignore")
 
     id: str
@@ -331,28 +452,54 @@ class Target(TargetSpec):
     updated_at: datetime
 
 
-class ExperimentSpec(_Request):
-    """What a client sends to create or replace an experiment."""
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+TargetId = Annotated[
+    str,
+    Field(
+        description="id of the target to hit", json_schema_extra={"format": "uuid", "pattern": UUID_PATTERN}
+    ),
+]
+Alarm = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": _ALARM}),
+    _matching(_ALARM, lambda value: f"not a CloudWatch alarm name or ARN: {value[:64]!r}"),
+]
+
+
+class ExperimentFields(_Request):
+    """The fields every experiment has, whatever its fault (faults/specs.py adds `type` and
+    `parameters` per fault, for the API's request body)."""
 
     name: Name
     description: Description = ""
-    type: FaultType
-    target: str = Field(description="id of the target to hit")
-    parameters: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    target: TargetId
     duration: StrictInt = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
-    selection: str = Field(default="ALL", description="ALL, COUNT(n) or PERCENT(n)")
-    stop_conditions: list[str] = Field(default_factory=list, max_length=MAX_STOP_CONDITIONS)
+    selection: str = Field(
+        default="ALL",
+        description="ALL, COUNT(n) or PERCENT(n), in any case",
+        json_schema_extra={"pattern": SELECTION_PATTERN},  # Selection.parse holds to it, with its message
+    )
+    stop_conditions: list[Alarm] = Field(
+        default_factory=list,
+        max_length=MAX_STOP_CONDITIONS,
+        description="CloudWatch alarm names or ARNs",
+        json_schema_extra={"uniqueItems": True},
+    )
     allow_irreversible: bool = Field(
         default=False, description="required for faults that cannot be rolled back (ec2-terminate)"
     )
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_is_uuid(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(UUID_PATTERN, value):
+            raise ValueError("target must be a target id (UUID)")
+        return value
+
     @field_validator("target")
     @classmethod
-    def _target_is_uuid(cls, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError as err:
-            raise ValueError("target must be a target id (UUID)") from err
+    def _canonical(cls, value: str) -> str:
+        return str(uuid.UUID(value))
 
     @field_validator("selection")
     @classmethod
@@ -362,12 +509,17 @@ class ExperimentSpec(_Request):
     @field_validator("stop_conditions")
     @classmethod
     def _alarms(cls, value: list[str]) -> list[str]:
-        bad = [alarm for alarm in value if not _ALARM.match(alarm)]
-        if bad:
-            raise ValueError(f"not CloudWatch alarm names or ARNs: {bad}")
         if len(set(value)) != len(value):
             raise ValueError("stop_conditions has duplicates")
         return value
+
+
+class ExperimentSpec(ExperimentFields):
+    """An experiment as the client, the CLI and the store hold it: any fault, its parameters as a
+    dict checked against the fault's parameters model (the API's body is per fault: faults/specs.py)."""
+
+    type: FaultType
+    parameters: dict[str, Any] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("parameters")
     @classmethod
@@ -494,13 +646,23 @@ class AuditEntry(BaseModel):
 
 
 MAX_SCHEDULES = 10  # per experiment
+_CRON_FIELD = r"[0-9A-Za-z*?,/#-]+"
+SCHEDULE_PATTERN = (
+    rf"^(cron\({_CRON_FIELD}( {_CRON_FIELD}){{5}}\)"
+    r"|rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]{1,4}) (minutes|hours|days))\)"
+    r"|at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\))$"
+)
+"""The expressions' syntax, which the schema declares; the ranges of cron's fields, its day rule
+and at()'s calendar are checked by schedules.parse, as EventBridge Scheduler does."""
 
 
 class ScheduleSpec(_Request):
     """When an experiment runs by itself: an EventBridge Scheduler schedule."""
 
     expression: str = Field(
-        max_length=256, description="cron(m h dom mon dow year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)"
+        max_length=256,
+        description="cron(m h dom mon dow year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)",
+        json_schema_extra={"pattern": SCHEDULE_PATTERN},
     )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone of the expression")
     start_date: datetime | None = None
@@ -523,7 +685,9 @@ class ScheduleSpec(_Request):
         from chaosplane.schedules import parse
 
         parse(value)  # the syntax: no time zone makes a wrong expression right
-        return value.strip()
+        if not re.fullmatch(SCHEDULE_PATTERN, value):  # what parse allows besides: spaces around, 0-padding
+            raise ValueError("write the expression without spaces around it or leading zeros in rate()")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -33,7 +33,10 @@ from chaosplane.notify import (
 logger = logging.getLogger(__name__)
 MAX_EMAILS = 20
 # Deliberately plain: SNS does the real check (it sends a confirmation), this one catches typos.
-_EMAIL = re.compile(r"^[^@\s\"<>,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# An address's local part in RFC 5322's atoms and dots, spaces around it allowed (and dropped);
+# the schema declares the same pattern.
+EMAIL_PATTERN = r"^ *[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+ *$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 _SECRET_NAME_SAFE = re.compile(r"[^A-Za-z0-9_+.@-]")
 
 # -- requests and responses -----------------------------------------------------------------------
@@ -62,17 +65,18 @@ class PagerDutyRequest(BaseModel):
 class EmailRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    addresses: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]] = Field(
-        min_length=1, max_length=MAX_EMAILS
-    )
+    addresses: list[
+        Annotated[str, StringConstraints(max_length=254), Field(json_schema_extra={"pattern": EMAIL_PATTERN})]
+    ] = Field(min_length=1, max_length=MAX_EMAILS)
 
     @field_validator("addresses")
     @classmethod
     def _valid_and_unique(cls, addresses: list[str]) -> list[str]:
         seen: dict[str, str] = {}
         for index, address in enumerate(addresses):
-            if not _EMAIL.match(address):
+            if not _EMAIL.fullmatch(address):
                 raise ValueError(f"item {index} is not an email address")
+            address = address.strip(" ")
             seen.setdefault(address.lower(), address)
         return list(seen.values())
 

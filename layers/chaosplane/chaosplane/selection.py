@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-_PATTERN = re.compile(r"^(ALL|COUNT\((\d{1,6})\)|PERCENT\((\d{1,3})\))$")
+# In any case, with spaces around: the API's schema declares this pattern, so it spells the case
+# out and needs no flag, and it holds the bounds (COUNT from 1, PERCENT from 1 to 100) itself.
+SELECTION_PATTERN = (
+    r"^ *(?:[Aa][Ll][Ll]|[Cc][Oo][Uu][Nn][Tt]\(([1-9][0-9]{0,5})\)"
+    r"|[Pp][Ee][Rr][Cc][Ee][Nn][Tt]\(([1-9][0-9]?|100)\)) *$"
+)
+_PATTERN = re.compile(SELECTION_PATTERN)
 
 T = TypeVar("T")
 
@@ -32,19 +38,16 @@ class Selection:
 
     @classmethod
     def parse(cls, text: str) -> Selection:
-        match = _PATTERN.match(text.strip().upper())
+        match = _PATTERN.fullmatch(text)  # fullmatch: Python's `$` would let a final newline by
         if match is None:
-            raise ValueError(f"selection must be ALL, COUNT(n) or PERCENT(n), not {text!r}")
+            raise ValueError(
+                f"selection must be ALL, COUNT(n) or PERCENT(n) (n from 1, a percentage up to 100), "
+                f"not {text!r}"
+            )
+        if match[1] is not None:
+            return cls(SelectionMode.COUNT, int(match[1]))
         if match[2] is not None:
-            count = int(match[2])
-            if count < 1:
-                raise ValueError("COUNT(n) needs n >= 1")
-            return cls(SelectionMode.COUNT, count)
-        if match[3] is not None:
-            percent = int(match[3])
-            if not 1 <= percent <= 100:
-                raise ValueError("PERCENT(n) needs 1 <= n <= 100")
-            return cls(SelectionMode.PERCENT, percent)
+            return cls(SelectionMode.PERCENT, int(match[2]))
         return cls(SelectionMode.ALL)
 
     def __str__(self) -> str:

@@ -31,6 +31,13 @@ _REQUIREMENT = re.compile(
 )
 _SET_VALUE = re.compile(rf"^{_VALUE}$")
 
+# The whole grammar as one pattern, for the API's schema (and pydantic, which enforces it): the
+# same tokens, with spaces for whitespace and no lookaround, so JSON Schema's, pydantic's and
+# Python's regular-expression engines read it alike. A value set needs one non-empty value.
+_SET = rf"\( *(?:{_VALUE} *, *)*{_TOKEN}(?: *, *{_VALUE})* *\)"
+_ONE = rf" *(?:! *{_TOKEN}|{_TOKEN}(?: *(?:==|=|!=) *{_VALUE}| +(?:in|notin) *{_SET})?) *"
+SELECTOR_PATTERN = rf"^{_ONE}(?:,{_ONE})*$"
+
 
 class SelectorError(ValueError):
     """A selector that does not parse; the message says which part and why."""

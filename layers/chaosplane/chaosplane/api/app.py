@@ -8,7 +8,8 @@ role (api/access.py), so a caller without the role learns nothing from validatio
 the response, every mutating request and every denied one is written to the audit trail.
 
 Bad input is a 4xx, never a 5xx: a body that is not JSON, or nests deeper than api/body.py allows,
-is a 400; a known path asked with a method it does not have is a 405 naming the ones it has. The
+is a 400; a body sent as anything but JSON (a form, multipart) is a 415; a known path asked with a
+method it does not have is a 405 naming the ones it has. The
 OpenAPI document declares every status each operation can answer (api/responses.py).
 """
 
@@ -39,7 +40,7 @@ from chaosplane.api import (
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.faults.http import WebhookSecrets
-from chaosplane.models import AuditEntry, AuditOutcome, utcnow
+from chaosplane.models import AuditEntry, AuditOutcome, FaultType, TargetType, utcnow
 from chaosplane.notifications import Notifications
 from chaosplane.runs import Runs
 from chaosplane.scheduling import Scheduling
@@ -71,10 +72,43 @@ def _proxy_error(status: int, message: str, headers: dict[str, str] | None = Non
 _FIELD_NAME = re.compile(r"^[\w.:/-]{1,64}$")
 
 
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    # An unknown key is named in the error, and a body that is not JSON (curl without a JSON
-    # Content-Type sends a form) makes the whole body one key: never echo such a "name" back.
+_TAGS = frozenset({*TargetType, *FaultType})
+
+
+def _field(error: Mapping[str, Any]) -> str:
+    """The field an error is about, as the client spelt it.
+
+    Target and experiment bodies are unions tagged by `type`, and pydantic puts the tag in the
+    location (`body.ec2-stop.parameters.force`): the client wrote `body.parameters.force`, so
+    the tag is left out, and a tag that matches no variant is an error of `body.type`.
+    """
+    loc = list(error["loc"])
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append(str((error.get("ctx") or {}).get("discriminator", "type")).strip("'"))
+    elif len(loc) > 1 and loc[0] == "body" and loc[1] in _TAGS:
+        del loc[1]
+    # An unknown key is named in the error: never echo such a "name" back.
     return ".".join(str(p) if isinstance(p, int) or _FIELD_NAME.match(str(p)) else "<unknown>" for p in loc)
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind in ("", "application/json") or kind.endswith("+json")
+
+
+def _object_body(text: str) -> Any:
+    """Every body of this API is a JSON object. Powertools reads a list body as its first item (as
+    for a form's repeated fields), so `[{...}]` or `[null]` would pass for a body: refuse them here."""
+    value = body.loads(text)
+    if not isinstance(value, dict):
+        error = {"type": "model_type", "loc": ("body",), "msg": "Input should be a JSON object", "input": {}}
+        raise RequestValidationError([error])
+    return value
+
+
+def _content_type(event: Mapping[str, Any]) -> str:
+    headers = event.get("headers") or {}
+    return next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
 
 
 def caller_of(event: Mapping[str, Any]) -> Caller | None:
@@ -105,7 +139,7 @@ def _resource_id(path_arguments: dict[str, str], response: dict[str, Any]) -> st
 
 class _Resolver(APIGatewayRestResolver):
     def __init__(self, max_body_bytes: int, record_audit: Callable[[AuditEntry], None]) -> None:
-        super().__init__(enable_validation=True, json_body_deserializer=body.loads)
+        super().__init__(enable_validation=True, json_body_deserializer=_object_body)
         self._max_body_bytes = max_body_bytes
         self._record_audit = record_audit
         self._event: BaseProxyEvent | None = None
@@ -190,6 +224,14 @@ class _Resolver(APIGatewayRestResolver):
                 response = _proxy_error(
                     405, f"{method} is not allowed on {path}", headers={"Allow": ", ".join(allowed)}
                 )
+            elif (
+                route is not None
+                and method in responses.MUTATING
+                and event.get("body")
+                and not _is_json(_content_type(event))
+            ):
+                # Every body is JSON; a form (curl without -H) or a multipart body is not parsed.
+                response = _proxy_error(415, "send the request body as JSON (Content-Type: application/json)")
             else:
                 self._event, self._lambda_context = self._to_proxy_event(dict(event)), context
                 try:
@@ -293,7 +335,7 @@ def build_app(
     @app.exception_handler(RequestValidationError)
     def invalid(err: RequestValidationError) -> Response[str]:
         # Field-level messages; never echo the input back (it may hold a secret pasted by mistake).
-        errors = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in err.errors()]
+        errors = [{"field": _field(e), "message": e["msg"], "type": e["type"]} for e in err.errors()]
         return _error(422, "request is invalid", errors)
 
     @app.exception_handler(body.MalformedBody)

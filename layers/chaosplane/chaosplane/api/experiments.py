@@ -4,10 +4,11 @@ from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from chaosplane.api.params import Limit, NextToken
+from chaosplane.api.params import ExperimentBody, ExperimentId, Limit, NextToken
 from chaosplane.auth import Caller
 from chaosplane.contracts import RunAccepted, RunRequest
 from chaosplane.errors import InvalidRequest, NotFound
+from chaosplane.faults.specs import flat
 from chaosplane.models import Experiment, ExperimentSpec, Page, Target
 from chaosplane.runs import Runs, check_irreversible, check_target_fits
 from chaosplane.scheduling import Scheduling
@@ -42,8 +43,8 @@ def router(
             )
 
     @r.post("/experiments", tags=["experiments"], status_code=201)
-    def create_experiment(spec: ExperimentSpec) -> tuple[Experiment, int]:
-        team = caller().team
+    def create_experiment(body: ExperimentBody) -> tuple[Experiment, int]:
+        team, spec = caller().team, flat(body)
         check(spec, team)
         return store.create_experiment(spec, team=team), 201
 
@@ -52,18 +53,18 @@ def router(
         return store.list_experiments(limit, next_token, team=caller().team)
 
     @r.get("/experiments/<experiment_id>", tags=["experiments"])
-    def get_experiment(experiment_id: str) -> Experiment:
+    def get_experiment(experiment_id: ExperimentId) -> Experiment:
         return store.get_experiment(experiment_id, team=caller().team)
 
     @r.put("/experiments/<experiment_id>", tags=["experiments"])
-    def replace_experiment(experiment_id: str, spec: ExperimentSpec) -> Experiment:
-        team = caller().team
+    def replace_experiment(experiment_id: ExperimentId, body: ExperimentBody) -> Experiment:
+        team, spec = caller().team, flat(body)
         store.get_experiment(experiment_id, team=team)  # 404 before 422: the experiment must exist first
         check(spec, team)
         return store.replace_experiment(experiment_id, spec, team=team)
 
     @r.delete("/experiments/<experiment_id>", tags=["experiments"], status_code=204)
-    def delete_experiment(experiment_id: str) -> tuple[None, int]:
+    def delete_experiment(experiment_id: ExperimentId) -> tuple[None, int]:
         team = caller().team
         schedules, _ = store.schedules(experiment_id, team=team)
         store.delete_experiment(experiment_id, team=team)
@@ -74,13 +75,15 @@ def router(
         return None, 204
 
     @r.post("/experiments/<experiment_id>/run", tags=["runs"], status_code=202)
-    def run_experiment(experiment_id: str, request: RunRequest | None = None) -> tuple[RunAccepted, int]:
+    def run_experiment(
+        experiment_id: ExperimentId, request: RunRequest | None = None
+    ) -> tuple[RunAccepted, int]:
         plan_id = request.plan_id if request is not None else None
         result = runs.start(experiment_id, team=caller().team, plan_id=plan_id)
         return RunAccepted(result_id=result.id, status=result.status), 202
 
     @r.post("/experiments/<experiment_id>/stop", tags=["runs"], status_code=202)
-    def stop_experiment(experiment_id: str) -> tuple[RunAccepted, int]:
+    def stop_experiment(experiment_id: ExperimentId) -> tuple[RunAccepted, int]:
         result = runs.stop(experiment_id, team=caller().team)
         return RunAccepted(result_id=result.id, status=result.status), 202
 

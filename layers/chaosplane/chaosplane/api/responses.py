@@ -39,6 +39,7 @@ DESCRIPTIONS = {
     404: "no such resource (or another team's)",
     409: "in conflict with the resource's state (running, in use, the emergency stop engaged)",
     413: "the body is larger than the API accepts",
+    415: "the body is not sent as `application/json`",
     422: "invalid parameters or body; `errors` names each field",
     429: "throttled; `Retry-After` says when to come back",
     503: "a concurrent change got there first; retry after `Retry-After`",
@@ -66,6 +67,8 @@ def statuses_of(route: Route, public: bool) -> list[int]:
         found.append(404)
     if route.method in MUTATING and not public:
         found.append(409)
+    if route.method in MUTATING:
+        found.append(415)  # a body in any other Content-Type than JSON
     # Any parameter (path, query or body) is validated; the signature says so without building
     # Powertools' dependant, which must be built after `responses` is final (it collects the models).
     if inspect.signature(route.func).parameters:

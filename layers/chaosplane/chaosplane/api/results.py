@@ -5,7 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from chaosplane.api.params import Limit, NextToken
+from chaosplane.api.params import ExperimentId, Limit, NextToken
 from chaosplane.auth import Caller
 from chaosplane.contracts import StopConditionState
 from chaosplane.models import ExperimentResult, Page
@@ -18,7 +18,7 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller]) -> APIGateway
 
     @r.get("/experiments/<experiment_id>/results", tags=["results"])
     def list_results(
-        experiment_id: str, limit: Limit = 25, next_token: NextToken = None
+        experiment_id: ExperimentId, limit: Limit = 25, next_token: NextToken = None
     ) -> Page[ExperimentResult]:
         store.get_experiment(experiment_id, team=caller().team)  # 404 for another team's experiment
         return store.list_results(experiment_id, limit, next_token)

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
+from chaosplane.api.params import ExperimentId
 from chaosplane.api.responses import errors
 from chaosplane.auth import Caller
 from chaosplane.contracts import LeverRequest, LeverResult
@@ -57,7 +58,7 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller], platform_team
         return LeverResult(lever=store.lever(caller().team), halted=[])
 
     @r.post("/experiments/<experiment_id>/preview", tags=["runs"])
-    def preview(experiment_id: str) -> Preview:
+    def preview(experiment_id: ExperimentId) -> Preview:
         return runs.preview(experiment_id, team=caller().team)
 
     return r

@@ -4,9 +4,9 @@ from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from chaosplane.api.params import Limit, NextToken
+from chaosplane.api.params import Limit, NextToken, TargetBody, TargetId
 from chaosplane.auth import Caller
-from chaosplane.models import Page, Target, TargetSpec
+from chaosplane.models import Page, Target
 from chaosplane.store import Store
 from chaosplane.webhooks import Targets
 
@@ -15,7 +15,7 @@ def router(store: Store, caller: Callable[[], Caller], targets: Targets) -> APIG
     r = APIGatewayRouter()
 
     @r.post("/targets", tags=["targets"], status_code=201)
-    def create_target(spec: TargetSpec) -> tuple[Target, int]:
+    def create_target(spec: TargetBody) -> tuple[Target, int]:
         return targets.create(spec, team=caller().team), 201
 
     @r.get("/targets", tags=["targets"])
@@ -23,15 +23,15 @@ def router(store: Store, caller: Callable[[], Caller], targets: Targets) -> APIG
         return store.list_targets(limit, next_token, team=caller().team)
 
     @r.get("/targets/<target_id>", tags=["targets"])
-    def get_target(target_id: str) -> Target:
+    def get_target(target_id: TargetId) -> Target:
         return store.get_target(target_id, team=caller().team)
 
     @r.put("/targets/<target_id>", tags=["targets"])
-    def replace_target(target_id: str, spec: TargetSpec) -> Target:
+    def replace_target(target_id: TargetId, spec: TargetBody) -> Target:
         return targets.replace(target_id, spec, team=caller().team)
 
     @r.delete("/targets/<target_id>", tags=["targets"], status_code=204)
-    def delete_target(target_id: str) -> tuple[None, int]:
+    def delete_target(target_id: TargetId) -> tuple[None, int]:
         targets.delete(target_id, team=caller().team)
         return None, 204
 

@@ -23,7 +23,7 @@ from chaosplane.commands.context import (
     when,
 )
 from chaosplane.commands.junit import write_junit
-from chaosplane.models import Experiment, ExperimentResult, ExperimentSpec, Target, TargetSpec
+from chaosplane.models import TARGET_FIELDS, Experiment, ExperimentResult, ExperimentSpec, Target
 
 OutputOpt = Annotated[
     Output | None,
@@ -236,7 +236,7 @@ def targets_update(
 ) -> None:
     """Change a target: the fields in the file and the flags; the others stay as they are."""
     client = STATE.client()
-    current = client.get_target(target_id).model_dump(mode="json", include=set(TargetSpec.model_fields))
+    current = client.get_target(target_id).model_dump(mode="json", include=set(TARGET_FIELDS))
     base = {**current, **load_file(file)}
     body = _target_body(base, name, type_, selector, resource_id, namespace, cluster, description)
     target = client.replace_target(target_id, body)
