@@ -112,7 +112,8 @@ def test_ec2_terminate_is_refused_without_allow_irreversible(platform: Platform)
     t = target(platform, "ec2-instances", selector="app=web")
     body = {"name": "kill", "type": "ec2-terminate", "target": t["id"], "duration": 1}
     refused = platform.api("POST", "/experiments", body)
-    assert refused.status_code == 422 and "allow_irreversible" in refused.get_json()["message"]
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.get_json()["errors"]] == ["body.allow_irreversible"]
     assert platform.json("GET", "/experiments")["items"] == []
 
     allowed = experiment(platform, "ec2-terminate", t["id"], allow_irreversible=True, selection="COUNT(1)")
@@ -532,7 +533,17 @@ def test_ssm_memory_stress_needs_its_percent_and_ends_by_itself(platform: Platfo
     missing = platform.api(
         "POST", "/experiments", {"name": "m", "type": "ssm-memory-stress", "target": t["id"], "duration": 1}
     )
-    assert missing.status_code == 422 and "percent" in missing.get_data(as_text=True)
+    # Its parameters are required (the document says so: `percent` has no default)...
+    assert missing.status_code == 422
+    assert [e["field"] for e in missing.get_json()["errors"]] == ["body.parameters"]
+    # ...and an empty set of them names what is missing.
+    empty = platform.api(
+        "POST",
+        "/experiments",
+        {"name": "m", "type": "ssm-memory-stress", "target": t["id"], "duration": 1, "parameters": {}},
+    )
+    assert empty.status_code == 422
+    assert [e["field"] for e in empty.get_json()["errors"]] == ["body.parameters.percent"]
     e = experiment(platform, "ssm-memory-stress", t["id"], parameters={"percent": 60, "workers": 2})
 
     result = run(platform, e["id"])
