@@ -10,7 +10,7 @@ LAMBDA_VENV  := .venv-lambda
 LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
 REQUIREMENTS := requirements.txt requirements-dev.txt layers/chaosplane/requirements.txt pyproject.toml
 
-.PHONY: setup ui kube run test test-lambda-python lint bench bench-scale clean
+.PHONY: setup ui kube run test test-lambda-python lint deploy-check bench bench-scale clean
 
 setup: $(STAMP) ui
 	scripts/system-deps.sh
@@ -64,6 +64,26 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 
+# The deploy tools, each in a venv of its own (their pins would fight the project's), pinned in tools/.
+TOOLS := .venv-tools
+$(TOOLS)/%/.installed: tools/%.txt
+	rm -rf $(TOOLS)/$*
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+# The Lambda runtime's Python, which `sam build` (no container) needs on PATH as python3.13:
+# pyenv's build when there is one (its shim alone may not run), else whatever PATH has.
+PY313 ?= $(or $(lastword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
+SAM_ENV = PATH="$(dir $(PY313)):$$PATH" AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0
+
+deploy-check: $(STAMP) ui $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## offline: sam validate, sam build, the built artefact, checkov
+	@test -n "$(PY313)" || { echo "deploy-check needs Python 3.13 (Lambda's runtime): pyenv install 3.13, or PY313=/path/to/python3.13" >&2; exit 1; }
+	$(SAM_ENV) $(TOOLS)/sam/bin/sam validate --lint
+	$(SAM_ENV) $(TOOLS)/sam/bin/sam build
+	$(BIN)/python scripts/check-build.py --python $(PY313)
+	$(BIN)/python scripts/check-checkov.py
+
 bench: setup  ## latency figures on the embedded AWS
 	$(BIN)/python bench/run_latency.py
 	$(BIN)/python bench/time_to_halt.py
@@ -73,4 +93,4 @@ bench-scale: setup kube  ## scale figures: 1,000 EC2 instances (embedded AWS), 1
 	$(BIN)/python bench/eks_scale.py --pods 1000 5000
 
 clean:
-	rm -rf ui/node_modules layers/chaosplane/chaosplane/ui/static/vendor $(VENV) $(LAMBDA_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf ui/node_modules layers/chaosplane/chaosplane/ui/static/vendor $(VENV) $(LAMBDA_VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

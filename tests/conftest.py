@@ -78,11 +78,12 @@ class Platform:
         body: Any = None,
         raw: str | None = None,
         token: Any = _DEFAULT,
+        accept: str = "application/json",
         **query: Any,
     ) -> Any:
         """Call the API through the local gateway; as an admin of TEAM unless `token` says otherwise."""
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": accept}
         bearer = self.token() if token is _DEFAULT else token
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"

@@ -3,7 +3,7 @@
 Why a builder instead of module-level routers: the routes close over the store and run service
 they are given, so tests and the local runtime pass real or fake ones without patching globals.
 
-Every request passes one gate before Powertools parses it: body size, then the route's minimum
+Every request passes one gate before Powertools parses it: body size and encoding, then the route's minimum
 role (api/access.py), so a caller without the role learns nothing from validation errors. After
 the response, every mutating request and every denied one is written to the audit trail.
 
@@ -13,6 +13,8 @@ method it does not have is a 405 naming the ones it has. The
 OpenAPI document declares every status each operation can answer (api/responses.py).
 """
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -67,6 +69,32 @@ def _proxy_error(status: int, message: str, headers: dict[str, str] | None = Non
         "body": json.dumps({"message": message}),
         "isBase64Encoded": False,
     }
+
+
+def _body_problem(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    """413 or 400 for a body the API will not read, else None.
+
+    API Gateway passes every body base64-encoded (template.yaml makes every media type binary, for
+    the fonts): its size is that of the decoded bytes, and those must be UTF-8, as JSON is.
+    """
+    text = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return (
+            _proxy_error(413, f"request body is larger than {max_bytes} bytes")
+            if len(text.encode()) > max_bytes
+            else None
+        )
+    try:
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return _proxy_error(400, "body is not valid base64")
+    if len(data) > max_bytes:
+        return _proxy_error(413, f"request body is larger than {max_bytes} bytes")
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return _proxy_error(400, "body is not UTF-8")
+    return None
 
 
 _FIELD_NAME = re.compile(r"^[\w.:/-]{1,64}$")
@@ -217,8 +245,8 @@ class _Resolver(APIGatewayRestResolver):
         try:
             if route is not None:
                 access.check(method, route.path, caller)
-            if len((event.get("body") or "").encode()) > self._max_body_bytes:
-                response = _proxy_error(413, f"request body is larger than {self._max_body_bytes} bytes")
+            if (problem := _body_problem(event, self._max_body_bytes)) is not None:
+                response = problem
             elif route is None and (allowed := self.allowed_methods(path)):
                 # A known path with a method it lacks: 405 and what it has (RFC 9110 15.5.6).
                 response = _proxy_error(

@@ -2,8 +2,8 @@
 
 Powertools' local resolver neither emulates a REST proxy event nor runs a Lambda authorizer; this
 does both, in API Gateway's order, from what template.yaml configures: the TOKEN authorizer and its
-cache TTL, the routes that need no token, the gateway responses (401 with a reason, 429), and the
-stage throttle, which is applied here per principal.
+cache TTL, the routes that need no token, the gateway responses (401 with a reason, 429), the
+stage throttle, which is applied here per principal, and the binary media types (see `arriving`).
 """
 
 from __future__ import annotations
@@ -105,6 +105,36 @@ class _Decision:
     expires: float
 
 
+def first_media_type(header: str | None) -> str:
+    """The first media type of a Content-Type or Accept header, without its parameters."""
+    return (header or "").split(",")[0].split(";")[0].strip().lower()
+
+
+def is_binary(media_type: str, binary_media_types: Iterable[str]) -> bool:
+    """Whether API Gateway treats `media_type` as binary (entries may hold wildcards, e.g. */*)."""
+    return bool(media_type) and any(fnmatch.fnmatchcase(media_type, t.lower()) for t in binary_media_types)
+
+
+def request_body(raw: bytes, content_type: str | None, binary_media_types: Iterable[str]) -> tuple[str, bool]:
+    """The body and isBase64Encoded of the proxy event, as API Gateway passes a request's body:
+    base64-encoded when its Content-Type is a binary media type, else as text."""
+    if is_binary(first_media_type(content_type), binary_media_types):
+        return base64.b64encode(raw).decode(), True
+    return raw.decode(), False
+
+
+def arriving(payload: Mapping[str, Any], accept: str | None, binary_media_types: Iterable[str]) -> bytes:
+    """The bytes a client receives for a Lambda proxy response, by API Gateway's rules.
+
+    A base64-encoded body is decoded only when the request's *first* Accept type is a binary media
+    type; otherwise the client gets the base64 text itself. A body not marked base64 goes as it is.
+    """
+    body = str(payload.get("body") or "")
+    if payload.get("isBase64Encoded") and is_binary(first_media_type(accept), binary_media_types):
+        return base64.b64decode(body)
+    return body.encode()
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
 
@@ -155,8 +185,13 @@ class LocalGateway:
         if (request.content_length or 0) > self._max_body:
             return _json(413, {"message": "Request Too Long"})
         raw = request.get_data()
+        encoded = False
         try:
-            body = raw.decode() if raw else None
+            body, encoded = (
+                request_body(raw, request.headers.get("Content-Type"), self._config.binary_media_types)
+                if raw
+                else (None, False)
+            )
         except UnicodeDecodeError:
             return _json(400, {"message": "body is not UTF-8"})
         event = rest_event(
@@ -167,6 +202,7 @@ class LocalGateway:
             body=body,
             source_ip=request.remote_addr or "127.0.0.1",
         )
+        event["isBase64Encoded"] = encoded
         principal = request.remote_addr or "anonymous"
         if self._needs_authorizer(request.method, request.path):
             token = request.headers.get(self._config.identity_header)
@@ -189,7 +225,7 @@ class LocalGateway:
                 default=(429, {"message": "Too Many Requests"}),
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
-        return self._invoke(event)
+        return self._invoke(event, request.headers.get("Accept"))
 
     def _needs_authorizer(self, method: str, path: str) -> bool:
         if self._config.authorizer_function is None:
@@ -266,7 +302,7 @@ class LocalGateway:
             mimetype="application/json",
         )
 
-    def _invoke(self, event: dict[str, Any]) -> Response:
+    def _invoke(self, event: dict[str, Any], accept: str | None) -> Response:
         invoked = self._lambda.invoke(FunctionName=self._config.function, Payload=json.dumps(event).encode())
         payload = json.loads(invoked["Payload"].read() or b"null")
         if invoked.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
@@ -278,10 +314,10 @@ class LocalGateway:
                 json.dumps(payload)[:2000],
             )
             return _json(502, {"message": "Internal server error"})
-        return to_http(payload)
+        return to_http(payload, arriving(payload, accept, self._config.binary_media_types))
 
 
-def to_http(payload: dict[str, Any]) -> Response:
+def to_http(payload: dict[str, Any], data: bytes) -> Response:
     headers = Headers()
     for key, value in (payload.get("headers") or {}).items():
         headers[key] = value
@@ -289,6 +325,4 @@ def to_http(payload: dict[str, Any]) -> Response:
         for value in values:
             if key not in headers or headers.get(key) != value:
                 headers.add(key, value)
-    body = payload.get("body") or ""
-    data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
     return Response(data, status=int(payload["statusCode"]), headers=headers)

@@ -110,6 +110,11 @@ class Names:
             return self.physical_name(logical_id)
         if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
             return self.topic_arn(logical_id)
+        if kind == "AWS::ECR::Repository" and attribute == "RepositoryUri":
+            # Never created locally (deploy.SKIPPED); the URI is what the functions are told.
+            return (
+                f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{self.physical_name(logical_id).lower()}"
+            )
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.physical_name(logical_id)}"
         raise UnsupportedIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
