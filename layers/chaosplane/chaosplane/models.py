@@ -453,11 +453,29 @@ class Target(_TargetFields):
 
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def _uuid_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(UUID_PATTERN, value):
+        raise ValueError("target must be a target id (UUID)")
+    return value
+
+
 TargetId = Annotated[
     str,
     Field(
         description="id of the target to hit", json_schema_extra={"format": "uuid", "pattern": UUID_PATTERN}
     ),
+    BeforeValidator(_uuid_text),
+    AfterValidator(lambda value: str(uuid.UUID(value))),  # one spelling of each id
+]
+SelectionText = Annotated[
+    str,
+    Field(
+        description="ALL, COUNT(n) or PERCENT(n), in any case",
+        json_schema_extra={"pattern": SELECTION_PATTERN},  # Selection.parse holds to it, with its message
+    ),
+    AfterValidator(lambda value: str(Selection.parse(value))),
 ]
 Alarm = Annotated[
     str,
@@ -474,11 +492,7 @@ class ExperimentFields(_Request):
     description: Description = ""
     target: TargetId
     duration: StrictInt = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
-    selection: str = Field(
-        default="ALL",
-        description="ALL, COUNT(n) or PERCENT(n), in any case",
-        json_schema_extra={"pattern": SELECTION_PATTERN},  # Selection.parse holds to it, with its message
-    )
+    selection: SelectionText = "ALL"
     stop_conditions: list[Alarm] = Field(
         default_factory=list,
         max_length=MAX_STOP_CONDITIONS,
@@ -488,23 +502,6 @@ class ExperimentFields(_Request):
     allow_irreversible: bool = Field(
         default=False, description="required for faults that cannot be rolled back (ec2-terminate)"
     )
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _target_is_uuid(cls, value: Any) -> Any:
-        if isinstance(value, str) and not re.fullmatch(UUID_PATTERN, value):
-            raise ValueError("target must be a target id (UUID)")
-        return value
-
-    @field_validator("target")
-    @classmethod
-    def _canonical(cls, value: str) -> str:
-        return str(uuid.UUID(value))
-
-    @field_validator("selection")
-    @classmethod
-    def _selection_parses(cls, value: str) -> str:
-        return str(Selection.parse(value))
 
     @field_validator("stop_conditions")
     @classmethod

@@ -84,6 +84,9 @@ class Fault(Generic[FamilyT, ParametersT]):
     """Undo one journaled change; return the state the resource is left in. Idempotent."""
     irreversible: bool = False
     """Rollback cannot undo it (only report what happened since): needs `allow_irreversible: true`."""
+    instant: bool = False
+    """Done once injected, with nothing held (a reboot, a failover, a deletion): in a multi-step
+    experiment its action completes when injected, so the actions after it may start."""
 
 
 @runtime_checkable

@@ -74,6 +74,7 @@ EC2_REBOOT: Fault[Ec2Instances, NoParameters] = register(
         "reboot instances; nothing to roll back",
         inject=lambda ec2, resource, _, journal: ec2.reboot(resource, journal),
         rollback=lambda ec2, entry: ec2.state(entry.resource_id),  # a reboot undoes itself
+        instant=True,
     )
 )
 EC2_TERMINATE: Fault[Ec2Instances, NoParameters] = register(
@@ -85,6 +86,7 @@ EC2_TERMINATE: Fault[Ec2Instances, NoParameters] = register(
         inject=lambda ec2, resource, _, journal: ec2.terminate(resource, journal),
         rollback=lambda ec2, entry: ec2.state(entry.resource_id),  # cannot be undone: where it ended
         irreversible=True,
+        instant=True,
     )
 )
 
@@ -125,6 +127,7 @@ RDS_REBOOT: Fault[RdsInstances, RdsRebootParameters] = register(
         "reboot DB instances (optionally with failover)",
         inject=lambda rds, resource, parameters, journal: rds.reboot(resource, parameters, journal),
         rollback=lambda rds, entry: rds.state(entry.resource_id),  # a reboot undoes itself
+        instant=True,
     )
 )
 RDS_FAILOVER: Fault[RdsClusters, RdsFailoverParameters] = register(
@@ -134,7 +137,7 @@ RDS_FAILOVER: Fault[RdsClusters, RdsFailoverParameters] = register(
         RdsFailoverParameters,
         "fail over DB clusters; rollback records the writer",
         inject=lambda rds, resource, parameters, journal: rds.failover(resource, parameters, journal),
-        rollback=lambda rds, entry: rds.failback(entry),
+        rollback=lambda rds, entry: rds.failback(entry),  # held: a failback waits for the rollback
     )
 )
 ECS_STOP_TASK: Fault[EcsTasks, NoParameters] = register(
@@ -145,6 +148,7 @@ ECS_STOP_TASK: Fault[EcsTasks, NoParameters] = register(
         "stop service tasks; the service replaces them",
         inject=lambda ecs, resource, _, journal: ecs.stop(resource, journal),
         rollback=lambda ecs, entry: ecs.task_state(entry),
+        instant=True,
     )
 )
 LAMBDA_THROTTLE: Fault[LambdaFunctions, NoParameters] = register(
@@ -194,6 +198,7 @@ POD_DELETE: Fault[EksPods, PodDeleteParameters] = register(
         inject=lambda pods, resource, parameters, journal: pods.delete(resource, parameters, journal),
         rollback=lambda pods, entry: pods.replacement(entry),
         irreversible=True,
+        instant=True,
     )
 )
 

@@ -1,0 +1,373 @@
+"""Multi-step experiments: named targets and named actions, run as a graph with FIS's semantics.
+
+An experiment of many steps names its **targets** (a Chaosplane target with its own selection and
+attribute filters) and its **actions** (a fault on one of those targets, or a control action:
+`wait`, `assert-alarm-state`), each with an optional duration and `start_after`, the names of the
+actions it waits for. The semantics, as AWS FIS's:
+
+- an action starts when every action in its `start_after` has completed;
+- an action with a duration holds its fault that long from when it is in force, then rolls back its
+  own changes, and completes; a `wait` is the same with nothing to hold;
+- an action without a duration holds until the experiment ends, unless its fault is instant (a
+  reboot, a deletion: `Fault.instant`), which completes once injected, as does an alarm check;
+- the experiment ends when every action has completed, or at its `duration`;
+- a stop, a halt or a failed injection rolls back everything still injected, in reverse order of
+  injection (the journal's order), and starts nothing more.
+
+Today's single-fault experiment is the graph of one action (`ExperimentGraph.single`), so both
+forms run through the same code. This module knows no AWS: `advance` is a pure function of the
+graph, what has happened so far and the time, which the run's Advance step asks what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from chaosplane.faults.catalogue import FAULTS, validate_parameters
+from chaosplane.models import (
+    MAX_DURATION_SECONDS,
+    MAX_STOP_CONDITIONS,
+    Alarm,
+    Description,
+    ExperimentSpec,
+    FaultType,
+    SelectionText,
+    TargetId,
+)
+
+MAX_ACTIONS = 50  # FIS allows 20 per template, Azure Chaos Studio 9
+MAX_AT_ONCE = 25  # actions that may be in force together (FIS: 10)
+MAX_TARGETS = 25
+MAX_FILTERS = 10
+STEP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+StepName = Annotated[str, StringConstraints(pattern=STEP_NAME)]
+"""A target's or an action's name within its experiment (FIS allows the same characters)."""
+
+
+class ControlAction(StrEnum):
+    """Actions that change nothing: they shape the graph or check it."""
+
+    WAIT = "wait"
+    ASSERT_ALARM_STATE = "assert-alarm-state"
+
+
+ActionKind = FaultType | ControlAction
+
+
+class AlarmState(StrEnum):
+    OK = "OK"
+    ALARM = "ALARM"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+
+
+class AssertAlarmStateParameters(BaseModel):
+    """Fail the run unless every alarm is in one of `states` (FIS aws:cloudwatch:assert-alarm-state)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alarms: list[Alarm] = Field(min_length=1, max_length=MAX_STOP_CONDITIONS)
+    states: list[AlarmState] = Field(min_length=1, max_length=len(AlarmState))
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttributeFilter(_Step):
+    """Keep only resources whose attribute at `path` (as the service's Describe API spells it, e.g.
+    `Placement.AvailabilityZone`) is one of `values`: FIS's target `filters`."""
+
+    path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*){0,7}$")]
+    values: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
+        min_length=1, max_length=50
+    )
+
+
+class StepTarget(_Step):
+    target: TargetId
+    selection: SelectionText = "ALL"
+    filters: list[AttributeFilter] = Field(default_factory=list, max_length=MAX_FILTERS)
+
+
+class Action(_Step):
+    description: Description = ""
+    fault: ActionKind = Field(description="a fault of the catalogue, `wait` or `assert-alarm-state`")
+    target: StepName | None = Field(default=None, description="a name in the experiment's `targets`")
+    parameters: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    duration: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DURATION_SECONDS,
+        description="seconds the fault is held, then rolled back; none: until the experiment ends",
+    )
+    start_after: list[StepName] = Field(
+        default_factory=list,
+        max_length=MAX_ACTIONS,
+        description="the actions that must complete before this one starts",
+        json_schema_extra={"uniqueItems": True},
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_fit(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        kind = info.data.get("fault")
+        if isinstance(kind, FaultType):
+            return validate_parameters(kind, value)
+        if kind == ControlAction.ASSERT_ALARM_STATE:
+            return AssertAlarmStateParameters.model_validate(value).model_dump(mode="json")
+        if kind == ControlAction.WAIT and value:
+            raise ValueError("wait takes no parameters (its duration is how long it waits)")
+        return value
+
+    @field_validator("start_after")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("start_after has duplicates")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if isinstance(self.fault, FaultType):
+            if self.target is None:
+                raise ValueError(f"{self.fault.value} needs a target")
+        elif self.target is not None:
+            raise ValueError(f"{self.fault.value} takes no target")
+        if self.fault == ControlAction.WAIT and self.duration is None:
+            raise ValueError("wait needs a duration")
+        if self.fault == ControlAction.ASSERT_ALARM_STATE and self.duration is not None:
+            raise ValueError("assert-alarm-state checks once: it takes no duration")
+        return self
+
+    @property
+    def completes_when_injected(self) -> bool:
+        """An instant fault or an alarm check: nothing is held, so nothing waits for a duration."""
+        if self.fault == ControlAction.ASSERT_ALARM_STATE:
+            return True
+        return isinstance(self.fault, FaultType) and FAULTS[self.fault].instant and self.duration is None
+
+    @property
+    def holds_to_the_end(self) -> bool:
+        return self.duration is None and not self.completes_when_injected
+
+
+class ExperimentGraph(_Step):
+    """The targets and actions of an experiment, checked as a graph."""
+
+    targets: dict[StepName, StepTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
+    actions: dict[StepName, Action] = Field(min_length=1, max_length=MAX_ACTIONS)
+    duration: StrictInt = Field(
+        ge=1, le=MAX_DURATION_SECONDS, description="seconds: the experiment ends then at the latest"
+    )
+
+    @model_validator(mode="after")
+    def _a_graph_that_can_run(self) -> Self:
+        problems: list[str] = []
+        for name, action in self.actions.items():
+            if action.target is not None and action.target not in self.targets:
+                problems.append(f"actions.{name}.target: {action.target!r} is not in targets")
+            for before in action.start_after:
+                if before not in self.actions:
+                    problems.append(f"actions.{name}.start_after: {before!r} is not an action")
+                elif before == name:
+                    problems.append(f"actions.{name}.start_after: an action cannot wait for itself")
+                elif self.actions[before].holds_to_the_end:
+                    problems.append(
+                        f"actions.{name}.start_after: {before!r} holds until the experiment ends, so "
+                        f"{name!r} would never start; give {before!r} a duration"
+                    )
+            if action.duration is not None and action.duration > self.duration:
+                problems.append(
+                    f"actions.{name}.duration: {action.duration}s is longer than the experiment "
+                    f"({self.duration}s)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        cycle = _cycle({name: action.start_after for name, action in self.actions.items()})
+        if cycle:
+            raise ValueError(f"actions: start_after makes a cycle: {' -> '.join(cycle)}")
+        width = self.at_once()
+        if width > MAX_AT_ONCE:
+            raise ValueError(f"actions: {width} could be in force at once; at most {MAX_AT_ONCE}")
+        return self
+
+    @classmethod
+    def single(cls, spec: ExperimentSpec) -> ExperimentGraph:
+        """A single-fault experiment as the graph of one action, named after its fault, on a target
+        named `target`, held for the experiment's duration."""
+        return cls(
+            targets={"target": StepTarget(target=spec.target, selection=spec.selection)},
+            actions={
+                spec.type.value: Action(
+                    fault=spec.type, target="target", parameters=spec.parameters, duration=None
+                )
+            },
+            duration=spec.duration,
+        )
+
+    def order(self) -> list[str]:
+        """Every action after those it starts after; among ready ones, in the order they were given."""
+        done: list[str] = []
+        while len(done) < len(self.actions):
+            done += [
+                name
+                for name, action in self.actions.items()
+                if name not in done and all(before in done for before in action.start_after)
+            ][:1]
+        return done
+
+    def at_once(self) -> int:
+        """The most actions that can be in force together, whatever each injection takes.
+
+        Two actions can overlap unless one starts after the other (directly or through others;
+        `start_after` never names an action that holds to the end, so a predecessor is always done).
+        That is the largest antichain of the order, by Dilworth's theorem the number of actions less
+        a maximum matching of "comes before".
+        """
+        after = self._successors()
+        match: dict[str, str] = {}
+
+        def augment(name: str, seen: set[str]) -> bool:
+            for later in after[name]:
+                if later in seen:
+                    continue
+                seen.add(later)
+                if later not in match or augment(match[later], seen):
+                    match[later] = name
+                    return True
+            return False
+
+        matched = sum(augment(name, set()) for name in self.actions)
+        return len(self.actions) - matched
+
+    def _successors(self) -> dict[str, set[str]]:
+        """For each action, every action that starts after it, directly or not."""
+        later: dict[str, set[str]] = {name: set() for name in self.actions}
+        for name in reversed(self.order()):
+            for before in self.actions[name].start_after:
+                later[before] |= {name} | later[name]
+        return later
+
+
+def _cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
+    """A cycle of `start_after`, as the names along it (first repeated last), or [] if none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: explored
+    path: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        state[name] = 1
+        path.append(name)
+        for before in edges.get(name, ()):
+            if state.get(before) == 1:
+                return [*path[path.index(before) :], before]
+            if before not in state and (found := visit(before)):
+                return found
+        state[name] = 2
+        path.pop()
+        return []
+
+    for name in edges:
+        if name not in state and (found := visit(name)):
+            return found
+    return []
+
+
+# -- the semantics: what to do next ---------------------------------------------------------------
+
+
+class ActionStatus(StrEnum):
+    PENDING = "pending"  # not started
+    IN_FORCE = "in_force"  # injected, holding
+    COMPLETED = "completed"  # held its duration and rolled back, or done when injected
+    CANCELLED = "cancelled"  # never started: the run ended first
+    FAILED = "failed"  # its injection failed
+
+
+class ActionProgress(BaseModel):
+    """What has happened to one action so far."""
+
+    status: ActionStatus = ActionStatus.PENDING
+    start_time: datetime | None = None
+    in_force_at: datetime | None = None  # when its injection finished: its duration counts from here
+    end_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _in_force_since(self) -> Self:
+        if self.status == ActionStatus.IN_FORCE and self.in_force_at is None:
+            raise ValueError("an action in force needs in_force_at")
+        return self
+
+
+@dataclass(frozen=True)
+class Moves:
+    """What the run should do now, in this order: roll back `expired`, then start `ready`."""
+
+    expired: list[str]
+    """In force for their duration: roll back their own changes, then they complete."""
+    ready: list[str]
+    """Every action they start after has completed: inject them (in this order)."""
+    finished: bool
+    """Nothing more to start and nothing held for a duration: the experiment's end (global rollback)."""
+    wake_in: float | None
+    """Seconds until the next thing to do, when nothing is to be done now; None when finished."""
+
+
+def advance(
+    graph: ExperimentGraph,
+    progress: Mapping[str, ActionProgress],
+    started_at: datetime,
+    now: datetime,
+) -> Moves:
+    """The next moves of a run of `graph` started at `started_at`, given each action's `progress`.
+
+    Pure: the Advance step applies the moves (injecting, rolling back, recording), then asks again.
+    The end of the experiment's `duration` finishes it, whatever is still pending or in force.
+    """
+    ends_at = started_at + timedelta(seconds=graph.duration)
+    if now >= ends_at:
+        return Moves(expired=[], ready=[], finished=True, wake_in=None)
+
+    def status(name: str) -> ActionStatus:
+        return progress[name].status if name in progress else ActionStatus.PENDING
+
+    expired, due = [], [ends_at]
+    for name, action in graph.actions.items():
+        state = progress.get(name)
+        if state is None or state.status != ActionStatus.IN_FORCE or action.duration is None:
+            continue
+        assert state.in_force_at is not None, f"{name} is in force without a time"
+        until = state.in_force_at + timedelta(seconds=action.duration)
+        if now >= until:
+            expired.append(name)
+        else:
+            due.append(until)
+
+    completed = {name for name in graph.actions if status(name) == ActionStatus.COMPLETED} | set(expired)
+    ready = [
+        name
+        for name in graph.order()
+        if status(name) == ActionStatus.PENDING
+        and all(b in completed for b in graph.actions[name].start_after)
+    ]
+    if expired or ready:
+        return Moves(expired=expired, ready=ready, finished=False, wake_in=0.0)
+
+    if not any(status(name) == ActionStatus.IN_FORCE for name in graph.actions):
+        # Nothing is held and nothing can start: every action is done, or what is left waits on
+        # one that will never complete (its injection failed, which ends the run anyway).
+        return Moves(expired=[], ready=[], finished=True, wake_in=None)
+    return Moves(expired=[], ready=[], finished=False, wake_in=(min(due) - now).total_seconds())
