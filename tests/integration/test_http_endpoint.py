@@ -1,7 +1,8 @@
 """http-endpoint targets against a real HTTP server on loopback that verifies every signature.
 
-The receiver below checks signatures the way README's "Verifying a webhook" tells users to, with
-its own code (not the platform's), so the recipe and the signer are tested against each other.
+The receiver below checks signatures the way docs/http-endpoint.md ("Verifying a webhook") tells
+users to, with its own code (not the platform's), so the recipe and the signer are tested against
+each other.
 """
 
 from __future__ import annotations
