@@ -8,14 +8,19 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from chaosplane.faults.aws import attributes
+from chaosplane.faults.base import Resource
 from chaosplane.graph import (
     MAX_AT_ONCE,
     ActionProgress,
     ActionStatus,
+    AttributeFilter,
     ExperimentGraph,
     advance,
+    filter_problems,
+    passes,
 )
-from chaosplane.models import ExperimentSpec, FaultType
+from chaosplane.models import ExperimentSpec, FaultType, TargetType
 
 WEB = "0e1a7b0c-1111-4222-8333-444455556666"
 DB = "0e1a7b0c-2222-4222-8333-444455556666"
@@ -241,3 +246,52 @@ def test_limits_above_fis_and_azure() -> None:
 )
 def test_a_graph_that_cannot_run_is_refused_with_the_field(actions: dict[str, Any], problem: str) -> None:
     assert problem in refusal(actions)
+
+
+def test_filters_match_the_attributes_a_resource_carries_as_fis_does() -> None:
+    zone_a = AttributeFilter(path="Placement.AvailabilityZone", values=["us-east-1a"])
+    small = AttributeFilter(path="InstanceType", values=["t3.micro", "t3.small"])
+    here = Resource(
+        "i-1",
+        "ec2-instance",
+        "running",
+        attributes={"Placement.AvailabilityZone": "us-east-1a", "InstanceType": "t3.small"},
+    )
+    there = Resource(
+        "i-2",
+        "ec2-instance",
+        "running",
+        attributes={"Placement.AvailabilityZone": "us-east-1b", "InstanceType": "t3.small"},
+    )
+    unknown = Resource("i-3", "ec2-instance", "running")
+
+    assert [r.id for r in (here, there, unknown) if passes(r, [zone_a, small])] == ["i-1"]
+    assert passes(unknown, [])  # no filter: every resource
+
+
+def test_a_filter_on_an_attribute_the_type_does_not_carry_is_named() -> None:
+    zone = AttributeFilter(path="Placement.AvailabilityZone", values=["us-east-1a"])
+    assert filter_problems(TargetType.EC2_INSTANCES, [zone], "targets.web.filters.0") == []
+    [problem] = filter_problems(TargetType.SUBNETS, [zone], "targets.cache.filters.0")
+    assert problem.startswith(
+        "targets.cache.filters.0.path: 'Placement.AvailabilityZone' is not an attribute"
+    )
+    assert "AvailabilityZone, AvailabilityZoneId" in problem
+    [none] = filter_problems(TargetType.EKS_PODS, [zone], "targets.pods.filters.0")
+    assert none.endswith("(they take no filters)")
+
+
+def test_attributes_are_read_at_their_paths_as_text() -> None:
+    instance = {
+        "Placement": {"AvailabilityZone": "us-east-1a"},
+        "EbsOptimized": False,
+        "CpuOptions": {"CoreCount": 2},
+    }
+    found = attributes(
+        instance, ["Placement.AvailabilityZone", "EbsOptimized", "CpuOptions.CoreCount", "VpcId", "Placement"]
+    )
+    assert found == {
+        "Placement.AvailabilityZone": "us-east-1a",
+        "EbsOptimized": "false",
+        "CpuOptions.CoreCount": "2",
+    }

@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from chaosplane.faults.base import Resource
 from chaosplane.faults.catalogue import FAULTS, validate_parameters
 from chaosplane.models import (
     MAX_DURATION_SECONDS,
@@ -47,6 +48,7 @@ from chaosplane.models import (
     FaultType,
     SelectionText,
     TargetId,
+    TargetType,
 )
 
 MAX_ACTIONS = 50  # FIS allows 20 per template, Azure Chaos Studio 9
@@ -97,10 +99,53 @@ class AttributeFilter(_Step):
     )
 
 
+FILTER_PATHS: dict[TargetType, tuple[str, ...]] = {
+    # Spelt as each service's Describe API nests them (FIS's filter paths); ECS's API is camelCase.
+    TargetType.EC2_INSTANCES: (
+        "Placement.AvailabilityZone",
+        "Placement.GroupName",
+        "VpcId",
+        "SubnetId",
+        "InstanceType",
+        "Architecture",
+        "ImageId",
+        "State.Name",
+    ),
+    TargetType.SUBNETS: ("AvailabilityZone", "AvailabilityZoneId", "VpcId", "CidrBlock"),
+    TargetType.RDS_INSTANCES: (
+        "AvailabilityZone",
+        "Engine",
+        "DBInstanceClass",
+        "DBClusterIdentifier",
+        "MultiAZ",
+        "DBSubnetGroup.VpcId",
+    ),
+    TargetType.RDS_CLUSTERS: ("Engine", "EngineMode", "MultiAZ"),
+    TargetType.ECS_TASKS: ("availabilityZone", "launchType", "group", "taskDefinitionArn"),
+}
+"""The attributes each target type's resources carry (`Resource.attributes`) for filters to match."""
+
+
 class StepTarget(_Step):
     target: TargetId
     selection: SelectionText = "ALL"
     filters: list[AttributeFilter] = Field(default_factory=list, max_length=MAX_FILTERS)
+
+
+def filter_problems(target_type: TargetType, filters: Iterable[AttributeFilter], field: str) -> list[str]:
+    """Why `filters` cannot apply to resources of `target_type`: a path they do not carry."""
+    known = FILTER_PATHS.get(target_type, ())
+    return [
+        f"{field}.path: {f.path!r} is not an attribute of {target_type.value} resources"
+        + (f" (one of {', '.join(known)})" if known else " (they take no filters)")
+        for f in filters
+        if f.path not in known
+    ]
+
+
+def passes(resource: Resource, filters: Iterable[AttributeFilter]) -> bool:
+    """Every filter holds: the resource's attribute at its path is one of its values (FIS's rule)."""
+    return all(resource.attributes.get(f.path) in f.values for f in filters)
 
 
 class Action(_Step):

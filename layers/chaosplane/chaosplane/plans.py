@@ -35,6 +35,7 @@ class PlannedResource(BaseModel):
     state: str
     labels: dict[str, str] = Field(default_factory=dict)
     detail: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, resource: Resource) -> PlannedResource:
@@ -44,10 +45,18 @@ class PlannedResource(BaseModel):
             state=resource.state,
             labels=dict(resource.labels),
             detail=dict(resource.detail),
+            attributes=dict(resource.attributes),
         )
 
     def resource(self) -> Resource:
-        return Resource(self.id, self.kind, self.state, labels=dict(self.labels), detail=dict(self.detail))
+        return Resource(
+            self.id,
+            self.kind,
+            self.state,
+            labels=dict(self.labels),
+            detail=dict(self.detail),
+            attributes=dict(self.attributes),
+        )
 
 
 class LeftAlone(BaseModel):

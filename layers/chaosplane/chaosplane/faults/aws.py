@@ -7,7 +7,7 @@ error code, so an AccessDenied fails the run and says so, never reads as a succe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -106,3 +106,18 @@ class Matcher:
 
 def tags_of(items: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
     return {t[key]: t[value] for t in items or []}
+
+
+def attributes(document: Mapping[str, Any], paths: Iterable[str]) -> dict[str, str]:
+    """The scalar values of a Describe API's `document` at each dotted path, as text (booleans as
+    `true`/`false`): what the filters of a multi-step experiment's targets match, as FIS's do."""
+    found: dict[str, str] = {}
+    for path in paths:
+        value: Any = document
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, bool):
+            found[path] = str(value).lower()
+        elif isinstance(value, str | int | float):
+            found[path] = str(value)
+    return found

@@ -36,6 +36,9 @@ class Resource:
     state: str
     labels: Mapping[str, str] = field(default_factory=dict)
     detail: Mapping[str, Any] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """What a multi-step target's `filters` match on, by the Describe API's path
+    (`Placement.AvailabilityZone`): the paths of `graph.FILTER_PATHS` for its type."""
 
 
 @dataclass(frozen=True)

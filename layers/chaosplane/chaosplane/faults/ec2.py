@@ -17,9 +17,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chaosplane.errors import NotEligible, TransientError
-from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of
+from chaosplane.faults.aws import Matcher, acting, attributes, error_code, pages, reading, tags_of
 from chaosplane.faults.base import Journal, Resource
-from chaosplane.models import FaultType, JournalEntry, Target
+from chaosplane.graph import FILTER_PATHS
+from chaosplane.models import FaultType, JournalEntry, Target, TargetType
 
 KIND = "ec2:instance"
 STOP = "ec2:StopInstances"
@@ -55,6 +56,7 @@ class Ec2Instances:
                             state=instance["State"]["Name"],
                             labels=tags,
                             detail={"instance_type": instance.get("InstanceType", "")},
+                            attributes=attributes(instance, FILTER_PATHS[TargetType.EC2_INSTANCES]),
                         )
                     )
         return resources

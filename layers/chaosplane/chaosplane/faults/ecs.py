@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from chaosplane.errors import InjectionFailed, NotEligible
-from chaosplane.faults.aws import Matcher, acting, chunks, pages, reading, tags_of
+from chaosplane.faults.aws import Matcher, acting, attributes, chunks, pages, reading, tags_of
 from chaosplane.faults.base import Journal, Resource
-from chaosplane.models import FaultType, JournalEntry, Target
+from chaosplane.graph import FILTER_PATHS
+from chaosplane.models import FaultType, JournalEntry, Target, TargetType
 
 KIND = "ecs:task"
 STOP = "ecs:StopTask"
@@ -74,6 +75,7 @@ class EcsTasks:
                             "group": group,
                             "task_definition": task.get("taskDefinitionArn", ""),
                         },
+                        attributes=attributes(task, FILTER_PATHS[TargetType.ECS_TASKS]),
                     )
                 )
         return resources

@@ -14,9 +14,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chaosplane.errors import NotEligible, TransientError
-from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of, undoing
+from chaosplane.faults.aws import Matcher, acting, attributes, error_code, pages, reading, tags_of, undoing
 from chaosplane.faults.base import Journal, Resource
-from chaosplane.models import FaultType, JournalEntry, Target
+from chaosplane.graph import FILTER_PATHS
+from chaosplane.models import FaultType, JournalEntry, Target, TargetType
 
 KIND = "ec2:subnet"
 BLACKHOLE = "ec2:ReplaceNetworkAclAssociation"
@@ -54,6 +55,7 @@ class Subnets:
                             "cidr": subnet.get("CidrBlock", ""),
                             "availability_zone": subnet.get("AvailabilityZone", ""),
                         },
+                        attributes=attributes(subnet, FILTER_PATHS[TargetType.SUBNETS]),
                     )
                 )
         return resources

@@ -13,10 +13,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chaosplane.errors import InjectionFailed, NotEligible, TransientError
-from chaosplane.faults.aws import Matcher, acting, error_code, pages, reading, tags_of
+from chaosplane.faults.aws import Matcher, acting, attributes, error_code, pages, reading, tags_of
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.faults.parameters import RdsFailoverParameters, RdsRebootParameters
-from chaosplane.models import FaultType, JournalEntry, Target
+from chaosplane.graph import FILTER_PATHS
+from chaosplane.models import FaultType, JournalEntry, Target, TargetType
 
 INSTANCE = "rds:db"
 CLUSTER = "rds:cluster"
@@ -53,6 +54,7 @@ class RdsInstances:
                             "multi_az": bool(db.get("MultiAZ")),
                             "cluster": db.get("DBClusterIdentifier"),
                         },
+                        attributes=attributes(db, FILTER_PATHS[TargetType.RDS_INSTANCES]),
                     )
                 )
         return resources
@@ -126,6 +128,7 @@ class RdsClusters:
                             "writer": _writer(cluster),
                             "readers": _readers(cluster),
                         },
+                        attributes=attributes(cluster, FILTER_PATHS[TargetType.RDS_CLUSTERS]),
                     )
                 )
         return resources

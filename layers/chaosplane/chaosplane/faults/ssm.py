@@ -76,7 +76,7 @@ class SsmStress:
         return [
             r
             if r.state != "running" or pings.get(r.id) == "Online"
-            else Resource(r.id, r.kind, _without_agent(pings.get(r.id)), r.labels, r.detail)
+            else Resource(r.id, r.kind, _without_agent(pings.get(r.id)), r.labels, r.detail, r.attributes)
             for r in resources
         ]
 
