@@ -24,6 +24,7 @@ STEPS = (
     "start",
     "preview",
     "prepare",
+    "advance",
     "inject",
     "observe",
     "rollback",

@@ -9,6 +9,7 @@ from chaosplane.errors import Conflict, NotFound, RunExists
 from chaosplane.faults.base import Resource
 from chaosplane.models import (
     TARGET_SPEC,
+    ActionProgress,
     Experiment,
     ExperimentResult,
     ExperimentSpec,
@@ -28,6 +29,7 @@ from chaosplane.models import (
 )
 from chaosplane.plans import RunPlan
 from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
+from chaosplane.store.journal import journal_key
 
 
 @dataclass
@@ -240,6 +242,7 @@ class InMemoryStore:
         start_time: datetime | None = None,
         events: list[tuple[str, str]] | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
+        actions: dict[str, ActionProgress] | None = None,
     ) -> None:
         self.calls.append("update_run")
         result = self._live(result_id)
@@ -255,6 +258,8 @@ class InMemoryStore:
             result.metrics = dict(metrics)
         if start_time is not None:
             result.start_time = start_time
+        if actions is not None:
+            result.actions = {name: p.model_copy() for name, p in actions.items()}
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None:
         result = self._live(result_id)
@@ -343,9 +348,10 @@ class InMemoryStore:
         action: str,
         prior_state: dict[str, Any],
         fault: FaultType | None = None,
+        step: str | None = None,
     ) -> JournalEntry:
         self.calls.append("journal_before_change")
-        key = f"{resource.id}#{action}"
+        key = journal_key(resource.id, action, step)
         now = self._clock()
         entry = self.entries.setdefault(
             (result_id, key),
@@ -357,6 +363,7 @@ class InMemoryStore:
                 action=action,
                 prior_state=dict(prior_state),
                 fault=fault,
+                step=step,
                 created_at=now,
                 updated_at=now,
             ),

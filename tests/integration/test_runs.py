@@ -564,8 +564,10 @@ def test_every_function_annotates_its_trace_with_the_run(
         if thread in current:
             current[thread][key] = value
     ours = [g for g in groups if g.get("run_id") == result["id"]]
-    assert {"prepare", "inject", "observe", "rollback", "finalize", "notify"} <= {g.get("step") for g in ours}
-    for group in (g for g in ours if g.get("step") in ("prepare", "inject", "rollback", "finalize")):
+    assert {"prepare", "advance", "observe", "rollback", "finalize", "notify"} <= {
+        g.get("step") for g in ours
+    }
+    for group in (g for g in ours if g.get("step") in ("prepare", "advance", "rollback", "finalize")):
         assert (group["team"], group["fault"]) == ("test", "ec2-stop"), group
     # Each change of a resource is a span, annotated with the resource.
     assert {value for _, key, value in put if key == "resource"} == {r["id"] for r in result["resources"]}

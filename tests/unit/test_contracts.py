@@ -14,12 +14,12 @@ from chaosplane import errors
 from chaosplane.errors import ErrorName
 from chaosplane.events import RunEvent
 from chaosplane.notify import RunEvent as NotifiersRunEvent
-from chaosplane.steps import Finalized, Injected, Prepared, RolledBack, StepEvent
+from chaosplane.steps import Advanced, Finalized, Prepared, RolledBack, StepEvent
 
 ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "experiment.asl.json").read_text())
 ANSWERS: dict[str, type[BaseModel]] = {
     "Prepare": Prepared,
-    "Inject": Injected,
+    "Advance": Advanced,
     "Rollback": RolledBack,
     "Finalize": Finalized,
 }

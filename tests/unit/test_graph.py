@@ -158,7 +158,7 @@ def test_nothing_more_starts_after_a_failed_injection() -> None:
             "b": {"fault": "ec2-stop", "target": "web", "start_after": ["a"]},
         }
     )
-    failed = {"a": ActionProgress(status=ActionStatus.FAILED, start_time=START)}
+    failed = {"a": ActionProgress(status=ActionStatus.INTERRUPTED, start_time=START)}
     moves = advance(g, failed, START, START + timedelta(seconds=5))
     assert moves.finished and moves.ready == []
 

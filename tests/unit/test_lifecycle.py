@@ -23,7 +23,16 @@ from chaosplane.errors import (
     TransientError,
 )
 from chaosplane.faults.base import Resource
-from chaosplane.models import Experiment, FailureKind, FaultType, JournalStatus, RunStatus, StopKind, Target
+from chaosplane.models import (
+    ActionStatus,
+    Experiment,
+    FailureKind,
+    FaultType,
+    JournalStatus,
+    RunStatus,
+    StopKind,
+    Target,
+)
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
 from chaosplane.telemetry import Metric
@@ -89,11 +98,12 @@ def error(name: ErrorName | str, cause: str = "") -> StepError:
 
 
 def held(world: World, experiment: Experiment, plan_id: str | None = None) -> str:
-    """Start a run and take it through Prepare, Inject and into Observe; its id."""
+    """Start a run and take it through Prepare, Advance and into Observe; its id."""
     run = world.runs.start(experiment.id, team="red", plan_id=plan_id)
     world.runs.prepare(None, run.id)
-    world.runs.inject(run.id)
-    world.runs.observe(run.id, f"token-{run.id}", experiment.duration)
+    advanced = world.runs.advance(run.id)
+    assert not advanced.finished and advanced.wake_in == experiment.duration
+    world.runs.observe(run.id, f"token-{run.id}", advanced.wake_in)
     return run.id
 
 
@@ -103,8 +113,14 @@ def test_a_run_holds_its_fault_for_the_duration_then_restores_everything(world: 
     run_id = held(world, experiment)
     stopped = sorted(i for i, s in world.states().items() if s == "stopped")
     assert len(stopped) == 3
-    # ...when its duration passes (Observe times out) and the workflow rolls back and finalizes...
-    world.clock.advance(600)
+    in_force = world.store.get_result(run_id, team="red").actions["ec2-stop"]
+    assert in_force.status is ActionStatus.IN_FORCE and in_force.in_force_at == world.clock()
+    # ...when its duration passes (Observe times out), Advance says it is finished...
+    world.clock.advance(599)
+    assert world.runs.advance(run_id).wake_in == 1  # woken early (a retry): hold the rest
+    world.clock.advance(1)
+    assert world.runs.advance(run_id).finished
+    # ...and the workflow rolls back and finalizes...
     assert world.runs.rollback(run_id).rolled_back == 3
     final = world.runs.finalize(run_id, None, None)
     # ...then every instance runs again, the run completed, and every lock is free for the next run.
@@ -113,6 +129,8 @@ def test_a_run_holds_its_fault_for_the_duration_then_restores_everything(world: 
     result = world.store.get_result(run_id, team="red")
     assert [r.id for r in result.resources] == stopped
     assert all(r.after == "stopped" and r.restored == "running" for r in result.resources)
+    assert result.actions["ec2-stop"].status is ActionStatus.COMPLETED
+    assert result.actions["ec2-stop"].end_time == world.clock()
     assert result.metrics["run_seconds"] == 600.0
     assert world.workflow.statuses(run_id) == ["None->pending", "pending->running", "running->completed"]
     assert not world.store.locks.active and not world.store.locks.experiment and not world.store.locks.target
@@ -160,6 +178,22 @@ def test_a_stop_halts_observe_at_once_and_the_run_ends_stopped(world: World) -> 
     assert world.workflow.statuses(run_id)[-2:] == ["running->stopping", "stopping->stopped"]
 
 
+def test_a_stop_between_two_holds_is_seen_by_the_next_advance_or_observe(world: World) -> None:
+    # Given a held run whose Observe task has just timed out (Step Functions refuses its token,
+    # which the halt sender takes as "nothing to halt")...
+    run_id = held(world, world.experiment(selection="COUNT(2)"))
+    # ...a stop that lands now reaches no waiting task...
+    world.runs.stop(world.store.results[run_id].experiment_id, team="red")
+    # ...but the next Advance refuses to go on, and so would the next Observe.
+    with pytest.raises(Halted):
+        world.runs.advance(run_id)
+    with pytest.raises(Halted):
+        world.runs.observe(run_id, f"token-2-{run_id}", 600)
+    world.runs.rollback(run_id)
+    assert world.runs.finalize(run_id, error(ErrorName.HALTED), None).status is RunStatus.STOPPED
+    assert set(world.states().values()) == {"running"}
+
+
 def test_an_alarm_halts_only_the_runs_that_name_it(world: World) -> None:
     watched = held(world, world.experiment(selection="COUNT(1)", stop_conditions=["latency-high"]))
     other_target = world.store.add_target(name="other")
@@ -199,7 +233,7 @@ def test_a_stop_before_observe_is_seen_by_inject_and_nothing_more_is_hit(world: 
     world.runs.prepare(None, run.id)
     world.runs.halt(run.id, None)
     with pytest.raises(Halted):
-        world.runs.inject(run.id)
+        world.runs.advance(run.id)
     assert set(world.states().values()) == {"running"}
     assert world.runs.finalize(run.id, error(ErrorName.HALTED), None).status is RunStatus.STOPPED
 
@@ -228,13 +262,14 @@ def test_an_inject_that_died_before_its_marks_were_written_is_retried_safely(wor
     world.runs.prepare(None, run.id)
     world.store.update_run = crash  # type: ignore[method-assign]
     with pytest.raises(SystemExit):
-        world.runs.inject(run.id)
+        world.runs.advance(run.id)
     del world.store.update_run
     assert list(world.states().values()).count("stopped") == 3
     assert {e.status for e in world.store.journal(run.id)} == {JournalStatus.PENDING}
     # ...the retry counts the three as hit (not as changed by someone else), journals nothing twice...
-    assert world.runs.inject(run.id).injected == 3
+    assert world.runs.advance(run.id).wake_in == 600
     result = world.store.get_result(run.id, team="red")
+    assert result.actions["ec2-stop"].status is ActionStatus.IN_FORCE
     assert all(r.after and "earlier attempt" in r.after and not r.detail for r in result.resources)
     assert len(world.store.journal(run.id)) == 3
     # ...and rollback restores every one.
@@ -287,13 +322,14 @@ def test_an_access_denied_injection_fails_the_run_and_rolls_back_what_was_done(w
     plan = world.store.get_plan(world.store.results[run.id].plan_id or "", team="red")
     world.family.deny = {plan.selected[3].id}  # the fourth of ten is refused
     with pytest.raises(InjectionFailed, match="AccessDenied"):
-        world.runs.inject(run.id)
+        world.runs.advance(run.id)
     # Three were stopped; the refused one was journaled before its call, so rollback looks at it too.
     assert world.runs.rollback(run.id).rolled_back == 4
     final = world.runs.finalize(run.id, error("InjectionFailed", "stop_instances failed: AccessDenied"), None)
     assert final.status is RunStatus.FAILED
     result = world.store.get_result(run.id, team="red")
     assert result.failure_kind is FailureKind.INJECTION and "AccessDenied" in (result.error or "")
+    assert result.actions["ec2-stop"].status is ActionStatus.INTERRUPTED
     assert set(world.states().values()) == {"running"}
 
 
@@ -474,7 +510,7 @@ def test_each_step_annotates_its_trace_and_each_change_has_a_span(world: World) 
     world.runs.finalize(run_id, None, None)
     run = {"run_id": run_id, "team": "red", "fault": "ec2-stop"}
     steps = [a["step"] for a in world.tracing.annotations]
-    assert steps == ["prepare", "inject", "observe", "rollback", "finalize"]
+    assert steps == ["prepare", "advance", "observe", "rollback", "finalize"]
     assert all(a == {**run, "step": a["step"]} for a in world.tracing.annotations if a["step"] != "observe")
     hit = sorted(r.id for r in world.store.get_result(run_id, team="red").resources)
     names = [name for name, _ in world.tracing.spans]

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from chaosplane.executor import handle
-from chaosplane.models import JournalEntry, JournalStatus, ResourceState, RunStatus
+from chaosplane.models import ActionProgress, JournalEntry, JournalStatus, ResourceState, RunStatus
 from chaosplane.runs.outcome import outcome
 from chaosplane.runs.progress import Progress, catch_up, some
 from chaosplane.steps import StepError
@@ -70,6 +70,7 @@ class RecordingStore:
         events: list[tuple[str, str]] | None,
         metrics: dict | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
+        actions: dict[str, ActionProgress] | None = None,
     ) -> None:
         self.writes.append(([m for _, m in events or []], [r.id for r in resources or [] if r.after]))
         self.marked.append([f"{entry.resource_id}:{status.value}" for entry, status in journal_marks or []])

@@ -98,8 +98,8 @@ def test_every_path_after_prepare_passes_through_rollback() -> None:
             return states[name]["Type"] in ("Succeed", "Fail")
         return any(paths_avoid_rollback(n, seen | {name}) for n in nexts)
 
-    assert not paths_avoid_rollback("Inject", frozenset())
-    assert not paths_avoid_rollback("Observe", frozenset())
+    for state in ("Advance", "Due", "Observe"):
+        assert not paths_avoid_rollback(state, frozenset()), state
 
 
 def test_intrinsics_resolve_to_local_names() -> None:

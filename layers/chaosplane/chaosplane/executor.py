@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chaosplane.runs import Runs
-from chaosplane.steps import ExecutionEnded, ScheduledTick, Step, StepEvent
+from chaosplane.steps import ExecutionEnded, ScheduledTick, Step, StepEvent, WorkflowState
 
 EXECUTION_ENDED = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
@@ -39,6 +39,7 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown step {step!r}; expected one of {sorted(s.value for s in Step)}")
     parsed = StepEvent.model_validate(event)
     state = parsed.state
+    plan_id = state.run.plan_id if state.run else None
     steps: dict[Step, Callable[[], BaseModel]] = {
         Step.PREPARE: lambda: runs.prepare(
             state.experiment_id,
@@ -47,9 +48,10 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
             trigger=state.trigger,
             schedule_id=state.schedule_id,
         ),
-        Step.INJECT: lambda: runs.inject(_required(state.run_id), state.run.plan_id if state.run else None),
+        Step.ADVANCE: lambda: runs.advance(_required(state.run_id), plan_id),
+        Step.INJECT: lambda: runs.inject(_required(state.run_id), plan_id),
         Step.OBSERVE: lambda: runs.observe(
-            _required(state.run_id), _required_token(parsed), state.run.duration or 0 if state.run else 0
+            _required(state.run_id), _required_token(parsed), _holding_for(state)
         ),
         Step.ROLLBACK: lambda: runs.rollback(_required(state.run_id)),
         # Runs are named after their execution: when Prepare failed before recording the run's id
@@ -59,6 +61,14 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
         ),
     }
     return steps[parsed.step]().model_dump(mode="json", exclude_none=False)
+
+
+def _holding_for(state: WorkflowState) -> int:
+    """Seconds this Observe holds: until the next Advance (an execution started before Advance
+    existed holds for the run's duration)."""
+    if state.advance is not None:
+        return state.advance.wake_in
+    return (state.run.duration or 0) if state.run else 0
 
 
 def _required_token(event: StepEvent) -> str:

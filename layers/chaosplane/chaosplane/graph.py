@@ -42,6 +42,8 @@ from chaosplane.faults.catalogue import FAULTS, validate_parameters
 from chaosplane.models import (
     MAX_DURATION_SECONDS,
     MAX_STOP_CONDITIONS,
+    ActionProgress,
+    ActionStatus,
     Alarm,
     Description,
     ExperimentSpec,
@@ -254,14 +256,16 @@ class ExperimentGraph(_Step):
     def single(cls, spec: ExperimentSpec) -> ExperimentGraph:
         """A single-fault experiment as the graph of one action, named after its fault, on a target
         named `target`, held for the experiment's duration."""
+        return cls.of_one_fault(spec.type, spec.target, spec.selection, spec.parameters, spec.duration)
+
+    @classmethod
+    def of_one_fault(
+        cls, fault: FaultType, target_id: str, selection: str, parameters: dict[str, Any], duration: int
+    ) -> ExperimentGraph:
         return cls(
-            targets={"target": StepTarget(target=spec.target, selection=spec.selection)},
-            actions={
-                spec.type.value: Action(
-                    fault=spec.type, target="target", parameters=spec.parameters, duration=None
-                )
-            },
-            duration=spec.duration,
+            targets={"target": StepTarget(target=target_id, selection=selection)},
+            actions={fault.value: Action(fault=fault, target="target", parameters=parameters)},
+            duration=duration,
         )
 
     def order(self) -> list[str]:
@@ -332,29 +336,6 @@ def _cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
 
 
 # -- the semantics: what to do next ---------------------------------------------------------------
-
-
-class ActionStatus(StrEnum):
-    PENDING = "pending"  # not started
-    IN_FORCE = "in_force"  # injected, holding
-    COMPLETED = "completed"  # held its duration and rolled back, or done when injected
-    CANCELLED = "cancelled"  # never started: the run ended first
-    FAILED = "failed"  # its injection failed
-
-
-class ActionProgress(BaseModel):
-    """What has happened to one action so far."""
-
-    status: ActionStatus = ActionStatus.PENDING
-    start_time: datetime | None = None
-    in_force_at: datetime | None = None  # when its injection finished: its duration counts from here
-    end_time: datetime | None = None
-
-    @model_validator(mode="after")
-    def _in_force_since(self) -> Self:
-        if self.status == ActionStatus.IN_FORCE and self.in_force_at is None:
-            raise ValueError("an action in force needs in_force_at")
-        return self
 
 
 @dataclass(frozen=True)

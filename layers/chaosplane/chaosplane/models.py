@@ -547,6 +547,31 @@ class ResourceState(BaseModel):
     after: str | None = None
     restored: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+    step: str | None = None
+    """The action of a multi-step run that hit it; None: the run's one fault."""
+
+
+class ActionStatus(StrEnum):
+    PENDING = "pending"  # not started
+    IN_FORCE = "in_force"  # injected, holding
+    COMPLETED = "completed"  # held its duration and rolled back, or done when injected
+    CANCELLED = "cancelled"  # never started: the run ended first
+    INTERRUPTED = "interrupted"  # its injection was cut short (a stop, a halt, a failure), then undone
+
+
+class ActionProgress(BaseModel):
+    """What has happened to one action so far."""
+
+    status: ActionStatus = ActionStatus.PENDING
+    start_time: datetime | None = None
+    in_force_at: datetime | None = None  # when its injection finished: its duration counts from here
+    end_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _in_force_since(self) -> Self:
+        if self.status == ActionStatus.IN_FORCE and self.in_force_at is None:
+            raise ValueError("an action in force needs in_force_at")
+        return self
 
 
 STOP_STEP = "stop"  # the timeline line a stop request writes, the moment a halt starts from
@@ -585,6 +610,8 @@ class ExperimentResult(BaseModel):
     trigger: Trigger = Trigger.API
     schedule_id: str | None = None
     plan_id: str | None = None  # the stored plan the run executes (POST /experiments/{id}/preview)
+    actions: dict[str, ActionProgress] = Field(default_factory=dict)
+    """Each action's progress (a single-fault run has one, named after its fault)."""
     created_at: datetime
 
 
@@ -607,6 +634,9 @@ class JournalEntry(BaseModel):
     fault: FaultType | None = None
     """The fault that wrote it, whose rollback undoes it (None in entries written before it was
     recorded: those belong to their run's fault)."""
+    step: str | None = None
+    """The action of a multi-step run that wrote it, whose own rollback (at the end of its
+    duration) undoes it; None: the run's one fault."""
     created_at: datetime
     updated_at: datetime
 

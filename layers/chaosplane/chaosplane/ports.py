@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from chaosplane.faults.base import Resource
 from chaosplane.models import (
+    ActionProgress,
     Experiment,
     ExperimentResult,
     FailureKind,
@@ -91,6 +92,7 @@ class RunRepository(Protocol):
         start_time: datetime | None = None,
         events: list[tuple[str, str]] | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
+        actions: dict[str, ActionProgress] | None = None,
     ) -> None: ...
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None: ...
@@ -130,6 +132,7 @@ class JournalRepository(Protocol):
         action: str,
         prior_state: dict[str, Any],
         fault: FaultType | None = None,
+        step: str | None = None,
     ) -> JournalEntry: ...
 
     def journal(self, result_id: str) -> list[JournalEntry]: ...

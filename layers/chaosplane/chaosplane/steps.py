@@ -60,6 +60,15 @@ class PlannedRun(BaseModel):
     plan_id: str | None = None
 
 
+class Advanced(BaseModel):
+    """What Advance did, and when the workflow should ask it again (`$.advance`)."""
+
+    finished: bool
+    """Nothing more to start or to hold for a time: on to Rollback (the experiment's end)."""
+    wake_in: int = Field(ge=0)
+    """Whole seconds Observe holds before the next Advance (0 once finished)."""
+
+
 class WorkflowState(BaseModel):
     """The execution's state as each step sees it: the start input plus what earlier steps added."""
 
@@ -70,6 +79,7 @@ class WorkflowState(BaseModel):
     trigger: str | None = None
     schedule_id: str | None = None
     run: PlannedRun | None = None
+    advance: Advanced | None = None
     error: StepError | None = None
     rollback_error: StepError | None = None
 
@@ -80,7 +90,8 @@ class WorkflowState(BaseModel):
 
 class Step(StrEnum):
     PREPARE = "prepare"
-    INJECT = "inject"
+    ADVANCE = "advance"
+    INJECT = "inject"  # the state before Advance: executions started before it still call it
     OBSERVE = "observe"
     ROLLBACK = "rollback"
     FINALIZE = "finalize"

@@ -8,7 +8,8 @@ this module makes each step correct on its own, idempotent, and safe to retry.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 
 from chaosplane.errors import (
     Conflict,
@@ -27,8 +28,12 @@ from chaosplane.errors import (
 from chaosplane.events import EventStatus
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import RunContext
+from chaosplane.graph import ExperimentGraph
+from chaosplane.graph import advance as next_moves
 from chaosplane.models import (
     STOP_STEP,
+    ActionProgress,
+    ActionStatus,
     ExperimentResult,
     JournalEntry,
     JournalStatus,
@@ -43,7 +48,7 @@ from chaosplane.runs.base import RunsBase
 from chaosplane.runs.checks import check_irreversible, check_target_fits, preflight
 from chaosplane.runs.outcome import failure_kind, outcome, refused_before_start
 from chaosplane.runs.progress import Progress, catch_up, some
-from chaosplane.steps import Finalized, Injected, Observing, Prepared, RolledBack, StepError
+from chaosplane.steps import Advanced, Finalized, Injected, Observing, Prepared, RolledBack, StepError
 from chaosplane.store.journal import RunJournal
 from chaosplane.telemetry import Metric
 
@@ -172,16 +177,63 @@ class Lifecycle(RunsBase):
             result_id=result.id, duration=result.duration, skipped=False, plan_id=plan_id or result.plan_id
         )
 
-    def inject(self, result_id: str, plan_id: str | None = None) -> Injected:
-        """Journal, then change, each planned resource not changed yet.
+    def advance(self, result_id: str, plan_id: str | None = None) -> Advanced:
+        """Do what the run's graph says is due now (graph.advance), then say when to ask again.
 
-        `plan_id` is the one Prepare answered: the run and its plan are then read in one call.
+        Rolls back the actions whose duration is over and injects those whose `start_after` have
+        completed, until nothing more is due now: the workflow then holds (Observe) for
+        `wake_in` seconds, or goes on to Rollback once `finished`. The experiment's clock starts
+        when its first action is in force. A single-fault run is the graph of its one action.
+        Retried after a crash, it redoes what was not recorded: an action still pending is
+        injected again, which the journal makes idempotent.
         """
-        if plan_id is None:
-            result, plan = self._store.get_result(result_id, team=None), None
-        else:
-            result, plan = self._store.result_and_plan(result_id, plan_id)
+        result, plan = self._run_and_plan(result_id, plan_id)
+        self._trace(result, "advance")
+        if result.stop_requested:
+            raise Halted("stop requested")
+        graph = run_graph(result)
+        actions = dict(result.actions)
+        while True:
+            now = self._clock()
+            in_force = [p.in_force_at for p in actions.values() if p.in_force_at is not None]
+            moves = next_moves(graph, actions, min(in_force, default=now), now)
+            if moves.finished:
+                return Advanced(finished=True, wake_in=0)
+            if not moves.expired and not moves.ready:
+                return Advanced(finished=False, wake_in=max(1, math.ceil(moves.wake_in or 0)))
+            if moves.expired:
+                raise InvalidRequest(
+                    f"run {result_id}: actions {', '.join(moves.expired)} have durations, which a "
+                    "single-fault run's action never has"
+                )
+            for name in moves.ready:
+                actions[name] = ActionProgress(status=ActionStatus.PENDING, start_time=self._clock())
+                self._inject(result, plan, name, graph.actions[name].completes_when_injected, actions)
+
+    def inject(self, result_id: str, plan_id: str | None = None) -> Injected:
+        """Journal, then change, each planned resource not changed yet (the state before Advance,
+        for executions started before it: a single-fault run's one action)."""
+        result, plan = self._run_and_plan(result_id, plan_id)
         self._trace(result, "inject")
+        return self._inject(result, plan, result.fault.value, False, dict(result.actions))
+
+    def _run_and_plan(self, result_id: str, plan_id: str | None) -> tuple[ExperimentResult, RunPlan | None]:
+        """The run, and its plan when Prepare named it: then both are read in one call."""
+        if plan_id is None:
+            return self._store.get_result(result_id, team=None), None
+        return self._store.result_and_plan(result_id, plan_id)
+
+    def _inject(
+        self,
+        result: ExperimentResult,
+        plan: RunPlan | None,
+        action: str,
+        completes_when_injected: bool,
+        actions: dict[str, ActionProgress],
+    ) -> Injected:
+        """Inject `action`; its progress (in force, or completed for an instant fault) goes into
+        `actions` and is written with the step's last write."""
+        result_id = result.id
         fault, family = catalogue.spec(result.fault), self._families(result.fault)
         parameters = catalogue.parse_parameters(result.fault, result.parameters)
         planned = self._planned_resources(result, plan)
@@ -243,8 +295,17 @@ class Lifecycle(RunsBase):
         if not any(r.after is not None for r in result.resources):
             progress.flush()
             raise NothingToHit("every selected resource changed state before it could be injected")
-        elapsed = (self._clock() - started).total_seconds()
-        progress.flush(metrics={**result.metrics, "inject_seconds": round(elapsed, 3)})
+        in_force_at = self._clock()
+        elapsed = (in_force_at - started).total_seconds()
+        actions[action] = actions.get(action, ActionProgress(start_time=started)).model_copy(
+            update={
+                "status": ActionStatus.COMPLETED if completes_when_injected else ActionStatus.IN_FORCE,
+                "in_force_at": in_force_at,
+                "end_time": in_force_at if completes_when_injected else None,
+            }
+        )
+        progress.flush(metrics={**result.metrics, "inject_seconds": round(elapsed, 3)}, actions=actions)
+        result.actions = dict(actions)
         self._emit(Metric.INJECT_DURATION, elapsed * 1000, Fault=result.fault.value)
         return Injected(injected=sum(1 for r in result.resources if r.after is not None))
 
@@ -328,6 +389,7 @@ class Lifecycle(RunsBase):
         progress.flush(
             event=("rollback", f"rollback complete: {undone} change(s) undone"),
             metrics={**result.metrics, "rollback_seconds": round(elapsed, 3), "rolled_back": undone},
+            actions=ended_actions(run_graph(result), result, journaled, restored_at),
         )
         if todo:  # not for a rollback run again with nothing left to undo (recovery, a retry)
             self._emit(Metric.ROLLBACK_DURATION, elapsed * 1000, Fault=result.fault.value)
@@ -405,3 +467,34 @@ class Lifecycle(RunsBase):
 
     def _workflow_ended(self, reason: str) -> StepError:
         return StepError.model_validate({"Error": ErrorName.WORKFLOW_ENDED.value, "Cause": reason})
+
+
+def run_graph(result: ExperimentResult) -> ExperimentGraph:
+    """The graph a run executes, from what it froze at its start: a single-fault run's one action."""
+    return ExperimentGraph.of_one_fault(
+        result.fault, result.target_id, result.selection, result.parameters, result.duration
+    )
+
+
+def journal_step(result: ExperimentResult, action: str) -> str | None:
+    """The `step` the journal entries of `action` carry: None for a single-fault run's one action."""
+    return None
+
+
+def ended_actions(
+    graph: ExperimentGraph, result: ExperimentResult, journaled: list[JournalEntry], at: datetime
+) -> dict[str, ActionProgress]:
+    """Each action as the run's end leaves it, everything injected now undone: what was in force
+    completed, what was being injected interrupted, what never started cancelled."""
+    touched = {entry.step for entry in journaled}
+    ended: dict[str, ActionProgress] = {}
+    for name in graph.actions:
+        progress = result.actions.get(name, ActionProgress())
+        if progress.status is ActionStatus.IN_FORCE:
+            progress = progress.model_copy(update={"status": ActionStatus.COMPLETED, "end_time": at})
+        elif progress.status is ActionStatus.PENDING:
+            touched_it = journal_step(result, name) in touched
+            status = ActionStatus.INTERRUPTED if touched_it else ActionStatus.CANCELLED
+            progress = progress.model_copy(update={"status": status, "end_time": at})
+        ended[name] = progress
+    return ended

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from chaosplane.models import ExperimentResult, JournalEntry, JournalStatus
+from chaosplane.models import ActionProgress, ExperimentResult, JournalEntry, JournalStatus
 from chaosplane.ports import Clock, RunRepository
 
 logger = logging.getLogger(__name__)
@@ -66,11 +66,18 @@ class Progress:
         if self._unwritten >= WRITE_EVERY or self._clock() - self._written_at >= WRITE_AFTER:
             self.flush()
 
-    def flush(self, *, event: tuple[str, str] | None = None, metrics: dict[str, Any] | None = None) -> None:
-        """Write what is not written yet, and the step's own last line and figures, in one write."""
+    def flush(
+        self,
+        *,
+        event: tuple[str, str] | None = None,
+        metrics: dict[str, Any] | None = None,
+        actions: dict[str, ActionProgress] | None = None,
+    ) -> None:
+        """Write what is not written yet, and the step's own last line, figures and actions'
+        progress, in one write."""
         marks = [*self._marks, *self._take_marks()]
         self._marks = []
-        if not self._unwritten and event is None and metrics is None and not marks:
+        if not self._unwritten and event is None and metrics is None and actions is None and not marks:
             return
         lines = list(self._lines)
         if self._uncounted:
@@ -84,6 +91,7 @@ class Progress:
             events=lines or None,
             metrics=metrics,
             journal_marks=marks or None,
+            actions=actions,
         )
         self._unwritten = self._uncounted = 0
         self._lines = []

@@ -13,6 +13,12 @@ from chaosplane.ports import JournalRepository
 from chaosplane.store.base import StoreBase, is_condition_failure
 
 
+def journal_key(resource_id: str, action: str, step: str | None) -> str:
+    """One entry per resource and change, per action of a multi-step run (two actions may make
+    the same change to one resource, one after the other)."""
+    return f"{resource_id}#{action}" if step is None else f"{step}#{resource_id}#{action}"
+
+
 class JournalEntries(StoreBase):
     @staticmethod
     def _entry(record: Any) -> JournalEntry:
@@ -25,17 +31,20 @@ class JournalEntries(StoreBase):
         action: str,
         prior_state: dict[str, Any],
         fault: FaultType | None = None,
+        step: str | None = None,
     ) -> JournalEntry:
         now = self._clock()
+        key = journal_key(resource.id, action, step)
         record = self._journal(
             result_id=result_id,
-            key=f"{resource.id}#{action}",
+            key=key,
             resource_id=resource.id,
             kind=resource.kind,
             action=action,
             prior_state=prior_state,
             status=JournalStatus.PENDING.value,
             fault=None if fault is None else fault.value,
+            step=step,
             created_at=now,
             updated_at=now,
         )
@@ -45,7 +54,7 @@ class JournalEntries(StoreBase):
             if not is_condition_failure(err):
                 raise
             # A retried injection: the first entry holds the true prior state; keep it.
-            record = self._journal.get(result_id, f"{resource.id}#{action}", consistent_read=True)
+            record = self._journal.get(result_id, key, consistent_read=True)
         return self._entry(record)
 
     def journal(self, result_id: str) -> list[JournalEntry]:
@@ -66,11 +75,13 @@ class RunJournal:
         result_id: str,
         run: RunContext | None = None,
         fault: FaultType | None = None,
+        step: str | None = None,
     ) -> None:
         self._store = store
         self._result_id = result_id
         self._run = run
         self._fault = fault
+        self._step = step
         self._marks: list[tuple[JournalEntry, JournalStatus]] = []
         self._lock = threading.Lock()  # families apply changes on worker threads
 
@@ -81,7 +92,9 @@ class RunJournal:
         return self._run
 
     def before_change(self, resource: Resource, action: str, prior_state: dict[str, Any]) -> JournalEntry:
-        return self._store.journal_before_change(self._result_id, resource, action, prior_state, self._fault)
+        return self._store.journal_before_change(
+            self._result_id, resource, action, prior_state, self._fault, self._step
+        )
 
     def applied(self, entry: JournalEntry) -> None:
         with self._lock:

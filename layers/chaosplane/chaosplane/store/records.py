@@ -142,6 +142,7 @@ class ResultRecord(Model):
     trigger = UnicodeAttribute(null=True)
     schedule_id = UnicodeAttribute(null=True)
     plan_id = UnicodeAttribute(null=True)  # the stored plan this run executes (chaosplane/plans.py)
+    actions = JSONAttribute(default=dict)  # each action's progress (models.ActionProgress)
     # Present while the run holds its locks (sparse index: the sweeper and the guard read only these).
     active = UnicodeAttribute(null=True)
     by_experiment = ByExperiment()
@@ -157,6 +158,7 @@ class JournalRecord(Model):
     prior_state = JSONAttribute()
     status = UnicodeAttribute()
     fault = UnicodeAttribute(null=True)  # absent in entries written before it was recorded
+    step = UnicodeAttribute(null=True)  # the action of a multi-step run that wrote it
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 

@@ -11,6 +11,7 @@ from pynamodb.expressions.update import Action
 from chaosplane.errors import Conflict, NotFound, RunExists
 from chaosplane.models import (
     STOP_STEP,
+    ActionProgress,
     Experiment,
     ExperimentResult,
     ExperimentStatus,
@@ -249,6 +250,7 @@ class Results(Experiments, Teams, Plans):
         start_time: datetime | None = None,
         events: list[tuple[str, str]] | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
+        actions: dict[str, ActionProgress] | None = None,
     ) -> None:
         """Change a run's record in one write; timeline events are appended, never rewritten.
 
@@ -258,36 +260,38 @@ class Results(Experiments, Teams, Plans):
         change, so a mark lost in a crash makes a step redo an idempotent change, never skip one.
         """
         r = self._results
-        actions: list[Any] = []
+        changes: list[Any] = []
         lines = [*(events or []), *([event] if event is not None else [])]
         if lines:
             now = self._clock()
             appended = [TimelineMap(at=now, step=step, message=message) for step, message in lines]
-            actions.append(r.timeline.set(r.timeline.append(appended)))
+            changes.append(r.timeline.set(r.timeline.append(appended)))
         if status is not None:
-            actions.append(r.status.set(status.value))
+            changes.append(r.status.set(status.value))
         if resources is not None:
-            actions.append(r.resources.set([res.model_dump(mode="json") for res in resources]))
+            changes.append(r.resources.set([res.model_dump(mode="json") for res in resources]))
         if metrics is not None:
-            actions.append(r.metrics.set(metrics))
+            changes.append(r.metrics.set(metrics))
         if start_time is not None:
-            actions.append(r.start_time.set(start_time))
+            changes.append(r.start_time.set(start_time))
+        if actions is not None:
+            changes.append(r.actions.set({name: p.model_dump(mode="json") for name, p in actions.items()}))
         if not journal_marks:
-            self._results(id=result_id).update(actions=actions, condition=r.id.exists())
+            self._results(id=result_id).update(actions=changes, condition=r.id.exists())
             return
         j, now = self._journal, self._clock()
         marks: list[tuple[Any, list[Action]]] = [
             (j(result_id=entry.result_id, key=entry.key), [j.status.set(status.value), j.updated_at.set(now)])
             for entry, status in journal_marks
         ]
-        first = MAX_TRANSACTION_ITEMS - 1 if actions else MAX_TRANSACTION_ITEMS
+        first = MAX_TRANSACTION_ITEMS - 1 if changes else MAX_TRANSACTION_ITEMS
         chunks = [marks[:first]] + [
             marks[i : i + MAX_TRANSACTION_ITEMS] for i in range(first, len(marks), MAX_TRANSACTION_ITEMS)
         ]
         for number, chunk in enumerate(chunks):
             with self._transaction() as tx:
-                if number == 0 and actions:
-                    tx.update(self._results(id=result_id), actions=actions, condition=r.id.exists())
+                if number == 0 and changes:
+                    tx.update(self._results(id=result_id), actions=changes, condition=r.id.exists())
                 for record, mark in chunk:
                     tx.update(record, actions=mark)
 
