@@ -28,7 +28,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from chaosplane.faults.catalogue import FAULTS, validate_parameters
 from chaosplane.graph import ControlAction, ExperimentGraph, StepTarget
@@ -136,6 +144,16 @@ Flag = Annotated[bool, BeforeValidator(_boolean)]
 """true or false, which FIS writes as a string."""
 DocumentFlag = Annotated[bool, BeforeValidator(_document_boolean)]
 """True or False, as the AWSFIS- SSM documents spell them."""
+
+
+def _one_interface(interface: str) -> str:
+    if "," in interface:
+        raise ValueError("Chaosplane delays one interface per action, not a list")
+    return interface
+
+
+Interface = Annotated[str, AfterValidator(_one_interface)]
+"""FIS takes a comma-separated list; Chaosplane one interface."""
 
 
 class _Fis(BaseModel):
@@ -277,13 +295,13 @@ class _PodsFor(_Pods):
 class PodNetworkLatency(_PodsFor):
     delayMilliseconds: Whole = 200
     jitterMilliseconds: Whole = 10
-    interface: str = "eth0"
+    interface: Interface = "eth0"
     sources: Literal["0.0.0.0/0"] | None = None
 
 
 class PodNetworkPacketLoss(_PodsFor):
     lossPercent: Whole = 7
-    interface: str = "eth0"
+    interface: Interface = "eth0"
     sources: Literal["0.0.0.0/0"] | None = None
 
 
@@ -453,12 +471,6 @@ def _send_command(parameters: SendCommand) -> Translated:
     return ours, document.DurationSeconds
 
 
-def _one_interface(interface: str) -> str:
-    if "," in interface:
-        raise _Refused("interface", "Chaosplane delays one interface per action, not a list")
-    return interface
-
-
 def _whole_percent(value: float) -> str:
     if value != int(value):
         raise ValueError(f"loss_percent: FIS takes a whole percentage, not {value}")
@@ -584,7 +596,7 @@ ACTIONS: dict[str, FisActionMap] = {
                 {
                     "delay_ms": p.delayMilliseconds,
                     "jitter_ms": p.jitterMilliseconds,
-                    "interface": _one_interface(p.interface),
+                    "interface": p.interface,
                 },
                 p.duration,
             ),
@@ -604,7 +616,7 @@ ACTIONS: dict[str, FisActionMap] = {
             "Pods",
             EKS_POD,
             PodNetworkPacketLoss,
-            lambda p: ({"loss_percent": p.lossPercent, "interface": _one_interface(p.interface)}, p.duration),
+            lambda p: ({"loss_percent": p.lossPercent, "interface": p.interface}, p.duration),
             lambda ours, seconds, context: _pods(
                 {"lossPercent": _whole_percent(ours["loss_percent"]), "interface": ours["interface"]},
                 _needs_duration("aws:eks:pod-network-packet-loss", seconds),
@@ -960,6 +972,11 @@ def _import_target(
         body["cluster"] = _last_part(cluster) if cluster else None
         if "service" in parameters:
             body["service"] = parameters["service"]
+        if not target.resourceTags and not target.resourceArns:
+            found.append(
+                f"{where}: Chaosplane's ecs-tasks targets select by resourceTags or resourceArns, "
+                "not by cluster and service alone"
+            )
     if target.resourceType == EKS_POD:
         if target.resourceTags or target.resourceArns:
             found.append(f"{where}: aws:eks:pod targets are found by parameters, not tags or ARNs (as FIS)")
@@ -1153,7 +1170,8 @@ def _check_graph(body: Mapping[str, Any], problems: list[str]) -> None:
     except ValidationError as err:
         for error in err.errors():
             loc = ".".join(str(part) for part in error["loc"])
-            for message in error["msg"].removeprefix("Value error, ").split("; "):
+            # The graph joins its problems with "; ", each starting with its path.
+            for message in re.split(r"; (?=actions\.)", error["msg"].removeprefix("Value error, ")):
                 problems.append(f"{loc}: {message}" if loc else message)
 
 
