@@ -733,6 +733,7 @@ def test_what_fis_cannot_express_is_refused_on_export_with_each_thing_named() ->
         },
         "stop_conditions": ["web-5xx"],
         "duration": 600,
+        "description": "x" * 600,
     }
     targets = {
         WEB: stored(
@@ -765,6 +766,7 @@ def test_what_fis_cannot_express_is_refused_on_export_with_each_thing_named() ->
         "actions.stop.parameters: force: aws:ec2:stop-instances has no forced stop",
         "actions.latency.target: 'web' is ec2-instances; aws:eks:pod-network-latency acts on eks-pods",
         "stop_conditions: alarm 'web-5xx' needs an ARN: export with region= and account=",
+        "description: FIS takes at most 512 characters",
     ]
 
 

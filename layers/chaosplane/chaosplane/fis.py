@@ -56,6 +56,7 @@ MIN_DERIVED_DURATION = 300
 DURATION_MARGIN = 60
 """Added to the longest chain of durations, so injection times along it do not cut the last short."""
 
+FIS_DESCRIPTION_LENGTH = 512
 CPU_DOCUMENT = "AWSFIS-Run-CPU-Stress"
 MEMORY_DOCUMENT = "AWSFIS-Run-Memory-Stress"
 _DOCUMENT_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+::document/(?P<name>[A-Za-z0-9_.-]+)$")
@@ -1253,11 +1254,14 @@ def export_template(
             stop_conditions.append({"source": "aws:cloudwatch:alarm", "value": _alarm_arn(alarm, context)})
         except ValueError as err:
             problems.append(f"stop_conditions: {err}")
+    description = experiment.get("description") or experiment["name"]
+    if len(description) > FIS_DESCRIPTION_LENGTH:
+        problems.append(f"description: FIS takes at most {FIS_DESCRIPTION_LENGTH} characters")
     if problems:
         raise FisExportError(problems)
 
     template: dict[str, Any] = {
-        "description": experiment.get("description") or experiment["name"],
+        "description": description,
         "targets": fis_targets,
         "actions": fis_actions,
         "stopConditions": stop_conditions or [{"source": "none"}],
