@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -838,3 +839,75 @@ def test_a_single_fault_experiment_exports_as_its_one_action() -> None:
         "stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM}],
         "tags": {"Name": "stop one"},
     }
+
+
+def test_ecs_tasks_by_arn_take_their_cluster_from_the_arns_and_round_trip() -> None:
+    task = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/prod/0123456789abcdef0123456789abcdef"
+    template = copy.deepcopy(ECS_STOP_TASK)
+    template["targets"]["Tasks"] = {
+        "resourceType": "aws:ecs:task",
+        "resourceArns": [task],
+        "selectionMode": "ALL",
+    }
+
+    imported = import_template(template)
+
+    assert imported.targets["Tasks"] == {
+        "name": "Tasks",
+        "type": "ecs-tasks",
+        "cluster": "prod",
+        "resource_ids": [task],
+    }
+    assert decoded(round_trip(template)) == normalized(template)
+
+
+def test_a_boto3_response_imports_and_what_is_outside_the_template_is_noted() -> None:
+    response = copy.deepcopy(GAME_DAY)
+    response["ResponseMetadata"] = {"HTTPStatusCode": 200}
+    response["experimentTemplate"]["creationTime"] = datetime(2026, 11, 30, 10, tzinfo=UTC)
+
+    imported = import_template(response, allow_irreversible=True)
+
+    assert "ResponseMetadata: ignored (outside experimentTemplate)" in imported.notes
+    assert "tags: ignored, but for Name (the experiment's name)" in imported.notes
+
+
+def test_a_failover_imports_as_held_to_the_end() -> None:
+    template = {
+        "description": "fail over the orders cluster",
+        "targets": {
+            "Orders": {
+                "resourceType": "aws:rds:cluster",
+                "resourceArns": [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"],
+                "selectionMode": "ALL",
+            }
+        },
+        "actions": {
+            "Failover": {"actionId": "aws:rds:failover-db-cluster", "targets": {"Clusters": "Orders"}}
+        },
+        "stopConditions": [{"source": "none"}],
+        "roleArn": ROLE,
+    }
+    imported = import_template(template)
+
+    assert imported.targets["Orders"]["resource_ids"] == ["orders"]
+    assert imported.body["actions"]["Failover"]["fault"] == "rds-failover"
+    assert imported.body["duration"] == 300  # nothing has a duration: the floor
+    assert decoded(round_trip(template)) == normalized(template)
+
+
+def test_alarm_names_are_exported_as_arns_in_the_given_region_and_account() -> None:
+    experiment = {
+        "name": "check",
+        "targets": {},
+        "actions": {
+            "check": {"fault": "assert-alarm-state", "parameters": {"alarms": ["web-5xx"], "states": ["OK"]}}
+        },
+        "stop_conditions": ["web-5xx"],
+        "duration": 60,
+    }
+    template = export_template(experiment, {}, region="eu-west-1", account=ACCOUNT, partition="aws")
+    arn = f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:web-5xx"
+
+    assert template["actions"]["check"]["parameters"] == {"alarmArns": arn, "alarmStates": "OK"}
+    assert template["stopConditions"] == [{"source": "aws:cloudwatch:alarm", "value": arn}]
