@@ -31,7 +31,14 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(sys.a
 
 
 @pytest.mark.parametrize(
-    "module", ["chaosplane.models", "chaosplane.faults.catalogue", "chaosplane.client", "chaosplane.cli"]
+    "module",
+    [
+        "chaosplane.models",
+        "chaosplane.faults.catalogue",
+        "chaosplane.fis",
+        "chaosplane.client",
+        "chaosplane.cli",
+    ],
 )
 def test_the_model_the_catalogue_the_client_and_the_cli_validate_without_the_sdks(module: str) -> None:
     # Given a fresh interpreter, when it imports the module and validates an experiment with it
