@@ -101,6 +101,7 @@ def test_webhook_urls_refused(url: str) -> None:
     [
         {"type": "ecs-tasks", "cluster": "prod", "service": "web", "selector": "app=web"},
         {"type": "ecs-tasks", "cluster": "prod", "resource_ids": ["0123456789abcdef0123456789abcdef"]},
+        {"type": "ecs-tasks", "cluster": "prod", "service": "web"},  # every task of the service
         {"type": "rds-clusters", "resource_ids": ["orders-prod"]},
         {"type": "lambda-functions", "resource_ids": ["arn:aws:lambda:us-east-1:123456789012:function:f"]},
         {"type": "subnets", "resource_ids": ["subnet-0123456789abcdef0"]},
@@ -114,6 +115,8 @@ def test_cloud_targets_accepted(body: dict) -> None:
     "body",
     [
         {"type": "ecs-tasks", "selector": "app=web"},
+        {"type": "ecs-tasks", "cluster": "prod"},  # a whole cluster's tasks: never a target
+        {"type": "ec2-instances", "service": "web"},
         {"type": "ec2-instances", "selector": "app=web", "service": "web"},
         {"type": "subnets", "resource_ids": ["vpc-0123456789abcdef0"]},
         {"type": "http-endpoint", "selector": "app=web"},

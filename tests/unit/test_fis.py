@@ -622,16 +622,20 @@ def test_a_template_that_does_not_map_is_refused_with_every_problem_named() -> N
     ]
 
 
-def test_ecs_tasks_by_cluster_and_service_alone_are_refused() -> None:
-    # Chaosplane's targets never select every resource of their type (models.py): FIS's form
-    # of "every task of the service" needs a tag or ARNs besides.
+def test_ecs_tasks_by_cluster_and_service_alone_are_every_task_of_the_service() -> None:
     template = copy.deepcopy(ECS_STOP_TASK)
     del template["targets"]["Tasks"]["resourceTags"]
+    imported = import_template(template)
+    body = imported.targets["Tasks"]
+    assert body["service"] and not body.get("selector") and not body.get("resource_ids")
+    TARGET_SPEC.validate_python(body)
+    # A whole cluster's tasks, with no service, tags or ARNs, are never a target.
+    del template["targets"]["Tasks"]["parameters"]["service"]
     with pytest.raises(FisImportError) as caught:
         import_template(template)
     assert caught.value.problems == [
-        "targets.Tasks: Chaosplane's ecs-tasks targets select by resourceTags or resourceArns, "
-        "not by cluster and service alone"
+        "targets.Tasks: Chaosplane's ecs-tasks targets select by resourceTags, resourceArns or a "
+        "service, not every task of a cluster"
     ]
 
 

@@ -295,3 +295,11 @@ def test_attributes_are_read_at_their_paths_as_text() -> None:
         "EbsOptimized": "false",
         "CpuOptions.CoreCount": "2",
     }
+
+
+def test_a_failover_without_failback_completes_when_injected_and_with_it_holds() -> None:
+    then = {"fault": "wait", "duration": 60, "start_after": ["failover"]}
+    done = graph({"failover": {"fault": "rds-failover", "target": "db"}, "then": then}, db=DB)
+    assert done.actions["failover"].completes_when_injected
+    held = {"fault": "rds-failover", "target": "db", "parameters": {"failback": True}}
+    assert "'failover' holds until the experiment ends" in refusal({"failover": held, "then": then}, db=DB)

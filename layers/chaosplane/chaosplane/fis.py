@@ -973,10 +973,10 @@ def _import_target(
         body["cluster"] = _last_part(cluster) if cluster else None
         if "service" in parameters:
             body["service"] = parameters["service"]
-        if not target.resourceTags and not target.resourceArns:
+        if not target.resourceTags and not target.resourceArns and "service" not in parameters:
             found.append(
-                f"{where}: Chaosplane's ecs-tasks targets select by resourceTags or resourceArns, "
-                "not by cluster and service alone"
+                f"{where}: Chaosplane's ecs-tasks targets select by resourceTags, resourceArns or a "
+                "service, not every task of a cluster"
             )
     if target.resourceType == EKS_POD:
         if target.resourceTags or target.resourceArns:

@@ -9,7 +9,8 @@ actions it waits for. The semantics, as AWS FIS's:
 - an action with a duration holds its fault that long from when it is in force, then rolls back its
   own changes, and completes; a `wait` is the same with nothing to hold;
 - an action without a duration holds until the experiment ends, unless its fault is instant (a
-  reboot, a deletion: `Fault.instant`), which completes once injected, as does an alarm check;
+  reboot, a deletion, a failover without failback: `Fault.instant`), which completes once
+  injected, as does an alarm check;
 - the experiment ends when every action has completed, or at its `duration`;
 - a stop, a halt or a failed injection rolls back everything still injected, in reverse order of
   injection (the journal's order), and starts nothing more.
@@ -205,7 +206,10 @@ class Action(_Step):
         """An instant fault or an alarm check: nothing is held, so nothing waits for a duration."""
         if self.fault == ControlAction.ASSERT_ALARM_STATE:
             return True
-        return isinstance(self.fault, FaultType) and FAULTS[self.fault].instant and self.duration is None
+        if not isinstance(self.fault, FaultType) or self.duration is not None:
+            return False
+        fault = FAULTS[self.fault]
+        return fault.is_instant(fault.parameters.model_validate(self.parameters))
 
     @property
     def holds_to_the_end(self) -> bool:

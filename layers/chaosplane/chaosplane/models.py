@@ -357,9 +357,13 @@ class _Selecting(_TargetFields):
 
     @model_validator(mode="after")
     def _selects_something(self) -> Self:
-        if not self.selector and not self.resource_ids:
+        if not self.selector and not self.resource_ids and not self._selects_by_itself():
             raise ValueError("a target needs a selector, resource_ids, or both")
         return self
+
+    def _selects_by_itself(self) -> bool:
+        """Whether another field narrows the target to a set of resources (an ECS service)."""
+        return False
 
 
 class Ec2InstancesTarget(_Selecting):
@@ -399,6 +403,22 @@ class EksPodsTarget(_Selecting):
 
 
 class EcsTasksTarget(_Selecting):
+    """A service's tasks, or a cluster's by selector or id: `service` alone selects every task of
+    the service (as FIS's `aws:ecs:task` target with cluster and service parameters)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["selector"], "properties": {"selector": {"type": "string"}}},
+                {
+                    "required": ["resource_ids"],
+                    "properties": {"resource_ids": {"type": "array", "minItems": 1}},
+                },
+                {"required": ["service"], "properties": {"service": {"type": "string"}}},
+            ]
+        }
+    )
+
     type: Literal[TargetType.ECS_TASKS]
     cluster: Cluster
     service: (
@@ -410,6 +430,9 @@ class EcsTasksTarget(_Selecting):
         | None
     ) = None
     resource_ids: _ids(_ECS_TASK_ID, "ECS task ids or ARNs") = None  # type: ignore[valid-type]
+
+    def _selects_by_itself(self) -> bool:
+        return bool(self.service)
 
 
 class HttpEndpointTarget(_TargetFields):

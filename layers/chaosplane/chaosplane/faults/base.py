@@ -87,9 +87,13 @@ class Fault(Generic[FamilyT, ParametersT]):
     """Undo one journaled change; return the state the resource is left in. Idempotent."""
     irreversible: bool = False
     """Rollback cannot undo it (only report what happened since): needs `allow_irreversible: true`."""
-    instant: bool = False
-    """Done once injected, with nothing held (a reboot, a failover, a deletion): in a multi-step
-    experiment its action completes when injected, so the actions after it may start."""
+    instant: bool | Callable[[ParametersT], bool] = False
+    """Done once injected, with nothing held (a reboot, a deletion), or a test of the parameters
+    that says so (a failover without failback): in a multi-step experiment its action completes
+    when injected, so the actions after it may start."""
+
+    def is_instant(self, parameters: ParametersT) -> bool:
+        return self.instant(parameters) if callable(self.instant) else self.instant
 
 
 @runtime_checkable

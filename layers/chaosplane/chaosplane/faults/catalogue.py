@@ -137,7 +137,8 @@ RDS_FAILOVER: Fault[RdsClusters, RdsFailoverParameters] = register(
         RdsFailoverParameters,
         "fail over DB clusters; rollback records the writer",
         inject=lambda rds, resource, parameters, journal: rds.failover(resource, parameters, journal),
-        rollback=lambda rds, entry: rds.failback(entry),  # held: a failback waits for the rollback
+        rollback=lambda rds, entry: rds.failback(entry),
+        instant=lambda parameters: not parameters.failback,  # a failback is held until the rollback
     )
 )
 ECS_STOP_TASK: Fault[EcsTasks, NoParameters] = register(
