@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -330,6 +331,13 @@ _NoWebhook = _only("webhook", "http-endpoint")
 Cluster = Annotated[str, Field(min_length=1, max_length=255, description="the cluster's name")]
 
 
+_SELECTS: list[JsonValue] = [
+    {"required": ["selector"], "properties": {"selector": {"type": "string"}}},
+    {"required": ["resource_ids"], "properties": {"resource_ids": {"type": "array", "minItems": 1}}},
+]
+"""The schema's `anyOf` for a selecting target: a selector, resource ids, or both."""
+
+
 class _Selecting(_TargetFields):
     """A target that selects among resources of its type: by label selector, by id, or both.
 
@@ -337,17 +345,7 @@ class _Selecting(_TargetFields):
     sane default); the schema says so with `anyOf`, as the validator does.
     """
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {"required": ["selector"], "properties": {"selector": {"type": "string"}}},
-                {
-                    "required": ["resource_ids"],
-                    "properties": {"resource_ids": {"type": "array", "minItems": 1}},
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"anyOf": _SELECTS})
 
     selector: Selector | None = None
     namespace: _NoNamespace = None  # type: ignore[valid-type]
@@ -408,14 +406,7 @@ class EcsTasksTarget(_Selecting):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "anyOf": [
-                {"required": ["selector"], "properties": {"selector": {"type": "string"}}},
-                {
-                    "required": ["resource_ids"],
-                    "properties": {"resource_ids": {"type": "array", "minItems": 1}},
-                },
-                {"required": ["service"], "properties": {"service": {"type": "string"}}},
-            ]
+            "anyOf": [*_SELECTS, {"required": ["service"], "properties": {"service": {"type": "string"}}}]
         }
     )
 
