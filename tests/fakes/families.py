@@ -23,6 +23,7 @@ class FakeInstances:
     deny: set[str] = field(default_factory=set)
     rollback_failures: list[Exception] = field(default_factory=list)
     injected_with: dict[str, Resource] = field(default_factory=dict)
+    reboots: list[str] = field(default_factory=list)
 
     def add(self, count: int, state: str = "running", **labels: str) -> list[str]:
         start = len(self.states)
@@ -49,6 +50,15 @@ class FakeInstances:
         self.states[resource.id] = "stopped"
         journal.applied(entry)
         return "stopped"
+
+    def reboot(self, resource: Resource, journal: Journal) -> str:
+        """As the EC2 family's: journaled, done at once, nothing to undo (rollback reads the state)."""
+        now = self.states[resource.id]
+        if now not in self.eligible_states:
+            raise NotEligible(f"it is {now} now")
+        journal.applied(journal.before_change(resource, "reboot", {"state": now}))
+        self.reboots.append(resource.id)
+        return "rebooting"
 
     def state(self, instance_id: str) -> str:
         return self.states[instance_id]

@@ -92,6 +92,15 @@ def test_a_single_fault_experiment_is_the_graph_of_one_action_held_to_its_end() 
     assert simulate(g) == [(0.0, "inject", "ec2-stop"), (300.0, "end", "*")]
 
 
+def test_a_single_instant_fault_is_held_by_a_wait_for_the_experiments_duration() -> None:
+    spec = ExperimentSpec(name="x", target=WEB, type=FaultType.EC2_REBOOT, duration=300)
+    g = ExperimentGraph.single(spec)
+
+    assert list(g.actions) == ["ec2-reboot", "observe"] and g.actions["ec2-reboot"].completes_when_injected
+    # The reboot is done when injected; the run still lasts its duration, stop conditions watched.
+    assert simulate(g) == [(0.0, "inject", "ec2-reboot"), (0.0, "inject", "observe"), (300.0, "end", "*")]
+
+
 def test_the_game_day_runs_in_fis_order() -> None:
     g = graph(GAME_DAY, duration=600, web=WEB, db=DB, cache=CACHE)
 

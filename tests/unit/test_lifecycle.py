@@ -137,6 +137,46 @@ def test_a_run_holds_its_fault_for_the_duration_then_restores_everything(world: 
     assert world.runs.start(experiment.id, team="red").status is RunStatus.PENDING
 
 
+def test_a_reboot_run_lasts_its_duration_watching_its_stop_conditions(world: World) -> None:
+    # Given an instant fault: the reboot is done when injected...
+    experiment = world.experiment(type="ec2-reboot", selection="COUNT(2)", stop_conditions=["latency-high"])
+    run = world.runs.start(experiment.id, team="red")
+    world.runs.prepare(None, run.id)
+    advanced = world.runs.advance(run.id)
+    assert len(world.family.reboots) == 2
+    # ...yet the run holds for its duration (a wait beside it), so an alarm can still halt it...
+    assert not advanced.finished and advanced.wake_in == 600
+    actions = world.store.get_result(run.id, team="red").actions
+    assert actions["ec2-reboot"].status is ActionStatus.COMPLETED
+    assert actions["observe"].status is ActionStatus.IN_FORCE
+    world.runs.observe(run.id, f"token-{run.id}", advanced.wake_in)
+    assert world.runs.on_alarm("latency-high", "p99 over 2 s") == [run.id]
+    assert world.workflow.halted == [f"token-{run.id}"]
+    with pytest.raises(Halted):  # the halt's flag refuses another Advance
+        world.runs.advance(run.id)
+    world.runs.rollback(run.id)
+    final = world.runs.finalize(run.id, error(ErrorName.HALTED), None)
+    assert final.status is RunStatus.STOPPED
+    actions = world.store.get_result(run.id, team="red").actions
+    assert {name: p.status for name, p in actions.items()} == {
+        "ec2-reboot": ActionStatus.COMPLETED,
+        "observe": ActionStatus.COMPLETED,
+    }
+
+
+def test_an_unhalted_reboot_run_ends_at_its_duration(world: World) -> None:
+    run = world.runs.start(world.experiment(type="ec2-reboot", selection="COUNT(1)").id, team="red")
+    world.runs.prepare(None, run.id)
+    assert world.runs.advance(run.id).wake_in == 600
+    world.clock.advance(300)
+    assert world.runs.advance(run.id).wake_in == 300  # woken early: hold the rest
+    world.clock.advance(300)
+    assert world.runs.advance(run.id).finished
+    assert world.runs.rollback(run.id).rolled_back == 1
+    assert world.runs.finalize(run.id, None, None).status is RunStatus.COMPLETED
+    assert world.store.get_result(run.id, team="red").metrics["run_seconds"] == 600.0
+
+
 def test_rollback_undoes_each_journal_entry_through_the_fault_that_wrote_it(world: World) -> None:
     # Given a held ec2-stop run whose entries name their fault, one of them written before entries
     # did (no fault), and an entry of another fault (ec2-reboot) on an instance since stopped by

@@ -71,6 +71,7 @@ class ControlAction(StrEnum):
 
 
 ActionKind = FaultType | ControlAction
+OBSERVE = "observe"  # the wait that holds a single-fault run with an instant fault for its duration
 
 
 class AlarmState(StrEnum):
@@ -266,9 +267,16 @@ class ExperimentGraph(_Step):
     def of_one_fault(
         cls, fault: FaultType, target_id: str, selection: str, parameters: dict[str, Any], duration: int
     ) -> ExperimentGraph:
+        """The one action, held to the experiment's end; an instant fault (a reboot) with a wait
+        beside it for the duration, named `observe`: a single-fault run lasts its duration
+        whatever the fault, its stop conditions watched all along."""
+        action = Action(fault=fault, target="target", parameters=parameters)
+        actions = {fault.value: action}
+        if action.completes_when_injected:
+            actions[OBSERVE] = Action(fault=ControlAction.WAIT, duration=duration)
         return cls(
             targets={"target": StepTarget(target=target_id, selection=selection)},
-            actions={fault.value: Action(fault=fault, target="target", parameters=parameters)},
+            actions=actions,
             duration=duration,
         )
 

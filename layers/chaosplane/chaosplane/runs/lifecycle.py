@@ -28,7 +28,7 @@ from chaosplane.errors import (
 from chaosplane.events import EventStatus
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import RunContext
-from chaosplane.graph import ExperimentGraph
+from chaosplane.graph import ControlAction, ExperimentGraph
 from chaosplane.graph import advance as next_moves
 from chaosplane.models import (
     STOP_STEP,
@@ -201,13 +201,25 @@ class Lifecycle(RunsBase):
                 return Advanced(finished=True, wake_in=0)
             if not moves.expired and not moves.ready:
                 return Advanced(finished=False, wake_in=max(1, math.ceil(moves.wake_in or 0)))
-            if moves.expired:
-                raise InvalidRequest(
-                    f"run {result_id}: actions {', '.join(moves.expired)} have durations, which a "
-                    "single-fault run's action never has"
-                )
+            for name in moves.expired:
+                if graph.actions[name].fault is not ControlAction.WAIT:
+                    raise InvalidRequest(
+                        f"run {result_id}: action {name} has a duration, which only a wait has in a "
+                        "single-fault run"
+                    )
+                ended = {"status": ActionStatus.COMPLETED, "end_time": self._clock()}
+                actions[name] = actions[name].model_copy(update=ended)
+                self._store.update_run(result_id, actions=actions)
             for name in moves.ready:
-                actions[name] = ActionProgress(status=ActionStatus.PENDING, start_time=self._clock())
+                started = self._clock()
+                if graph.actions[name].fault is ControlAction.WAIT:
+                    # Nothing to change: it is in force from now, on record before the hold.
+                    actions[name] = ActionProgress(
+                        status=ActionStatus.IN_FORCE, start_time=started, in_force_at=started
+                    )
+                    self._store.update_run(result_id, actions=actions)
+                    continue
+                actions[name] = ActionProgress(status=ActionStatus.PENDING, start_time=started)
                 self._inject(result, plan, name, graph.actions[name].completes_when_injected, actions)
 
     def inject(self, result_id: str, plan_id: str | None = None) -> Injected:
