@@ -556,3 +556,19 @@ def test_each_step_annotates_its_trace_and_each_change_has_a_span(world: World) 
     names = [name for name, _ in world.tracing.spans]
     assert names == ["ec2-stop inject"] * 2 + ["ec2-stop rollback"] * 2
     assert sorted(a["resource"] for _, a in world.tracing.spans[:2]) == hit
+
+
+def test_a_run_injected_before_actions_were_recorded_records_its_action_completed(world: World) -> None:
+    # Given an execution started before Advance: its Inject (the old code) recorded no actions...
+    run = world.runs.start(world.experiment(selection="COUNT(2)").id, team="red")
+    world.runs.prepare(None, run.id)
+    world.runs.inject(run.id)
+    world.store.results[run.id].actions = {}
+    # ...then Observe held the fault for the duration, and it rolled back and finalized.
+    world.runs.observe(run.id, f"token-{run.id}", 600)
+    world.clock.advance(600)
+    world.runs.rollback(run.id)
+    assert world.runs.finalize(run.id, None, None).status is RunStatus.COMPLETED
+    # The action held its whole duration: completed, not interrupted.
+    action = world.store.get_result(run.id, team="red").actions["ec2-stop"]
+    assert action.status is ActionStatus.COMPLETED and action.end_time == world.clock()

@@ -507,6 +507,9 @@ def ended_actions(
         elif progress.status is ActionStatus.PENDING:
             touched_it = journal_step(result, name) in touched
             status = ActionStatus.INTERRUPTED if touched_it else ActionStatus.CANCELLED
+            if not result.actions and "inject_seconds" in result.metrics:
+                # Injected in full by an Inject from before actions were recorded: it was in force.
+                status = ActionStatus.COMPLETED
             progress = progress.model_copy(update={"status": status, "end_time": at})
         ended[name] = progress
     return ended
