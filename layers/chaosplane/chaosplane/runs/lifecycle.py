@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+
+from pydantic import ValidationError
 
 from chaosplane.errors import (
     Conflict,
@@ -401,7 +404,7 @@ class Lifecycle(RunsBase):
         progress.flush(
             event=("rollback", f"rollback complete: {undone} change(s) undone"),
             metrics={**result.metrics, "rollback_seconds": round(elapsed, 3), "rolled_back": undone},
-            actions=ended_actions(run_graph(result), result, journaled, restored_at),
+            actions=ended_actions(action_names(result), result, journaled, restored_at),
         )
         if todo:  # not for a rollback run again with nothing left to undo (recovery, a retry)
             self._emit(Metric.ROLLBACK_DURATION, elapsed * 1000, Fault=result.fault.value)
@@ -493,14 +496,27 @@ def journal_step(result: ExperimentResult, action: str) -> str | None:
     return None
 
 
+def action_names(result: ExperimentResult) -> list[str]:
+    """The run's actions, for Rollback's record: from its graph, or, should what the run froze no
+    longer validate (a catalogue changed by a deploy mid-run), from what it recorded, so that
+    nothing stops the rollback's last write once every change is undone."""
+    try:
+        return list(run_graph(result).actions)
+    except ValidationError:
+        logger.exception(
+            "run %s: its graph no longer validates; recording its actions as they are", result.id
+        )
+        return list(result.actions) or [result.fault.value]
+
+
 def ended_actions(
-    graph: ExperimentGraph, result: ExperimentResult, journaled: list[JournalEntry], at: datetime
+    names: Iterable[str], result: ExperimentResult, journaled: list[JournalEntry], at: datetime
 ) -> dict[str, ActionProgress]:
     """Each action as the run's end leaves it, everything injected now undone: what was in force
     completed, what was being injected interrupted, what never started cancelled."""
     touched = {entry.step for entry in journaled}
     ended: dict[str, ActionProgress] = {}
-    for name in graph.actions:
+    for name in names:
         progress = result.actions.get(name, ActionProgress())
         if progress.status is ActionStatus.IN_FORCE:
             progress = progress.model_copy(update={"status": ActionStatus.COMPLETED, "end_time": at})
