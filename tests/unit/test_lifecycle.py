@@ -572,3 +572,15 @@ def test_a_run_injected_before_actions_were_recorded_records_its_action_complete
     # The action held its whole duration: completed, not interrupted.
     action = world.store.get_result(run.id, team="red").actions["ec2-stop"]
     assert action.status is ActionStatus.COMPLETED and action.end_time == world.clock()
+
+
+def test_a_run_whose_frozen_fault_no_longer_validates_still_rolls_back_in_full(world: World) -> None:
+    # Given a held run whose recorded parameters a later catalogue refuses (a deploy mid-run)...
+    run_id = held(world, world.experiment(selection="COUNT(2)"))
+    world.store.results[run_id].parameters = {"retired_parameter": True}
+    # ...Rollback still undoes everything and writes its record, actions included.
+    assert world.runs.rollback(run_id).rolled_back == 2
+    assert set(world.states().values()) == {"running"}
+    result = world.store.get_result(run_id, team="red")
+    assert result.actions["ec2-stop"].status is ActionStatus.COMPLETED
+    assert {e.status for e in world.store.journal(run_id)} == {JournalStatus.ROLLED_BACK}
