@@ -12,6 +12,8 @@ import pytest
 from chaosplane.faults.payloads import NETEM_HANDLE, netem_command, stop_command
 from tests.payload.conftest import NetnsPair, Payloads, Running, in_shell, wait_until
 
+pytestmark = pytest.mark.netem
+
 DEFAULT_ROOT = "noqueue"  # what the kernel gives a veth
 
 
