@@ -341,9 +341,11 @@ class Payloads:
         self.running.append(running)
         return running
 
-    def run(self, command: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: list[str], timeout: float = 15, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            command, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout
+            command, env=env or self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout
         )
 
     def processes(self) -> list[Proc]:

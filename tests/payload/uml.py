@@ -230,8 +230,9 @@ class GuestItem(pytest.Item):
                 f"{why}\n--- guest pytest output (tail) ---\n{_tail(run.log)}\n"
                 f"--- guest console (tail) ---\n{_tail(run.console)}"
             )
-        for title, text in verdict.sections:
-            self.add_report_section("call", f"guest: {title}", text)
+        for title, text in verdict.sections:  # "Captured stdout call" and the like
+            what = title.removeprefix("Captured ").rsplit(" ", 1)[0]
+            self.add_report_section("call", f"{what} (in the guest)", text)
         if verdict.outcome == "skipped":
             pytest.skip(f"in the User-mode Linux guest: {verdict.text}")
         if verdict.outcome == "failed":
