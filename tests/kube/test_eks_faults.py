@@ -140,6 +140,18 @@ def run(platform: Platform, experiment_id: str, timeout: float = 60) -> dict[str
     return platform.wait_for_result(started["result_id"], timeout=timeout)
 
 
+def start_and_observe(platform: Platform, experiment_id: str) -> dict[str, Any]:
+    """Start a run and wait until it is holding its fault (its Observe step has begun)."""
+    started: dict[str, Any] = platform.json("POST", f"/experiments/{experiment_id}/run", expect=202)
+    wait_until(
+        lambda: any(
+            e["step"] == "observe"
+            for e in platform.json("GET", f"/results/{started['result_id']}")["timeline"]
+        )
+    )
+    return started
+
+
 # -- selection -----------------------------------------------------------------------------------
 
 
@@ -424,13 +436,7 @@ def test_an_in_pod_fault_is_started_in_each_selected_pod_and_ended_by_the_stop(
         parameters={"delay_ms": 150, "jitter_ms": 10},
         duration=600,
     )
-    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
-    wait_until(
-        lambda: any(
-            e["step"] == "observe"
-            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
-        )
-    )
+    started = start_and_observe(eks_platform, found["id"])
     live = pods(admin, kube_namespace)
     hit = {n for n, p in live.items() if p.spec.ephemeral_containers}
 
@@ -499,13 +505,7 @@ def test_a_payload_killed_mid_run_is_restored_only_once_a_check_has_removed_what
         parameters={"delay_ms": 100},
         duration=600,
     )
-    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
-    wait_until(
-        lambda: any(
-            e["step"] == "observe"
-            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
-        )
-    )
+    started = start_and_observe(eks_platform, found["id"])
     name = kubelet.added[0]["name"]
     kubelet._report(kube_namespace, "web-1", name, {"terminated": {"exitCode": 137, "reason": "Error"}})
     kubelet.checks = [
@@ -541,14 +541,8 @@ def test_rollback_counts_a_deleted_pod_as_rolled_back(
     found = experiment(
         eks_platform, kube_namespace, "app=web", "pod-cpu-stress", parameters={"workers": 1}, duration=600
     )
-    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
-    wait_until(lambda: bool(kubelet.added))
-    wait_until(
-        lambda: any(
-            e["step"] == "observe"
-            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
-        )
-    )
+    started = start_and_observe(eks_platform, found["id"])
+    assert kubelet.added
     admin.delete_namespaced_pod("web-1", kube_namespace, grace_period_seconds=0)
     wait_until(lambda: "web-1" not in pods(admin, kube_namespace), timeout=10)
 
