@@ -46,7 +46,8 @@ def rtts(ping: Ping) -> str:
 def assert_undelayed(netns: NetnsPair, when: str) -> Ping:
     found = netns.ping(count=10, interval=0.02)
     print(f"{when}: {found.received}/{found.sent} received, RTT min/mean/max {rtts(found)}")
-    assert found.received == found.sent and max(found.times_ms) < 5, (when, found)
+    # Under 10% of the 100 ms the tests ask for, with room for a busy machine (0.1 ms when quiet).
+    assert found.received == found.sent and max(found.times_ms) < 10, (when, found)
     return found
 
 
@@ -61,7 +62,9 @@ def test_delay_shows_in_ping_within_ten_percent_while_on_and_not_before_or_after
     print(f"during (delay 100 ms): RTT min/mean/max {rtts(during)}")
     assert during.received == 10, during
     # The delay is on the payload's side only, so the round trip is 100 ms plus the link's own.
-    assert all(90 <= t <= 110 for t in during.times_ms), during
+    # Never early; within 10%, but for one reply that a busy machine may have held up.
+    assert min(during.times_ms) >= 90 and sorted(during.times_ms)[-2] <= 110, during
+    assert 90 <= statistics.median(during.times_ms) <= 110, during
 
     code, err, _ = running.finish(timeout=3 + 2)
     assert code == 0, err
@@ -80,8 +83,9 @@ def test_jitter_spreads_the_delay_within_its_bounds_and_ends_with_sigterm(
     print(f"during (delay 100 ms, jitter 20 ms): RTT min/mean/max {rtts(during)}")
     assert during.received == 20, during
     # netem's jitter is uniform in 100 +- 20 ms; 10% of slack on each bound for the link and timers.
-    assert all(80 * 0.9 <= t <= 120 * 1.1 for t in during.times_ms), during
-    assert 90 <= statistics.mean(during.times_ms) <= 110, during
+    # (One reply may be held up by a busy machine, as above.)
+    assert min(during.times_ms) >= 80 * 0.9 and sorted(during.times_ms)[-2] <= 120 * 1.1, during
+    assert 90 <= statistics.median(during.times_ms) <= 110, during
     # Spread for real: 20 uniform draws all within half the 40 ms width has odds below 1 in 10,000.
     assert max(during.times_ms) - min(during.times_ms) >= 20, during
 
@@ -135,6 +139,14 @@ def test_the_qdisc_is_ours_while_on_and_gone_at_the_deadline(
     assert_back_to_default(netns, payloads)
 
 
+SIGNAL_BOUND_S = 5
+""""At once" is well inside the payload's 30 s timer. It used to be 1 s, which measured the machine,
+not the payload (the busybox-SIGTERM flake): the signal path starts five processes (two `tc`, two
+command substitutions and `rm`; on a host without netem each `tc` is also a Python stand-in), and on
+a loaded machine they took 1.2 to 1.5 s while every other assertion passed: exit 0, the qdisc gone,
+the pid file removed (docs/netem.md)."""
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_removes_the_qdisc_at_once(
     netns: NetnsPair, payloads: Payloads, shell: list[str], signum: signal.Signals
@@ -144,10 +156,11 @@ def test_a_signal_removes_the_qdisc_at_once(
 
     signalled = time.monotonic()
     running.process.send_signal(signum)
-    code, err, _ = running.finish(timeout=5)
+    code, err, _ = running.finish(timeout=SIGNAL_BOUND_S)
 
     assert code == 0, err
-    assert time.monotonic() - signalled < 1
+    assert "stopping early" in err, err  # the trap ran, not the end of its 30 s timer
+    assert time.monotonic() - signalled < SIGNAL_BOUND_S
     assert_back_to_default(netns, payloads)
 
 
