@@ -213,6 +213,9 @@ class GuestItem(pytest.Item):
         self.guest = guest
         self.own_markers = list(original.own_markers)
         self.keywords.update(original.keywords)
+        # pytest-timeout's 300 s would stop the first test while its guest runs the whole module
+        # (and leave the guest running): the guest's own deadline ends it first.
+        self.add_marker(pytest.mark.timeout(GUEST_TIMEOUT_S + 60))
         guest.nodeids.append(self.nodeid)
 
     def runtest(self) -> None:
