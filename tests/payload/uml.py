@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from tests.payload import report as report_plugin
+
 KERNEL = "linux.uml"
 # netem and veth for the tests' namespaces; tbf and htb for the qdiscs "someone else" adds.
 MODULES = tuple(
@@ -79,6 +81,8 @@ def _init_script(workdir: Path, rootdir: Path, module: str, env: dict[str, str])
         "no:cacheprovider",
         "-p",
         "tests.payload.report",
+        "-p",
+        "pytest_timeout",
         "--confcutdir",
         str(Path(module).parent),
         "--basetemp",
@@ -126,8 +130,14 @@ def run_in_guest(workdir: Path, rootdir: Path, module: str, nodeids: list[str]) 
     selection = workdir / "selected.json"
     selection.write_text(json.dumps(nodeids))
     report = workdir / "report.json"
+    # Without the installed plugins (schemathesis alone imports for seconds under UML) but timeout.
     env = carried_env(
-        {GUEST_ENV: "1", "CHAOSPLANE_UML_SELECT": str(selection), "CHAOSPLANE_UML_REPORT": str(report)}
+        {
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            GUEST_ENV: "1",
+            report_plugin.SELECT_ENV: str(selection),
+            report_plugin.REPORT_ENV: str(report),
+        }
     )
     init = workdir / "init.sh"
     init.write_text(_init_script(workdir, rootdir, module, env))
