@@ -140,6 +140,18 @@ def run(platform: Platform, experiment_id: str, timeout: float = 60) -> dict[str
     return platform.wait_for_result(started["result_id"], timeout=timeout)
 
 
+def start_and_observe(platform: Platform, experiment_id: str) -> dict[str, Any]:
+    """Start a run and wait until it is holding its fault (its Observe step has begun)."""
+    started: dict[str, Any] = platform.json("POST", f"/experiments/{experiment_id}/run", expect=202)
+    wait_until(
+        lambda: any(
+            e["step"] == "observe"
+            for e in platform.json("GET", f"/results/{started['result_id']}")["timeline"]
+        )
+    )
+    return started
+
+
 # -- selection -----------------------------------------------------------------------------------
 
 
@@ -328,16 +340,27 @@ def test_on_a_server_without_ephemeral_containers_the_run_fails_and_leaves_nothi
 
 
 class _Kubelet:
-    """Plays the kubelet for ephemeral containers on a 1.20 server (which has only the alpha API)."""
+    """Plays the kubelet for ephemeral containers on a 1.20 server (which has only the alpha API).
+
+    A payload runs until the stop command's exec ends it (or ends at once with `exit_code`); a check
+    container ends at once with the next of `checks` (exit code, termination message), by default
+    a check that found nothing left."""
 
     def __init__(self, admin_client: k8s.ApiClient, exit_code: int | None = None) -> None:
         self.admin = k8s.CoreV1Api(admin_client)
         self.exit_code = exit_code  # set: the payload exits at once with it (a refusal)
+        self.checks: list[tuple[int, str]] = []
         self.added: list[dict[str, Any]] = []
         self.execs: list[tuple[str, str, list[str]]] = []
 
     def add(self, api: eks.PodApi, pod: k8s.V1Pod, container: dict[str, Any]) -> None:
         namespace, name = pod.metadata.namespace, pod.metadata.name
+        # The alpha subresource takes the whole list: those already there, and the new one.
+        there = self.admin.read_namespaced_pod(name, namespace).spec.ephemeral_containers or []
+        listed = [self.admin.api_client.sanitize_for_serialization(c) for c in there]
+        # 1.20's alpha API forbade securityContext here; current releases take it (the
+        # full container is validated against the 1.37 schema in tests/unit/test_eks.py).
+        listed.append({k: v for k, v in container.items() if k != "securityContext"})
         # The executor's own identity makes the call, through the alpha subresource.
         api.api_client.call_api(
             f"/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers",
@@ -346,17 +369,18 @@ class _Kubelet:
                 "apiVersion": "v1",
                 "kind": "EphemeralContainers",
                 "metadata": {"name": name},
-                # 1.20's alpha API forbade securityContext here; current releases take it (the
-                # full container is validated against the 1.37 schema in tests/unit/test_eks.py).
-                "ephemeralContainers": [{k: v for k, v in container.items() if k != "securityContext"}],
+                "ephemeralContainers": listed,
             },
             header_params={"Content-Type": "application/json", "Accept": "application/json"},
             auth_settings=["BearerToken"],
             response_types_map={200: "object", 201: "object"},
         )
         self.added.append(container)
-        state = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
-        if self.exit_code is not None:
+        state: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        if eks.CHECK_SUFFIX in container["name"]:
+            code, message = self.checks.pop(0) if self.checks else (0, "verified: nothing left")
+            state = {"terminated": {"exitCode": code, "reason": "Completed", "message": message}}
+        elif self.exit_code is not None:
             state = {"terminated": {"exitCode": self.exit_code, "reason": "Error", "message": "refused"}}
         self._report(namespace, name, container["name"], state)
 
@@ -374,8 +398,13 @@ class _Kubelet:
             "restartCount": 0,
             "state": state,
         }
+        # The statuses are one list, replaced whole by a patch: keep the other containers'.
+        current = (
+            self.admin.read_namespaced_pod_status(pod, namespace).status.ephemeral_container_statuses or []
+        )
+        others = [self.admin.api_client.sanitize_for_serialization(s) for s in current if s.name != container]
         self.admin.patch_namespaced_pod_status(
-            pod, namespace, {"status": {"ephemeralContainerStatuses": [status]}}
+            pod, namespace, {"status": {"ephemeralContainerStatuses": [*others, status]}}
         )
 
 
@@ -407,13 +436,7 @@ def test_an_in_pod_fault_is_started_in_each_selected_pod_and_ended_by_the_stop(
         parameters={"delay_ms": 150, "jitter_ms": 10},
         duration=600,
     )
-    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
-    wait_until(
-        lambda: any(
-            e["step"] == "observe"
-            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
-        )
-    )
+    started = start_and_observe(eks_platform, found["id"])
     live = pods(admin, kube_namespace)
     hit = {n for n, p in live.items() if p.spec.ephemeral_containers}
 
@@ -430,7 +453,11 @@ def test_an_in_pod_fault_is_started_in_each_selected_pod_and_ended_by_the_stop(
     assert result["status"] == "stopped", result
     assert sorted(pod for pod, _, _ in kubelet.execs) == sorted(hit)
     assert all(command == payloads.stop_command() for _, _, command in kubelet.execs)
-    assert {r["restored"] for r in result["resources"]} == {"payload ended (exit 0)"}
+    # Restored only once a check container, one per pod, found nothing left.
+    checks = [sent for sent in kubelet.added if eks.CHECK_SUFFIX in sent["name"]]
+    assert sorted(c["name"] for c in checks) == [name + eks.CHECK_SUFFIX + "1"] * 2
+    assert all(c["command"] == payloads.check_command("netem") for c in checks)
+    assert {r["restored"] for r in result["resources"]} == {"payload ended (exit 0); verified: nothing left"}
 
 
 def test_a_payload_that_refuses_to_start_fails_the_run(
@@ -452,8 +479,53 @@ def test_a_payload_that_refuses_to_start_fails_the_run(
     result = run(eks_platform, found["id"])
 
     assert result["status"] == "failed" and "exited with code 3" in result["error"], result
-    assert result["resources"][0]["restored"] == "payload ended (exit 3)"
+    # Its exit code is not trusted: the check container proved nothing was left.
+    assert result["resources"][0]["restored"] == "payload ended (exit 3); verified: nothing left"
+    assert [c["name"] for c in kubelet.added][1:] == [kubelet.added[0]["name"] + eks.CHECK_SUFFIX + "1"]
     assert kubelet.execs == []
+
+
+def test_a_payload_killed_mid_run_is_restored_only_once_a_check_has_removed_what_it_left(
+    eks_platform: Platform,
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    admin: k8s.CoreV1Api,
+    kubelet: _Kubelet,
+) -> None:
+    """SIGKILL (exit 137) leaves the qdisc: the first check fails, and rollback tries again until one
+    reports it removed. (tests/payload/test_checks.py runs the check itself on a kernel with netem.)"""
+    grant_executor(kube_cluster, kube_namespace)
+    admin.create_namespaced_pod(kube_namespace, pod("web-1", {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1"])
+    found = experiment(
+        eks_platform,
+        kube_namespace,
+        "app=web",
+        "pod-network-latency",
+        parameters={"delay_ms": 100},
+        duration=600,
+    )
+    started = start_and_observe(eks_platform, found["id"])
+    name = kubelet.added[0]["name"]
+    kubelet._report(kube_namespace, "web-1", name, {"terminated": {"exitCode": 137, "reason": "Error"}})
+    kubelet.checks = [
+        (1, "netem c4a0: still on eth0 after removal"),
+        (0, "verified: netem c4a0: was left on eth0, removed"),
+    ]
+
+    eks_platform.json("POST", f"/experiments/{found['id']}/stop", expect=202)
+    result = eks_platform.wait_for_result(started["result_id"], timeout=60)
+
+    assert result["status"] == "stopped", result
+    assert [c["name"] for c in kubelet.added] == [
+        name,
+        name + eks.CHECK_SUFFIX + "1",
+        name + eks.CHECK_SUFFIX + "2",
+    ]
+    assert kubelet.execs == []  # nothing to stop: it had ended
+    assert result["resources"][0]["restored"] == (
+        "payload ended (exit 137); verified: netem c4a0: was left on eth0, removed"
+    )
 
 
 def test_rollback_counts_a_deleted_pod_as_rolled_back(
@@ -469,14 +541,8 @@ def test_rollback_counts_a_deleted_pod_as_rolled_back(
     found = experiment(
         eks_platform, kube_namespace, "app=web", "pod-cpu-stress", parameters={"workers": 1}, duration=600
     )
-    started = eks_platform.json("POST", f"/experiments/{found['id']}/run", expect=202)
-    wait_until(lambda: bool(kubelet.added))
-    wait_until(
-        lambda: any(
-            e["step"] == "observe"
-            for e in eks_platform.json("GET", f"/results/{started['result_id']}")["timeline"]
-        )
-    )
+    started = start_and_observe(eks_platform, found["id"])
+    assert kubelet.added
     admin.delete_namespaced_pod("web-1", kube_namespace, grace_period_seconds=0)
     wait_until(lambda: "web-1" not in pods(admin, kube_namespace), timeout=10)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import signal
+import statistics
 import subprocess
 import time
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 import pytest
 
 from chaosplane.faults.payloads import NETEM_HANDLE, netem_command, stop_command
-from tests.payload.conftest import NetnsPair, Payloads, Running, in_shell, wait_until
+from tests.payload.conftest import NetnsPair, Payloads, Ping, Running, in_shell, wait_until
+
+pytestmark = pytest.mark.netem
 
 DEFAULT_ROOT = "noqueue"  # what the kernel gives a veth
 
@@ -34,38 +38,89 @@ def assert_back_to_default(netns: NetnsPair, payloads: Payloads) -> None:
     assert not payloads.pidfile.exists()
 
 
-def test_delay_shows_in_ping_while_on_and_not_before_or_after(
+def rtts(ping: Ping) -> str:
+    times = ping.times_ms
+    return f"{min(times):.2f}/{statistics.mean(times):.2f}/{max(times):.2f} ms" if times else "none"
+
+
+def assert_undelayed(netns: NetnsPair, when: str) -> Ping:
+    found = netns.ping(count=10, interval=0.02)
+    print(f"{when}: {found.received}/{found.sent} received, RTT min/mean/max {rtts(found)}")
+    # Under 10% of the 100 ms the tests ask for, with room for a busy machine (0.1 ms when quiet).
+    assert found.received == found.sent and max(found.times_ms) < 10, (when, found)
+    return found
+
+
+def test_delay_shows_in_ping_within_ten_percent_while_on_and_not_before_or_after_the_deadline(
     netns: NetnsPair, payloads: Payloads, real_netem: None
 ) -> None:
-    before = netns.ping(count=5, interval=0.05)
-    assert before.received == 5 and max(before.times_ms) < 5, before
+    assert_undelayed(netns, "before")
 
-    running = start_netem(netns, payloads, ["dash"], duration_s=3, delay_ms=150, jitter_ms=10)
+    running = start_netem(netns, payloads, ["dash"], duration_s=3, delay_ms=100)
     wait_for_ours(netns, running)
-    during = netns.ping(count=4, interval=0.2)
-    assert during.received == 4, during
-    assert all(140 <= t < 250 for t in during.times_ms), during  # 150 ms +- 10 ms of jitter, one way
+    during = netns.ping(count=10, interval=0.1)
+    print(f"during (delay 100 ms): RTT min/mean/max {rtts(during)}")
+    assert during.received == 10, during
+    # The delay is on the payload's side only, so the round trip is 100 ms plus the link's own.
+    # Never early; within 10%, but for one reply that a busy machine may have held up.
+    assert min(during.times_ms) >= 90 and sorted(during.times_ms)[-2] <= 110, during
+    assert 90 <= statistics.median(during.times_ms) <= 110, during
 
     code, err, _ = running.finish(timeout=3 + 2)
     assert code == 0, err
-    after = netns.ping(count=5, interval=0.05)
-    assert after.received == 5 and max(after.times_ms) < 5, after
+    assert_undelayed(netns, "after the deadline")
     assert_back_to_default(netns, payloads)
 
 
-def test_loss_drops_about_half_the_packets_and_none_after(
+def test_jitter_spreads_the_delay_within_its_bounds_and_ends_with_sigterm(
     netns: NetnsPair, payloads: Payloads, real_netem: None
 ) -> None:
-    assert netns.ping(count=20, interval=0.01).loss_percent == 0
+    assert_undelayed(netns, "before")
 
-    running = start_netem(netns, payloads, ["dash"], delay_ms=0, loss_percent=50)
+    running = start_netem(netns, payloads, ["dash"], delay_ms=100, jitter_ms=20)
     wait_for_ours(netns, running)
-    during = netns.ping(count=100, interval=0.01)
-    assert 20 <= during.loss_percent <= 80, during
+    during = netns.ping(count=20, interval=0.1)
+    print(f"during (delay 100 ms, jitter 20 ms): RTT min/mean/max {rtts(during)}")
+    assert during.received == 20, during
+    # netem's jitter is uniform in 100 +- 20 ms; 10% of slack on each bound for the link and timers.
+    # (One reply may be held up by a busy machine, as above.)
+    assert min(during.times_ms) >= 80 * 0.9 and sorted(during.times_ms)[-2] <= 120 * 1.1, during
+    assert 90 <= statistics.median(during.times_ms) <= 110, during
+    # Spread for real: 20 uniform draws all within half the 40 ms width has odds below 1 in 10,000.
+    assert max(during.times_ms) - min(during.times_ms) >= 20, during
 
     running.process.send_signal(signal.SIGTERM)
     assert running.finish(timeout=2)[0] == 0
-    assert netns.ping(count=20, interval=0.01).loss_percent == 0
+    assert_undelayed(netns, "after SIGTERM")
+    assert_back_to_default(netns, payloads)
+
+
+LOSS_PINGS = 200
+LOSS_TOLERANCE = 4 * math.sqrt(LOSS_PINGS * 0.5 * 0.5)
+"""Lost pings at 50% loss are Binomial(200, 0.5): mean 100, sd 7.07. Within 4 sd (72 to 128 lost) fails
+a correct netem about once in 16,000 runs; a loss of 0% or 100% (or of 30% or 70%) never passes."""
+
+
+def test_loss_drops_half_the_packets_within_a_binomial_tolerance_and_none_after_the_stop_command(
+    netns: NetnsPair, payloads: Payloads, real_netem: None, shell: list[str]
+) -> None:
+    before = netns.ping(count=50, interval=0.01)
+    print(f"before: {before.sent - before.received}/{before.sent} lost, RTT {rtts(before)}")
+    assert before.loss_percent == 0, before
+
+    running = start_netem(netns, payloads, shell, delay_ms=0, loss_percent=50)
+    wait_for_ours(netns, running)
+    during = netns.ping(count=LOSS_PINGS, interval=0.01)
+    lost = during.sent - during.received
+    print(f"during (loss 50%): {lost}/{during.sent} lost, RTT {rtts(during)}")
+    assert during.sent == LOSS_PINGS and abs(lost - LOSS_PINGS / 2) <= LOSS_TOLERANCE, during
+
+    stopped = payloads.run(netns.exec(in_shell(stop_command(), shell)))
+    assert stopped.returncode == 0, stopped.stderr
+    assert running.finish(timeout=2)[0] == 0
+    after = netns.ping(count=50, interval=0.01)
+    print(f"after the stop command: {after.sent - after.received}/{after.sent} lost, RTT {rtts(after)}")
+    assert after.loss_percent == 0, after
     assert_back_to_default(netns, payloads)
 
 
@@ -84,6 +139,14 @@ def test_the_qdisc_is_ours_while_on_and_gone_at_the_deadline(
     assert_back_to_default(netns, payloads)
 
 
+SIGNAL_BOUND_S = 5
+""""At once" is well inside the payload's 30 s timer. It used to be 1 s, which measured the machine,
+not the payload (the busybox-SIGTERM flake): the signal path starts five processes (two `tc`, two
+command substitutions and `rm`; on a host without netem each `tc` is also a Python stand-in), and on
+a loaded machine they took 1.2 to 1.5 s while every other assertion passed: exit 0, the qdisc gone,
+the pid file removed (docs/netem.md)."""
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_removes_the_qdisc_at_once(
     netns: NetnsPair, payloads: Payloads, shell: list[str], signum: signal.Signals
@@ -93,10 +156,11 @@ def test_a_signal_removes_the_qdisc_at_once(
 
     signalled = time.monotonic()
     running.process.send_signal(signum)
-    code, err, _ = running.finish(timeout=5)
+    code, err, _ = running.finish(timeout=SIGNAL_BOUND_S)
 
     assert code == 0, err
-    assert time.monotonic() - signalled < 1
+    assert "stopping early" in err, err  # the trap ran, not the end of its 30 s timer
+    assert time.monotonic() - signalled < SIGNAL_BOUND_S
     assert_back_to_default(netns, payloads)
 
 

@@ -4,8 +4,15 @@ Nothing is installed on the nodes. `pod-delete` is a plain API call (irreversibl
 only report whether the pod's controller replaced it). The other faults add an ephemeral container
 to each selected pod; its payload (`payloads.py`) applies the fault, ends it by itself at the
 deadline, and ends it at once on SIGTERM, which rollback sends by exec. Ephemeral containers can
-never be removed from a pod, so a fault is over when its container has *terminated*: rollback
-waits for that, retrying, and a pod that is gone (or replaced under the same name) counts as done.
+never be removed from a pod, so rollback waits, retrying, until the container has *terminated*.
+
+Its exit code proves nothing about what it left: a payload killed by SIGKILL (137), or one whose
+removal failed (4), may leave its netem qdisc on the pod's interfaces, or stress-ng running in a
+shared PID namespace. So once the payload has ended, however it ended, rollback adds a fresh *check*
+container (`payloads.check_command`) that removes what is left, looks again, and exits 0 only when
+nothing is. Only then is the pod restored; otherwise rollback is incomplete, and the next attempt
+(Step Functions' retries, then the sweeper) adds another check. A pod that is gone (or replaced
+under the same name) counts as done: its network namespace and processes went with it.
 
 Only Running pods that are not terminating are eligible. Every call checks the pod's UID, so a pod
 recreated under the same name between Prepare and Inject (StatefulSets do this) is never hit.
@@ -51,6 +58,8 @@ EPHEMERAL = "k8s:EphemeralContainer"
 RUNNING = "Running"
 TERMINATING = "Terminating"
 CONTAINER_PREFIX = "chaosplane-"
+CHECK_SUFFIX = "-check"
+"""A run's check containers in a pod are its payload container's name, this, and 1, 2, ..."""
 PAGE_SIZE = 500
 # A payload outlives the planned fault window by this much, so that a slow injection of many pods
 # never ends the first pods' fault before Observe ends; rollback stops it on time in any case.
@@ -237,11 +246,31 @@ def _ephemeral_status(pod: k8s.V1Pod, name: str) -> k8s.V1ContainerStatus | None
     return None
 
 
-def _ended(pod: k8s.V1Pod, name: str) -> str | None:
+def _terminated(pod: k8s.V1Pod, name: str) -> k8s.V1ContainerStateTerminated | None:
     status = _ephemeral_status(pod, name)
-    if status is not None and status.state is not None and status.state.terminated is not None:
-        return f"payload ended (exit {status.state.terminated.exit_code})"
+    if status is not None and status.state is not None:
+        return status.state.terminated
     return None
+
+
+def _check_names(pod: k8s.V1Pod, name: str) -> list[str]:
+    """This run's check containers in the pod, oldest first."""
+    prefix = name + CHECK_SUFFIX
+    numbered = [
+        c.name
+        for c in pod.spec.ephemeral_containers or []
+        if c.name.startswith(prefix) and c.name[len(prefix) :].isdigit()
+    ]
+    return sorted(numbered, key=lambda n: int(n[len(prefix) :]))
+
+
+def _spec_of(pod: k8s.V1Pod, name: str) -> k8s.V1EphemeralContainer | None:
+    return next((c for c in pod.spec.ephemeral_containers or [] if c.name == name), None)
+
+
+def _failed_check(pod: k8s.V1Pod, name: str) -> bool:
+    done = _terminated(pod, name)
+    return done is not None and done.exit_code != 0
 
 
 def _in_spec(pod: k8s.V1Pod, name: str) -> bool:
@@ -472,19 +501,17 @@ class EksPods:
         return self._api(str(entry.prior_state["cluster"])), str(entry.prior_state["namespace"])
 
     def stop_payload(self, entry: JournalEntry) -> str:
-        """An in-pod fault's rollback: stop the payload, and wait (retrying) until it has ended."""
+        """An in-pod fault's rollback: stop the payload, wait (retrying) until it has ended, then prove
+        with a check container that it left nothing behind."""
         prior = entry.prior_state
         api, namespace = self._where(entry)
+        name = str(prior["container"])
         try:
             pod = api.read_pod(namespace, entry.resource_id)
             if pod is None or pod.metadata.uid != prior["uid"]:
                 return "pod gone"  # its network namespace and processes went with it
-            name = str(prior["container"])
             if not _in_spec(pod, name):
                 return "not injected"  # the add was journaled but never reached the server
-            ended = _ended(pod, name)
-            if ended is not None:
-                return ended
             status = _ephemeral_status(pod, name)
             if status is not None and status.state is not None and status.state.running is not None:
                 # The stop command returns once the payload has cleaned up (or gives up after its
@@ -493,9 +520,9 @@ class EksPods:
                 pod = api.read_pod(namespace, entry.resource_id)
                 if pod is None or pod.metadata.uid != prior["uid"]:
                     return "pod gone"
-                ended = _ended(pod, name)
-                if ended is not None:
-                    return ended
+            ended = _terminated(pod, name)
+            if ended is not None:
+                return self._verify(api, pod, name, ended.exit_code)
         except ApiException as err:
             raise TransientError(
                 f"stopping the payload in {entry.resource_id}: HTTP {err.status}: {_server_says(err)}"
@@ -504,6 +531,44 @@ class EksPods:
         # sweeper after it, until the kubelet reports the container ended; a late start is stopped
         # by the next attempt, and ends itself after the run's duration in any case.
         raise TransientError(f"waiting for {name} in pod {entry.resource_id} to end")
+
+    def _verify(self, api: PodApi, pod: k8s.V1Pod, name: str, exit_code: int) -> str:
+        """The payload has ended: restored only once a check container has found nothing left.
+
+        The newest check is waited for (up to the start timeout); one that failed, or none yet, gets
+        a fresh check. Anything short of a check that exited 0 is rollback incomplete: retried."""
+        namespace, pod_name = pod.metadata.namespace, pod.metadata.name
+        payload = _spec_of(pod, name)
+        kind = payloads.payload_kind(list(payload.command or [])) if payload is not None else None
+        if payload is None or kind is None:
+            raise InjectionFailed(f"container {name} in pod {pod_name} does not run a chaosplane payload")
+        checks = _check_names(pod, name)
+        latest = checks[-1] if checks else None
+        if latest is None or _failed_check(pod, latest):
+            latest = f"{name}{CHECK_SUFFIX}{len(checks) + 1}"
+            network = kind == "netem"
+            check = ephemeral_container(latest, payload.image, payloads.check_command(kind), network)
+            api.add_ephemeral_container(pod, check)
+        deadline = time.monotonic() + self._start_timeout
+        while True:
+            current = api.read_pod(namespace, pod_name)
+            if current is None or current.metadata.uid != pod.metadata.uid:
+                return "pod gone"
+            done = _terminated(current, latest)
+            if done is not None:
+                said = (done.message or done.reason or "").strip()
+                if done.exit_code == 0:
+                    return f"payload ended (exit {exit_code}); {said or 'verified by ' + latest}"
+                raise TransientError(
+                    f"rollback incomplete in pod {pod_name}: payload ended (exit {exit_code}), "
+                    f"but {latest} exited {done.exit_code}: {said or 'no message'}"
+                )
+            if time.monotonic() >= deadline:
+                raise TransientError(
+                    f"rollback incomplete in pod {pod_name}: payload ended (exit {exit_code}), "
+                    f"waiting for {latest} to verify that nothing is left"
+                )
+            self._sleep(0.5)
 
     def replacement(self, entry: JournalEntry) -> str:
         """Pod deletion cannot be undone; report whether the pod's controller replaced it."""

@@ -37,6 +37,11 @@ NETEM_HANDLE = "c4a0:"
 PAYLOAD_MARKER = "chaosplane-payload-"
 """Prefix of every payload's `$0`: the stop command signals only a process whose command line has it."""
 SHELL = "/bin/sh"
+TERMINATION_LOG_ENV = "CHAOSPLANE_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+"""Where a check writes its verdict: the kubelet's default terminationMessagePath, read back by rollback."""
+CHECK_TIMEOUT_S = 3
+"""How long a check waits for what it killed or removed to be gone before it reports failure."""
 
 MAX_DURATION_S = 43_200  # 12 hours, as AWS FIS
 MAX_DELAY_MS = 60_000
@@ -66,6 +71,9 @@ def _fill(script: str) -> str:
         "@KERNEL_DEFAULTS@": "|".join(f'"0: {kind}"' for kind in KERNEL_DEFAULT_QDISCS),
         "@MARKER@": PAYLOAD_MARKER,
         "@GRACE@": str(STOP_GRACE_S),
+        "@TERMINATION_LOG_ENV@": TERMINATION_LOG_ENV,
+        "@DEFAULT_TERMINATION_LOG@": DEFAULT_TERMINATION_LOG,
+        "@CHECK_TRIES@": str(CHECK_TIMEOUT_S * 10),
     }
     for placeholder, value in values.items():
         script = script.replace(placeholder, value)
@@ -244,6 +252,80 @@ say "payload $pid stopped"
 """
 )
 
+# The checks run after a payload has ended, however it ended (its deadline, a signal, SIGKILL, an early
+# exit), in a fresh container of the same pod: the payload's exit code proves nothing about what it
+# left. Each finds what a payload of its kind leaves behind, removes it, looks again, and says what it
+# saw: exit 0 only when nothing is left. The verdict goes to the termination log, which the kubelet
+# copies into the container's status for rollback to read.
+_CHECK_PRELUDE = r"""
+set -u
+verdict() {
+    printf '%s\n' "$1"
+    log=${@TERMINATION_LOG_ENV@:-@DEFAULT_TERMINATION_LOG@}
+    if [ -f "$log" ] && [ -w "$log" ]; then printf '%s\n' "$1" > "$log"; fi
+    exit "$2"
+}
+"""
+
+_CHECK_NETEM = _fill(
+    _CHECK_PRELUDE
+    + r"""
+handle=@HANDLE@
+ours() {
+    # The interfaces whose root qdisc has our handle; fails if the qdiscs cannot be read.
+    found=
+    for path in /sys/class/net/*; do
+        [ -e "$path" ] || continue
+        dev=${path##*/}
+        out=$(tc qdisc show dev "$dev" root) || return 1
+        set -f
+        set -- $out  # "qdisc <kind> <handle> root ..."
+        set +f
+        if [ "$#" -ge 3 ] && [ "$3" = "$handle" ]; then found="$found $dev"; fi
+    done
+    printf '%s\n' "${found# }"
+}
+left=$(ours) || verdict "cannot read the qdiscs: rollback not verified" 1
+if [ -z "$left" ]; then verdict "verified: no qdisc $handle on any interface" 0; fi
+for dev in $left; do tc qdisc del dev "$dev" root handle "$handle" || true; done
+still=$(ours) || verdict "cannot read the qdiscs after removing netem from $left" 1
+if [ -n "$still" ]; then verdict "netem $handle still on $still after removal" 1; fi
+verdict "verified: netem $handle was left on $left, removed" 0
+"""
+)
+
+_CHECK_STRESS = _fill(
+    _CHECK_PRELUDE
+    + r"""
+stressors() {
+    # stress-ng and its workers (they rename themselves stress-ng-cpu, stress-ng-vm, ...), not zombies.
+    found=
+    for stat in /proc/[0-9]*/stat; do
+        line=
+        { read -r line < "$stat"; } 2>/dev/null || continue
+        comm=${line#*(}
+        comm=${comm%)*}
+        state=${line##*) }
+        case "${state%% *} $comm" in
+            Z*) ;;
+            *" stress-ng"*) pid=${stat#/proc/}; found="$found ${pid%/stat}" ;;
+        esac
+    done
+    printf '%s\n' "${found# }"
+}
+left=$(stressors)
+if [ -z "$left" ]; then verdict "verified: no stress-ng process left" 0; fi
+kill -KILL $left 2>/dev/null
+tries=@CHECK_TRIES@
+while [ -n "$(stressors)" ]; do
+    tries=$((tries - 1))
+    if [ "$tries" -le 0 ]; then verdict "stress-ng still running after SIGKILL: $(stressors)" 1; fi
+    sleep 0.1
+done
+verdict "verified: stress-ng was left running ($left), killed" 0
+"""
+)
+
 
 def _whole(name: str, value: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -328,3 +410,23 @@ def stop_command() -> list[str]:
     platform can repeat it; non-zero only if the payload is still running after `STOP_GRACE_S`.
     """
     return [SHELL, "-c", _STOP, "chaosplane-stop"]
+
+
+def check_command(payload: str) -> list[str]:
+    """Run after a payload has ended, in a fresh container of its pod: remove what the payload left
+    behind and prove it gone. Exit 0 only when nothing is left; the verdict is the termination message.
+
+    `payload` is the payload's kind: "netem", "stress-cpu" or "stress-memory".
+    """
+    if payload == "netem":
+        return [SHELL, "-c", _CHECK_NETEM, "chaosplane-check-netem"]
+    if payload in ("stress-cpu", "stress-memory"):
+        return [SHELL, "-c", _CHECK_STRESS, "chaosplane-check-stress"]
+    raise ValueError(f"no check for a payload of kind {payload!r}")
+
+
+def payload_kind(command: list[str]) -> str | None:
+    """The kind of payload a container's command runs ("netem", ...), or None if it is not a payload."""
+    if len(command) >= 4 and command[0] == SHELL and command[3].startswith(PAYLOAD_MARKER):
+        return command[3].removeprefix(PAYLOAD_MARKER)
+    return None
