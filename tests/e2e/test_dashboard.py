@@ -235,6 +235,11 @@ def test_preview_run_with_confirmation_watch_stop_and_read_the_result(tab: Page,
     page.locator("#run[data-status='running']").wait_for(timeout=30_000)
     page.locator("#run tbody tr").first.wait_for()
     assert "left" in page.locator("#time-left").inner_text()
+    # The run's one action is on the time axis, in force: its held bar has begun.
+    page.locator("#actions li[data-action='ec2-stop'][data-status='in_force']").wait_for(timeout=30_000)
+    assert (
+        float(page.locator("#actions li[data-action='ec2-stop'] rect.held").get_attribute("width") or 0) > 0
+    )
     tab.shot("13-running")
     page.locator("#stop-button").click()
     page.locator("#run[data-status='stopped']").wait_for(timeout=30_000)
@@ -242,6 +247,10 @@ def test_preview_run_with_confirmation_watch_stop_and_read_the_result(tab: Page,
     page.locator("#run a", has_text="Result").click()
     page.wait_for_selector("#timeline li")
     assert page.locator("#run tbody tr").count() == 2
+    # Stopped: the action was in force when the stop came, then rolled back.
+    done = page.locator("#actions li[data-action='ec2-stop']")
+    assert done.get_attribute("data-status") == "stopped"
+    assert "stopped" in (done.locator("svg").get_attribute("aria-label") or "")
     tab.shot("15-result")
 
 

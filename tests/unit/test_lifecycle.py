@@ -159,8 +159,8 @@ def test_a_reboot_run_lasts_its_duration_watching_its_stop_conditions(world: Wor
     assert final.status is RunStatus.STOPPED
     actions = world.store.get_result(run.id, team="red").actions
     assert {name: p.status for name, p in actions.items()} == {
-        "ec2-reboot": ActionStatus.COMPLETED,
-        "observe": ActionStatus.COMPLETED,
+        "ec2-reboot": ActionStatus.COMPLETED,  # done when injected
+        "observe": ActionStatus.STOPPED,  # cut short by the halt
     }
 
 
@@ -214,6 +214,7 @@ def test_a_stop_halts_observe_at_once_and_the_run_ends_stopped(world: World) -> 
     assert final.status is RunStatus.STOPPED
     result = world.store.get_result(run_id, team="red")
     assert result.stop_kind is StopKind.USER
+    assert result.actions["ec2-stop"].status is ActionStatus.STOPPED
     assert set(world.states().values()) == {"running"}
     assert world.workflow.statuses(run_id)[-2:] == ["running->stopping", "stopping->stopped"]
 

@@ -569,6 +569,7 @@ class ActionStatus(StrEnum):
     PENDING = "pending"  # not started
     IN_FORCE = "in_force"  # injected, holding
     COMPLETED = "completed"  # held its duration and rolled back, or done when injected
+    STOPPED = "stopped"  # in force when the run was stopped or halted, then rolled back
     CANCELLED = "cancelled"  # never started: the run ended first
     INTERRUPTED = "interrupted"  # its injection was cut short (a stop, a halt, a failure), then undone
 

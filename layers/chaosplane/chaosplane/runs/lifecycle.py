@@ -513,13 +513,15 @@ def ended_actions(
     names: Iterable[str], result: ExperimentResult, journaled: list[JournalEntry], at: datetime
 ) -> dict[str, ActionProgress]:
     """Each action as the run's end leaves it, everything injected now undone: what was in force
-    completed, what was being injected interrupted, what never started cancelled."""
+    completed (stopped, when the run was), what was being injected interrupted, what never
+    started cancelled."""
     touched = {entry.step for entry in journaled}
     ended: dict[str, ActionProgress] = {}
     for name in names:
         progress = result.actions.get(name, ActionProgress())
         if progress.status is ActionStatus.IN_FORCE:
-            progress = progress.model_copy(update={"status": ActionStatus.COMPLETED, "end_time": at})
+            status = ActionStatus.STOPPED if result.stop_requested else ActionStatus.COMPLETED
+            progress = progress.model_copy(update={"status": status, "end_time": at})
         elif progress.status is ActionStatus.PENDING:
             touched_it = journal_step(result, name) in touched
             status = ActionStatus.INTERRUPTED if touched_it else ActionStatus.CANCELLED

@@ -68,6 +68,51 @@ function previewCard(plan) {
   ));
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+const ACTION_STATUS = {
+  pending: "secondary", in_force: "primary", completed: "success", stopped: "warning", interrupted: "warning",
+  cancelled: "light",
+};
+
+function svg(tag, attrs) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  return el;
+}
+
+/** The run's actions on one time axis (Gantt-like): when each started, was in force, and ended. */
+function actionsChart(result) {
+  const names = Object.keys(result.actions || {});
+  if (!names.length || !result.start_time) return null;
+  const at = (iso) => (iso ? Date.parse(iso) : null);
+  const start = at(result.start_time);
+  const end = at(result.end_time) || Math.max(Date.now(), start + result.duration * 1000);
+  const span = Math.max(1, end - start);
+  const x = (t) => Math.min(100, Math.max(0, ((t - start) / span) * 100));
+  const ordered = names.sort((a, b) => (at(result.actions[a].start_time) || end) - (at(result.actions[b].start_time) || end));
+  const rows = ordered.map((name) => {
+    const a = result.actions[name];
+    const began = at(a.start_time);
+    const inForce = at(a.in_force_at);
+    const ended = at(a.end_time) || Math.min(Date.now(), end);  // held so far
+    const bar = svg("svg", { class: "action-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none", role: "img",
+      "aria-label": `${name}: ${a.status.replace("_", " ")}` });
+    if (began !== null) {
+      bar.append(svg("rect", { class: "injecting", x: x(began), y: 1, width: Math.max(0.3, x(inForce ?? ended) - x(began)), height: 8 }));
+    }
+    if (inForce !== null) {
+      bar.append(svg("rect", { class: `held held-${a.status}`, x: x(inForce), y: 1, width: Math.max(0.3, x(ended) - x(inForce)), height: 8 }));
+    }
+    return h("li", { class: "action-row", dataset: { action: name, status: a.status } },
+      h("span", { class: "mono action-name" }, name),
+      h("span", { class: `badge text-bg-${ACTION_STATUS[a.status] || "secondary"}` }, a.status.replace("_", " ")),
+      bar);
+  });
+  return [h("h3", { class: "h6" }, "Actions"),
+    h("p", { class: "small text-secondary mb-1" }, "Light: injecting; dark: in force, until rolled back."),
+    h("ol", { class: "list-unstyled mb-3", id: "actions" }, rows)];
+}
+
 function runCard(experiment, result, stopConditions) {
   const running = !FINAL.has(result.status);
   let timeLeft = null;
@@ -83,6 +128,7 @@ function runCard(experiment, result, stopConditions) {
       experiment === null ? null
         : h("a", { class: "ms-auto small", href: `#/results/${encodeURIComponent(result.id)}` }, "Result ", icon("arrow-right"))),
     result.error ? h("div", { class: "alert alert-danger py-2" }, result.error) : null,
+    actionsChart(result),
     h("h3", { class: "h6 mt-2" }, "Resources hit"),
     result.resources.length
       ? h("div", { class: "table-responsive" }, h("table", { class: "table table-sm" },
