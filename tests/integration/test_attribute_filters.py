@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from chaosplane.faults.ec2 import Ec2Instances
 from chaosplane.faults.network import Subnets
+from chaosplane.faults.rds import RdsInstances
 from chaosplane.graph import FILTER_PATHS, AttributeFilter, passes
 from chaosplane.models import FaultType, Target, TargetType
 
@@ -78,3 +79,29 @@ def test_subnets_carry_their_zone_and_vpc(ec2: Any) -> None:
     assert {zone: r.id for zone, r in by_zone.items()} == subnets
     assert len({r.attributes["VpcId"] for r in resources}) == 1
     assert by_zone["us-east-1b"].attributes["CidrBlock"] == "10.0.1.0/24"
+
+
+def test_rds_instances_carry_their_zone_engine_and_class() -> None:
+    with mock_aws():
+        rds = boto3.client("rds", region_name=REGION)
+        for name, zone in (("orders-a", "us-east-1a"), ("orders-b", "us-east-1b")):
+            rds.create_db_instance(
+                DBInstanceIdentifier=name,
+                DBInstanceClass="db.t3.micro",
+                Engine="postgres",
+                AvailabilityZone=zone,
+                MasterUsername="admin",
+                MasterUserPassword="not-a-secret-1",
+                AllocatedStorage=20,
+                Tags=[{"Key": "tier", "Value": "web"}],
+            )
+        resources = RdsInstances(rds).resolve(_target(TargetType.RDS_INSTANCES), FaultType.RDS_REBOOT)
+
+    by_id = {r.id: r.attributes for r in resources}
+    assert by_id["orders-a"]["AvailabilityZone"] == "us-east-1a"
+    assert by_id["orders-b"]["AvailabilityZone"] == "us-east-1b"
+    assert {a["Engine"] for a in by_id.values()} == {"postgres"}
+    assert {a["DBInstanceClass"] for a in by_id.values()} == {"db.t3.micro"}
+    assert {a["MultiAZ"] for a in by_id.values()} == {"false"}  # booleans as FIS compares them
+    zone_b = AttributeFilter(path="AvailabilityZone", values=["us-east-1b"])
+    assert [r.id for r in resources if passes(r, [zone_b])] == ["orders-b"]
