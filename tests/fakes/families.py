@@ -24,6 +24,7 @@ class FakeInstances:
     rollback_failures: list[Exception] = field(default_factory=list)
     injected_with: dict[str, Resource] = field(default_factory=dict)
     reboots: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # the order rollback started them again in
 
     def add(self, count: int, state: str = "running", **labels: str) -> list[str]:
         start = len(self.states)
@@ -34,9 +35,13 @@ class FakeInstances:
         return ids
 
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
+        """The instances whose labels hold the target's `key=value` selector (every `app=web`
+        instance, for the default target)."""
+        key, _, value = (target.selector or "").partition("=")
         return [
             Resource(instance, "ec2:instance", state, labels=dict(self.labels[instance]))
             for instance, state in self.states.items()
+            if not key or self.labels[instance].get(key) == value
         ]
 
     def stop(self, resource: Resource, force: bool, journal: Journal) -> str:
@@ -68,4 +73,5 @@ class FakeInstances:
             raise self.rollback_failures.pop(0)
         if self.states[entry.resource_id] == "stopped":
             self.states[entry.resource_id] = str(entry.prior_state["state"])
+            self.restored.append(entry.resource_id)
         return self.states[entry.resource_id]

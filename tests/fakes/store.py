@@ -7,6 +7,7 @@ from typing import Any
 
 from chaosplane.errors import Conflict, NotFound, RunExists
 from chaosplane.faults.base import Resource
+from chaosplane.graph import MultiStepExperiment
 from chaosplane.models import (
     TARGET_SPEC,
     ActionProgress,
@@ -83,6 +84,16 @@ class InMemoryStore:
         self.experiments[experiment.id] = experiment
         return experiment
 
+    def add_multi_step(self, team: str = "red", **body: Any) -> Experiment:
+        """A multi-step experiment, checked as the API's body is (graph.MultiStepExperiment)."""
+        spec = MultiStepExperiment.model_validate({"name": "game day", **body}).spec()
+        now = self._clock()
+        experiment = Experiment(
+            **spec.model_dump(), id=new_id(), team=team, status="created", created_at=now, updated_at=now
+        )
+        self.experiments[experiment.id] = experiment
+        return experiment
+
     def change_experiment(self, experiment_id: str, **fields: Any) -> None:
         old = self.experiments[experiment_id]
         self.experiments[experiment_id] = old.model_copy(update={**fields, "updated_at": self._clock()})
@@ -149,8 +160,9 @@ class InMemoryStore:
             raise Conflict("the emergency stop is engaged; no run may start")
         if experiment.id in self.locks.experiment:
             raise Conflict(f"experiment {experiment.id} is already running")
-        if experiment.target in self.locks.target:
-            raise Conflict(f"target {experiment.target} is busy with another run")
+        for target_id in experiment.target_ids:
+            if target_id in self.locks.target:
+                raise Conflict(f"target {target_id} is busy with another run")
         if self.locks.running.get(experiment.team, 0) >= max_concurrent_runs:
             raise Conflict(f"team {experiment.team} already has {max_concurrent_runs} runs in progress")
         now = self._clock()
@@ -169,12 +181,14 @@ class InMemoryStore:
             trigger=trigger,
             schedule_id=schedule_id,
             plan_id=plan_id,
+            steps=experiment.frozen_steps(),
             created_at=now,
             timeline=[self._event("created", f"run requested ({trigger.value})")],
         )
         self.results[run_id] = result
         self.locks.experiment[experiment.id] = run_id
-        self.locks.target[experiment.target] = run_id
+        for target_id in experiment.target_ids:
+            self.locks.target[target_id] = run_id
         self.locks.running[experiment.team] = self.locks.running.get(experiment.team, 0) + 1
         self.locks.active.add(run_id)
         return result.model_copy(deep=True)
@@ -200,6 +214,7 @@ class InMemoryStore:
                 duration=experiment.duration,
                 trigger=trigger,
                 schedule_id=schedule_id,
+                steps=experiment.frozen_steps(),
                 created_at=now,
                 timeline=[self._event("skipped", reason)],
             ),
@@ -211,10 +226,9 @@ class InMemoryStore:
         if run_id in self.locks.active:
             self.locks.active.discard(run_id)
             self.locks.running[result.team] -= 1
-        for locks, key in (
-            (self.locks.experiment, result.experiment_id),
-            (self.locks.target, result.target_id),
-        ):
+        held = [(self.locks.experiment, result.experiment_id)]
+        held += [(self.locks.target, target_id) for target_id in result.target_ids]
+        for locks, key in held:
             if locks.get(key) == run_id:
                 del locks[key]
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosplane.models import Lever, RunStatus
+from chaosplane.models import Experiment, Lever, RunStatus, Target
 
 
 class RunRequest(BaseModel):
@@ -46,3 +46,11 @@ class StopConditionState(BaseModel):
     alarm: str
     state: str = Field(description="OK, ALARM, INSUFFICIENT_DATA or MISSING")
     reason: str = ""
+
+
+class FisImported(BaseModel):
+    """What `POST /experiments/import` created from an AWS FIS experiment template."""
+
+    experiment: Experiment
+    targets: dict[str, Target] = Field(description="the targets created, by the template's target name")
+    notes: list[str] = Field(default_factory=list, description="what the import accepted and left out")

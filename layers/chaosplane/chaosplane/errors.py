@@ -31,9 +31,11 @@ class InvalidRequest(ChaosplaneError):
     that the API reports it as a request validation error does and a form can show it beside it.
     """
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.problems = problems or []
+        """Each problem of a document checked whole (an FIS template), as `path: what is wrong`."""
 
 
 class TransientError(ChaosplaneError):
@@ -68,6 +70,10 @@ class PreflightFailed(ChaosplaneError):
     """A stop condition is in ALARM (or without data, when the policy refuses that) at the start."""
 
 
+class AssertionFailed(ChaosplaneError):
+    """An assert-alarm-state action found an alarm in a state it does not allow: the run fails."""
+
+
 class ErrorName(StrEnum):
     """The error names that travel through Step Functions (Retry, Catch, the state's `error`).
 
@@ -82,4 +88,5 @@ class ErrorName(StrEnum):
     POLICY_REFUSED = PolicyRefused.__name__
     NOTHING_TO_HIT = NothingToHit.__name__
     ROLLBACK_INCOMPLETE = RollbackIncomplete.__name__
+    ASSERTION_FAILED = AssertionFailed.__name__
     WORKFLOW_ENDED = "WorkflowEnded"  # not raised: recovery's name for an execution that died

@@ -49,7 +49,9 @@ from chaosplane.models import (
     Description,
     ExperimentSpec,
     FaultType,
+    Name,
     SelectionText,
+    StopConditions,
     TargetId,
     TargetType,
 )
@@ -258,6 +260,15 @@ class ExperimentGraph(_Step):
         return self
 
     @classmethod
+    def of(cls, spec: ExperimentSpec) -> ExperimentGraph:
+        """The graph of a stored experiment: its own, or the one action of a single fault."""
+        if spec.actions is None:
+            return cls.single(spec)
+        return cls.model_validate(
+            {"targets": spec.targets or {}, "actions": spec.actions, "duration": spec.duration}
+        )
+
+    @classmethod
     def single(cls, spec: ExperimentSpec) -> ExperimentGraph:
         """A single-fault experiment as the graph of one action, named after its fault, on a target
         named `target`, held for the experiment's duration."""
@@ -279,6 +290,34 @@ class ExperimentGraph(_Step):
             actions=actions,
             duration=duration,
         )
+
+    def faults(self) -> list[tuple[str, Action]]:
+        """The fault actions (not the controls), in `order()`."""
+        return [
+            (name, self.actions[name])
+            for name in self.order()
+            if isinstance(self.actions[name].fault, FaultType)
+        ]
+
+    def step_faults(self) -> dict[str, FaultType]:
+        """Each step target a fault acts on, with the first fault (in `order()`) that does: the one
+        whose eligible states the target is planned with. Every action on a step target hits the
+        same resources, as in FIS, which resolves a target once per experiment."""
+        firsts: dict[str, FaultType] = {}
+        for _, action in self.faults():
+            assert action.target is not None and isinstance(action.fault, FaultType)
+            firsts.setdefault(action.target, action.fault)
+        return firsts
+
+    def checked_alarms(self) -> list[str]:
+        """The alarms its assert-alarm-state actions read, each once."""
+        names = [
+            alarm
+            for action in self.actions.values()
+            if action.fault == ControlAction.ASSERT_ALARM_STATE
+            for alarm in action.parameters["alarms"]
+        ]
+        return list(dict.fromkeys(names))
 
     def order(self) -> list[str]:
         """Every action after those it starts after; among ready ones, in the order they were given."""
@@ -322,6 +361,47 @@ class ExperimentGraph(_Step):
             for before in self.actions[name].start_after:
                 later[before] |= {name} | later[name]
         return later
+
+
+class MultiStepExperiment(ExperimentGraph):
+    """The API's body for an experiment of many steps: named targets and actions, as AWS FIS has them.
+
+    What `POST /experiments` takes when the body has `actions`; the store keeps it as an
+    `ExperimentSpec` (`spec()`) whose single-fault fields are its first fault action's.
+    """
+
+    name: Name
+    description: Description = ""
+    stop_conditions: StopConditions = Field(default_factory=list)
+    allow_irreversible: bool = Field(
+        default=False, description="required when an action cannot be rolled back (ec2-terminate)"
+    )
+
+    @model_validator(mode="after")
+    def _injects_something(self) -> Self:
+        if not self.faults():
+            raise ValueError(
+                "actions: at least one action must be a fault (not only wait or assert-alarm-state)"
+            )
+        return self
+
+    def spec(self) -> ExperimentSpec:
+        _, first = self.faults()[0]
+        assert first.target is not None and isinstance(first.fault, FaultType)
+        step = self.targets[first.target]
+        return ExperimentSpec(
+            name=self.name,
+            description=self.description,
+            target=step.target,
+            duration=self.duration,
+            selection=step.selection,
+            stop_conditions=self.stop_conditions,
+            allow_irreversible=self.allow_irreversible,
+            type=first.fault,
+            parameters=first.parameters,
+            targets={k: v.model_dump(mode="json") for k, v in self.targets.items()},
+            actions={k: v.model_dump(mode="json", exclude_defaults=True) for k, v in self.actions.items()},
+        )
 
 
 def _cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:

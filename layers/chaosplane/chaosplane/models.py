@@ -161,6 +161,7 @@ class FailureKind(StrEnum):
     PREPARE = "prepare"  # any other error before anything was touched
     INJECTION = "injection"  # injecting (or holding) the fault failed; whatever was injected was rolled back
     ROLLBACK = "rollback"  # the rollback did not finish: resources may still be faulted
+    ASSERTION = "assertion"  # an assert-alarm-state action found an alarm in a state it does not allow
     ABORTED = "aborted"  # the workflow ended without finishing the run (aborted, timed out); recovered
 
 
@@ -498,6 +499,24 @@ Alarm = Annotated[
 ]
 
 
+def _no_duplicates(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("stop_conditions has duplicates")
+    return value
+
+
+StopConditions = Annotated[
+    list[Alarm],
+    Field(
+        max_length=MAX_STOP_CONDITIONS,
+        description="CloudWatch alarm names or ARNs",
+        json_schema_extra={"uniqueItems": True},
+    ),
+    AfterValidator(_no_duplicates),
+]
+"""An experiment's stop conditions (one fault's or many steps')."""
+
+
 class ExperimentFields(_Request):
     """The fields every experiment has, whatever its fault (faults/specs.py adds `type` and
     `parameters` per fault, for the API's request body)."""
@@ -507,22 +526,10 @@ class ExperimentFields(_Request):
     target: TargetId
     duration: StrictInt = Field(ge=1, le=MAX_DURATION_SECONDS, description="seconds the fault is held")
     selection: SelectionText = "ALL"
-    stop_conditions: list[Alarm] = Field(
-        default_factory=list,
-        max_length=MAX_STOP_CONDITIONS,
-        description="CloudWatch alarm names or ARNs",
-        json_schema_extra={"uniqueItems": True},
-    )
+    stop_conditions: StopConditions = Field(default_factory=list)
     allow_irreversible: bool = Field(
         default=False, description="required for faults that cannot be rolled back (ec2-terminate)"
     )
-
-    @field_validator("stop_conditions")
-    @classmethod
-    def _alarms(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("stop_conditions has duplicates")
-        return value
 
 
 class ExperimentSpec(ExperimentFields):
@@ -540,6 +547,48 @@ class ExperimentSpec(ExperimentFields):
 
         fault = info.data.get("type")
         return value if fault is None else catalogue.validate_parameters(fault, value)
+
+    # A multi-step experiment's graph (chaosplane.graph checks it: the API's body is
+    # graph.MultiStepExperiment). Its `type`, `target`, `selection` and `parameters` are then those
+    # of its first fault action, which lists, events and metrics show.
+    targets: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="a multi-step experiment's named targets; none for one fault"
+    )
+    actions: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="a multi-step experiment's named actions; none for one fault"
+    )
+
+    @property
+    def target_ids(self) -> list[str]:
+        """Every target the experiment acts on, each once: a run locks them all."""
+        return _target_ids(self.target, self.targets)
+
+    def request_body(self) -> dict[str, Any]:
+        """The experiment as the API's body takes it (to PUT it back): one fault's fields, or the
+        steps' (`type`, `target` and the rest are then derived, not sent)."""
+        values = self.model_dump(mode="json", include=set(ExperimentSpec.model_fields))
+        if self.actions is None:
+            return {k: v for k, v in values.items() if k not in ("targets", "actions")}
+        steps = (
+            "name",
+            "description",
+            "targets",
+            "actions",
+            "duration",
+            "stop_conditions",
+            "allow_irreversible",
+        )
+        return {k: values[k] for k in steps}
+
+    def frozen_steps(self) -> dict[str, Any] | None:
+        """What a run of it keeps of its graph (ExperimentResult.steps); None for one fault."""
+        if self.actions is None:
+            return None
+        return {"targets": self.targets or {}, "actions": self.actions, "duration": self.duration}
+
+
+def _target_ids(primary: str, steps: dict[str, dict[str, Any]] | None) -> list[str]:
+    return list(dict.fromkeys([primary, *(step["target"] for step in (steps or {}).values())]))
 
 
 class Experiment(ExperimentSpec):
@@ -581,6 +630,7 @@ class ActionProgress(BaseModel):
     start_time: datetime | None = None
     in_force_at: datetime | None = None  # when its injection finished: its duration counts from here
     end_time: datetime | None = None
+    resources: list[str] = Field(default_factory=list, description="the ids of what it hit")
 
     @model_validator(mode="after")
     def _in_force_since(self) -> Self:
@@ -627,7 +677,14 @@ class ExperimentResult(BaseModel):
     plan_id: str | None = None  # the stored plan the run executes (POST /experiments/{id}/preview)
     actions: dict[str, ActionProgress] = Field(default_factory=dict)
     """Each action's progress (a single-fault run has one, named after its fault)."""
+    steps: dict[str, Any] | None = None
+    """A multi-step run's graph as it was at the start (targets, actions, duration); None: one fault."""
     created_at: datetime
+
+    @property
+    def target_ids(self) -> list[str]:
+        """Every target the run holds a lock on."""
+        return _target_ids(self.target_id, (self.steps or {}).get("targets"))
 
 
 class JournalStatus(StrEnum):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,10 +37,13 @@ class PlannedResource(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     detail: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, str] = Field(default_factory=dict)
+    step: str | None = None
+    """The step target of a multi-step run that selected it; None: a single fault's one target."""
 
     @classmethod
-    def of(cls, resource: Resource) -> PlannedResource:
+    def of(cls, resource: Resource, step: str | None = None) -> PlannedResource:
         return cls(
+            step=step,
             id=resource.id,
             kind=resource.kind,
             state=resource.state,
@@ -87,9 +91,11 @@ class RunPlan(BaseModel):
     eligible_not_selected: list[PlannedResource]
     excluded: list[LeftAlone]
     refusals: list[str]
+    steps: dict[str, str] = Field(default_factory=dict)
+    """A multi-step run's fault actions, each with the step target it hits; empty: one fault."""
 
     @classmethod
-    def for_preview(cls, plan: Plan, experiment: Experiment, now: datetime) -> RunPlan:
+    def for_preview(cls, plan: StepPlans, experiment: Experiment, now: datetime) -> RunPlan:
         """A preview's plan: a run may execute it for PREVIEW_LIFETIME, if the experiment stays as it is."""
         return cls._of(
             plan,
@@ -105,7 +111,7 @@ class RunPlan(BaseModel):
         )
 
     @classmethod
-    def for_run(cls, plan: Plan, run: ExperimentResult, now: datetime) -> RunPlan:
+    def for_run(cls, plan: StepPlans, run: ExperimentResult, now: datetime) -> RunPlan:
         """The plan a run made for itself, from what it froze at its start; no other run may use it."""
         return cls._of(
             plan,
@@ -123,7 +129,7 @@ class RunPlan(BaseModel):
     @classmethod
     def _of(
         cls,
-        plan: Plan,
+        plans: StepPlans,
         team: str,
         experiment_id: str,
         experiment_updated_at: datetime | None,
@@ -145,20 +151,54 @@ class RunPlan(BaseModel):
             duration=duration,
             created_at=now,
             expires_at=expires_at,
-            selected=[PlannedResource.of(r) for r in plan.selected],
-            eligible_not_selected=[PlannedResource.of(r) for r in plan.eligible_not_selected],
-            excluded=[
-                LeftAlone(resource=PlannedResource.of(e.resource), reason=e.reason, detail=e.detail)
-                for e in plan.excluded
+            selected=[PlannedResource.of(r, step) for step, p in plans.by_step.items() for r in p.selected],
+            eligible_not_selected=[
+                PlannedResource.of(r, step)
+                for step, p in plans.by_step.items()
+                for r in p.eligible_not_selected
             ],
-            refusals=list(plan.refusals),
+            excluded=[
+                LeftAlone(resource=PlannedResource.of(e.resource, step), reason=e.reason, detail=e.detail)
+                for step, p in plans.by_step.items()
+                for e in p.excluded
+            ],
+            refusals=plans.refusals,
+            steps=dict(plans.actions),
         )
 
     def resources(self) -> list[ResourceState]:
-        """The run's record of what it will hit (the result's `resources`), in the plan's order."""
+        """The run's record of what it will hit (the result's `resources`), in the plan's order: a
+        multi-step run's, once per fault action, named by the action."""
+        if not self.steps:
+            return [
+                ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail))
+                for r in self.selected
+            ]
         return [
-            ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail)) for r in self.selected
+            ResourceState(id=r.id, kind=r.kind, before=r.state, detail=dict(r.detail), step=action)
+            for action, step in self.steps.items()
+            for r in self.selected
+            if r.step == step
         ]
+
+    def of_step(self, step: str | None, target_id: str) -> RunPlan:
+        """The part of the plan for one step target, `target_id` (None: a single fault's plan)."""
+        if step is None:
+            return self
+        return self.model_copy(
+            update={
+                "target_id": target_id,
+                "selected": [r for r in self.selected if r.step == step],
+                "eligible_not_selected": [r for r in self.eligible_not_selected if r.step == step],
+                "excluded": [e for e in self.excluded if e.resource.step == step],
+            }
+        )
+
+    def of_action(self, action: str) -> dict[str, Resource]:
+        """What `action` hits, by id, as planned (labels and detail included); for a single-fault
+        run (no steps), everything selected."""
+        step = self.steps.get(action)
+        return {r.id: r.resource() for r in self.selected if r.step == step}
 
     def encode(self) -> bytes:
         return zlib.compress(self.model_dump_json().encode(), level=6)
@@ -166,6 +206,27 @@ class RunPlan(BaseModel):
     @classmethod
     def decode(cls, body: bytes) -> RunPlan:
         return cls.model_validate_json(zlib.decompress(body))
+
+
+@dataclass(frozen=True)
+class StepPlans:
+    """What the planner said for each step target a run hits (the key None: a single fault's
+    target), and which step target each fault action hits (empty: one fault)."""
+
+    by_step: Mapping[str | None, Plan]
+    actions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def selected(self) -> int:
+        return sum(len(p.selected) for p in self.by_step.values())
+
+    @property
+    def refusals(self) -> list[str]:
+        return [
+            refusal if step is None else f"targets.{step}: {refusal}"
+            for step, p in self.by_step.items()
+            for refusal in p.refusals
+        ]
 
 
 def refusal_to_start(plan: RunPlan, experiment: Experiment, now: datetime) -> str | None:
@@ -218,10 +279,17 @@ class ShownResource(BaseModel):
     kind: str
     state: str
     labels: dict[str, str] = Field(default_factory=dict)
+    step: str | None = Field(default=None, description="the step target (multi-step experiments)")
 
     @classmethod
     def of(cls, resource: PlannedResource) -> ShownResource:
-        return cls(id=resource.id, kind=resource.kind, state=resource.state, labels=dict(resource.labels))
+        return cls(
+            id=resource.id,
+            kind=resource.kind,
+            state=resource.state,
+            labels=dict(resource.labels),
+            step=resource.step,
+        )
 
 
 class ShownExclusion(ShownResource):
@@ -249,6 +317,9 @@ class Preview(BaseModel):
     stop_conditions: list[StopConditionState]
     policy: SafetyPolicy
     verdict: Verdict
+    steps: dict[str, str] = Field(
+        default_factory=dict, description="each fault action and the step target it hits (multi-step)"
+    )
 
     @classmethod
     def of(
@@ -276,4 +347,5 @@ class Preview(BaseModel):
             stop_conditions=stop_conditions,
             policy=policy,
             verdict=Verdict(allowed=not refusals, reasons=refusals),
+            steps=dict(plan.steps),
         )

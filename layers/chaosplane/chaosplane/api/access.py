@@ -32,6 +32,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/experiments"): Role.VIEWER,
     ("GET", "/experiments/<experiment_id>"): Role.VIEWER,
     ("POST", "/experiments"): Role.OPERATOR,
+    ("POST", "/experiments/import"): Role.OPERATOR,  # creates targets too: as POST /targets does
+    ("GET", "/experiments/<experiment_id>/export"): Role.VIEWER,
     ("PUT", "/experiments/<experiment_id>"): Role.OPERATOR,
     ("DELETE", "/experiments/<experiment_id>"): Role.ADMIN,
     ("POST", "/experiments/<experiment_id>/run"): Role.OPERATOR,

@@ -42,6 +42,7 @@ from chaosplane.api import (
 from chaosplane.auth import Caller
 from chaosplane.errors import Conflict, InvalidRequest, NotFound, TransientError
 from chaosplane.faults.http import WebhookSecrets
+from chaosplane.faults.specs import MULTI_STEP
 from chaosplane.models import AuditEntry, AuditOutcome, FaultType, TargetType, utcnow
 from chaosplane.notifications import Notifications
 from chaosplane.runs import Runs
@@ -100,7 +101,7 @@ def _body_problem(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any] | 
 _FIELD_NAME = re.compile(r"^[\w.:/-]{1,64}$")
 
 
-_TAGS = frozenset({*TargetType, *FaultType})
+_TAGS = frozenset({*TargetType, *FaultType, MULTI_STEP})
 
 
 def _field(error: Mapping[str, Any]) -> str:
@@ -112,11 +113,26 @@ def _field(error: Mapping[str, Any]) -> str:
     """
     loc = list(error["loc"])
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        loc.append(str((error.get("ctx") or {}).get("discriminator", "type")).strip("'"))
+        # A discriminator that is a function (an experiment's: `type`, or `actions`) says `type`.
+        tag = str((error.get("ctx") or {}).get("discriminator", "type")).strip("'")
+        loc.append("type" if tag.endswith("()") else tag)
     elif len(loc) > 1 and loc[0] == "body" and loc[1] in _TAGS:
         del loc[1]
     # An unknown key is named in the error: never echo such a "name" back.
     return ".".join(str(p) if isinstance(p, int) or _FIELD_NAME.match(str(p)) else "<unknown>" for p in loc)
+
+
+def _problem(problem: str, within: str | None) -> dict[str, str]:
+    """A problem `path: what` of a document the body carries (at `within`), as a field error."""
+    path, sep, _ = problem.partition(": ")
+    where = ".".join(p for p in ("body", within, path if sep and _FIELD_NAME.match(path) else None) if p)
+    return {"field": where, "message": problem, "type": "value_error"}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "union_tag_not_found" and "()" in str((error.get("ctx") or {}).get("discriminator")):
+        return "an experiment needs `type` (its one fault) or `actions` (its steps)"
+    return str(error["msg"])
 
 
 def _is_json(content_type: str) -> bool:
@@ -310,7 +326,9 @@ def build_app(
     webhook_secrets: WebhookSecrets | None = None,
     notifications_service: Notifications | None = None,
     token_url: str = "",
+    region: str | None = None,
 ) -> APIGatewayRestResolver:
+    """`region`: the platform's, for the ARNs of an exported FIS template."""
     app = _Resolver(max_body_bytes, store.record_audit)
     built: list[Notifications] = [notifications_service] if notifications_service else []
 
@@ -338,7 +356,7 @@ def build_app(
         return caller().context()
 
     app.include_router(targets.router(store, caller, Targets(store, webhook_secrets)))
-    app.include_router(experiments.router(store, runs, caller, scheduling))
+    app.include_router(experiments.router(store, runs, caller, scheduling, region))
     if scheduling is not None:
         app.include_router(schedules.router(scheduling, caller))
     app.include_router(results.router(store, runs, caller))
@@ -363,7 +381,7 @@ def build_app(
     @app.exception_handler(RequestValidationError)
     def invalid(err: RequestValidationError) -> Response[str]:
         # Field-level messages; never echo the input back (it may hold a secret pasted by mistake).
-        errors = [{"field": _field(e), "message": e["msg"], "type": e["type"]} for e in err.errors()]
+        errors = [{"field": _field(e), "message": _message(e), "type": e["type"]} for e in err.errors()]
         return _error(422, "request is invalid", errors)
 
     @app.exception_handler(body.MalformedBody)
@@ -386,6 +404,8 @@ def build_app(
 
     @app.exception_handler(InvalidRequest)
     def unusable(err: InvalidRequest) -> Response[str]:
+        if err.problems:
+            return _error(422, str(err), [_problem(p, err.field) for p in err.problems])
         if err.field is None:
             return _error(422, str(err))
         return _error(

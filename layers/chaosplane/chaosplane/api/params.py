@@ -1,6 +1,6 @@
 """Query parameters shared by every list endpoint, and the path parameters that name a resource."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -22,4 +22,10 @@ ScheduleId = Annotated[
 
 # Tagged unions are not models, so Powertools must be told they are the body.
 TargetBody = Annotated[TargetSpec, Body(description="a target, by `type`")]
-ExperimentBody = Annotated[specs.ExperimentBody, Body(description="an experiment, by `type` (its fault)")]
+ExperimentBody = Annotated[
+    specs.ExperimentBody, Body(description="an experiment: one fault, by `type`, or steps, with `actions`")
+]
+FisTemplateBody = Annotated[
+    dict[str, Any],
+    Body(description="an AWS FIS experiment template (GetExperimentTemplate's answer, or its input)"),
+]

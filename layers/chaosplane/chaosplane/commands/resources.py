@@ -23,7 +23,7 @@ from chaosplane.commands.context import (
     when,
 )
 from chaosplane.commands.junit import write_junit
-from chaosplane.models import TARGET_FIELDS, Experiment, ExperimentResult, ExperimentSpec, Target
+from chaosplane.models import TARGET_FIELDS, Experiment, ExperimentResult, Target
 
 OutputOpt = Annotated[
     Output | None,
@@ -383,9 +383,7 @@ def experiments_update(
 ) -> None:
     """Change an experiment: the fields in the file and the flags; the others stay as they are."""
     client = STATE.client()
-    current = client.get_experiment(experiment_id).model_dump(
-        mode="json", include=set(ExperimentSpec.model_fields)
-    )
+    current = client.get_experiment(experiment_id).request_body()
     base = {**current, **load_file(file)}
     body = _experiment_body(
         base, name, type_, target, duration, selection, stop_condition, param, description

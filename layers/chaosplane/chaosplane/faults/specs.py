@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Discriminator, Field, create_model
+from pydantic import BaseModel, Discriminator, Field, Tag, create_model
 
 from chaosplane.faults.base import Fault
 from chaosplane.faults.catalogue import FAULTS
+from chaosplane.graph import MultiStepExperiment
 from chaosplane.models import ExperimentFields, ExperimentSpec
 
 
@@ -53,13 +54,33 @@ def _variant(fault: Fault[Any, Any]) -> type[ExperimentFields]:
 
 VARIANTS: tuple[type[ExperimentFields], ...] = tuple(_variant(fault) for fault in FAULTS.values())
 
+MULTI_STEP = "multi-step"
+
+
+def _kind(body: Any) -> str | None:
+    """A body with `actions` is an experiment of many steps; any other is one fault, by `type`."""
+    if isinstance(body, dict):
+        return MULTI_STEP if body.get("actions") is not None else body.get("type")
+    return MULTI_STEP if isinstance(body, MultiStepExperiment) else getattr(body, "type", None)
+
+
 if TYPE_CHECKING:
-    ExperimentBody = ExperimentFields
+    ExperimentBody = ExperimentFields | MultiStepExperiment
 else:
-    ExperimentBody = Annotated[Union[VARIANTS], Discriminator("type")]  # noqa: UP007 (a runtime tuple)
-"""What a client sends to create or replace an experiment."""
+    ExperimentBody = Annotated[
+        Union[
+            (
+                *(Annotated[v, Tag(f.value)] for f, v in zip(FAULTS, VARIANTS, strict=True)),
+                Annotated[MultiStepExperiment, Tag(MULTI_STEP)],
+            )
+        ],
+        Discriminator(_kind),
+    ]
+"""What a client sends to create or replace an experiment: one fault by `type`, or many steps."""
 
 
-def flat(body: ExperimentFields) -> ExperimentSpec:
+def flat(body: ExperimentFields | MultiStepExperiment) -> ExperimentSpec:
     """The experiment the API parsed, as the store and the runs hold it."""
+    if isinstance(body, MultiStepExperiment):
+        return body.spec()
     return ExperimentSpec.model_validate(body.model_dump())

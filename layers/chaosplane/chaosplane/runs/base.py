@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chaosplane.events import EventStatus, RunEvent
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
+from chaosplane.graph import AttributeFilter, ExperimentGraph, passes
 from chaosplane.metrics import MetricReader, series_for
 from chaosplane.models import ExperimentResult, FaultType, StopKind, Target, utcnow
 from chaosplane.parallel import CHANGES_AT_ONCE
-from chaosplane.plans import RunPlan
+from chaosplane.plans import RunPlan, StepPlans, no_longer_eligible, over_policy
 from chaosplane.ports import Clock, RunStore
 from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
@@ -124,16 +125,71 @@ class RunsBase:
         except Exception:
             logger.exception("could not publish the run event %s -> %s of run %s", old, new, result.id)
 
-    def _resolve(self, target: Target, fault: FaultType) -> tuple[list[Resource], frozenset[str]]:
+    def _resolve(
+        self, target: Target, fault: FaultType, filters: Sequence[AttributeFilter] = ()
+    ) -> tuple[list[Resource], frozenset[str]]:
+        """What `target` matches now that `fault` could act on, filters applied (as FIS's)."""
         family = self._families(fault)
-        return family.resolve(target, fault), family.eligible_states
+        return [r for r in family.resolve(target, fault) if passes(r, filters)], family.eligible_states
 
     def _plan(
-        self, target: Target, fault: FaultType, selection: str, duration: int, policy: SafetyPolicy
+        self,
+        target: Target,
+        fault: FaultType,
+        selection: str,
+        duration: int,
+        policy: SafetyPolicy,
+        filters: Sequence[AttributeFilter] = (),
     ) -> Plan:
-        """The one planning path: the preview stores exactly what a run with its plan carries out."""
-        matched, eligible_states = self._resolve(target, fault)
+        matched, eligible_states = self._resolve(target, fault, filters)
         return plan_run(matched, eligible_states, Selection.parse(selection), duration, policy, self._rng)
+
+    def _step_targets(self, graph: ExperimentGraph, team: str) -> dict[str, Target]:
+        """The target of each step a fault acts on, by step name, each read once."""
+        ids = {name: graph.targets[name].target for name in graph.step_faults()}
+        read = {target_id: self._store.get_target(target_id, team=team) for target_id in set(ids.values())}
+        return {name: read[target_id] for name, target_id in ids.items()}
+
+    def _plan_steps(
+        self,
+        graph: ExperimentGraph,
+        targets: Mapping[str, Target],
+        duration: int,
+        policy: SafetyPolicy,
+        *,
+        multi_step: bool,
+    ) -> StepPlans:
+        """The one planning path: the preview stores exactly what a run with its plan carries out.
+        Each step target is planned once, and every fault action on it hits what it selected."""
+        by_step: dict[str | None, Plan] = {}
+        for name, fault in graph.step_faults().items():
+            step = graph.targets[name]
+            by_step[name if multi_step else None] = self._plan(
+                targets[name], fault, step.selection, duration, policy, step.filters
+            )
+        actions = {name: str(action.target) for name, action in graph.faults()} if multi_step else {}
+        return StepPlans(by_step, actions)
+
+    def _plan_problems(
+        self,
+        plan: RunPlan,
+        graph: ExperimentGraph,
+        targets: Mapping[str, Target],
+        policy: SafetyPolicy,
+        *,
+        multi_step: bool,
+    ) -> tuple[list[str], list[str]]:
+        """Why a stored plan may not run now: the resources no longer eligible, and the policy's
+        refusals of its selection as a whole (each a step target's, named, in a multi-step run)."""
+        stale: list[str] = []
+        refusals: list[str] = []
+        for name, fault in graph.step_faults().items():
+            part = plan.of_step(name if multi_step else None, targets[name].id)
+            matched, eligible_states = self._resolve(targets[name], fault, graph.targets[name].filters)
+            prefix = f"targets.{name}: " if multi_step else ""
+            stale += [prefix + why for why in no_longer_eligible(part, matched, eligible_states, policy)]
+            refusals += [prefix + why for why in over_policy(part, matched, eligible_states, policy)]
+        return stale, refusals
 
     def _access_problems(self, target: Target, fault: FaultType) -> list[str]:
         """What the executor lacks to inject *and roll back* `fault` (families that can tell)."""
@@ -141,15 +197,15 @@ class RunsBase:
         return family.check_access(target, fault) if isinstance(family, AccessChecking) else []
 
     def _planned_resources(
-        self, result: ExperimentResult, plan: RunPlan | None = None
+        self, result: ExperimentResult, action: str, plan: RunPlan | None = None
     ) -> dict[str, Resource]:
-        """The run's resources as its plan has them (labels and detail included), by id; `plan`,
-        if it was read already and is the run's."""
+        """What `action` hits as the run's plan has it (labels and detail included), by id;
+        `plan`, if it was read already and is the run's."""
         if result.plan_id is None:  # a run recorded before plans were stored
             return {r.id: Resource(r.id, r.kind, r.before, detail=dict(r.detail)) for r in result.resources}
         if plan is None or plan.id != result.plan_id:
             plan = self._store.get_plan(result.plan_id, team=None)
-        return {r.id: r.resource() for r in plan.selected}
+        return plan.of_action(action)
 
     def _final_series(self, result: ExperimentResult) -> dict[str, Any] | None:
         """The chart's data kept with a run that just ended, up to its end; a failed read is

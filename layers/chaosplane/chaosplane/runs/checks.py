@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chaosplane.errors import InvalidRequest
 from chaosplane.faults import catalogue
+from chaosplane.graph import ExperimentGraph, filter_problems
 from chaosplane.models import FaultType, Target
 from chaosplane.safety import InsufficientData
 
@@ -68,3 +69,29 @@ def check_irreversible(fault: FaultType, allow_irreversible: bool, *, field: str
             "the experiment must set allow_irreversible: true to use it",
             field=field,
         )
+
+
+def check_graph_fits(
+    graph: ExperimentGraph,
+    targets: Mapping[str, Target],
+    allow_irreversible: bool,
+    *,
+    multi_step: bool,
+) -> None:
+    """Every fault action has the consent it needs and fits its target's type, and every filter
+    names an attribute its target's resources carry. `targets`: the graph's targets, by id.
+
+    The fields named are the request's: a single-fault experiment's `target`, or a step target's.
+    """
+    for _, action in graph.faults():
+        assert action.target is not None and isinstance(action.fault, FaultType)
+        step = graph.targets[action.target]
+        check_irreversible(action.fault, allow_irreversible, field="allow_irreversible")
+        where = f"targets.{action.target}.target" if multi_step else "target"
+        check_target_fits(action.fault, targets[step.target], field=where)
+    for name, step in graph.targets.items():
+        if step.target not in targets:  # no fault acts on it
+            continue
+        problems = filter_problems(targets[step.target].type, step.filters, f"targets.{name}.filters")
+        if problems:
+            raise InvalidRequest("; ".join(problems), field=f"targets.{name}.filters")

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 from chaosplane.errors import Conflict, InvalidRequest, NotFound
 from chaosplane.events import EventStatus
+from chaosplane.graph import ExperimentGraph
 from chaosplane.models import ExperimentResult, RunStatus, StopKind
-from chaosplane.plans import no_longer_eligible, refusal_to_start
+from chaosplane.plans import refusal_to_start
 from chaosplane.runs.checks import alarm_name, preflight
 from chaosplane.runs.lifecycle import Lifecycle
 from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData
@@ -37,7 +38,8 @@ class Control(Lifecycle):
         # The experiment was checked against its target when it was saved, and a target's type
         # cannot change; the emergency stop is enforced by create_run's transaction.
         if plan_id is not None:
-            target = self._store.get_target(experiment.target, team=team)
+            graph = ExperimentGraph.of(experiment)
+            targets = self._step_targets(graph, team)
             try:
                 plan = self._store.get_plan(plan_id, team=team)
             except NotFound as err:
@@ -45,8 +47,9 @@ class Control(Lifecycle):
             refusal = refusal_to_start(plan, experiment, self._clock())
             if refusal is not None:
                 raise Conflict(refusal)
-            matched, eligible_states = self._resolve(target, experiment.type)
-            stale = no_longer_eligible(plan, matched, eligible_states, policy)
+            stale, _ = self._plan_problems(
+                plan, graph, targets, policy, multi_step=experiment.actions is not None
+            )
             if stale:
                 raise Conflict(
                     f"plan {plan.id} cannot run as previewed; no longer eligible: " + "; ".join(stale)

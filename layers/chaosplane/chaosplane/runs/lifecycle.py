@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from chaosplane.errors import (
+    AssertionFailed,
     Conflict,
     ErrorName,
     Halted,
@@ -31,13 +32,14 @@ from chaosplane.errors import (
 from chaosplane.events import EventStatus
 from chaosplane.faults import catalogue
 from chaosplane.faults.base import RunContext
-from chaosplane.graph import ControlAction, ExperimentGraph
+from chaosplane.graph import Action, ControlAction, ExperimentGraph
 from chaosplane.graph import advance as next_moves
 from chaosplane.models import (
     STOP_STEP,
     ActionProgress,
     ActionStatus,
     ExperimentResult,
+    FaultType,
     JournalEntry,
     JournalStatus,
     ResourceState,
@@ -46,9 +48,15 @@ from chaosplane.models import (
     Trigger,
 )
 from chaosplane.parallel import each_in_order
-from chaosplane.plans import RunPlan, no_longer_eligible, over_policy
+from chaosplane.plans import RunPlan
 from chaosplane.runs.base import RunsBase
-from chaosplane.runs.checks import check_irreversible, check_target_fits, preflight
+from chaosplane.runs.checks import (
+    alarm_name,
+    check_graph_fits,
+    check_irreversible,
+    check_target_fits,
+    preflight,
+)
 from chaosplane.runs.outcome import failure_kind, outcome, refused_before_start
 from chaosplane.runs.progress import Progress, catch_up, some
 from chaosplane.steps import Advanced, Finalized, Injected, Observing, Prepared, RolledBack, StepError
@@ -132,37 +140,47 @@ class Lifecycle(RunsBase):
             return self._prepared(result)  # a retried Prepare: the plan is already recorded
         if result.stop_requested:
             raise Halted("stop requested before the run started")
-        target, policy = self._store.target_and_policy(result.target_id, team=result.team)
-        check_target_fits(result.fault, target)
-        if catalogue.spec(result.fault).irreversible:
+        graph, multi_step = run_graph(result), result.steps is not None
+        if multi_step:
+            policy = self._store.policy(result.team)
+            targets = self._step_targets(graph, result.team)
+        else:  # one read for both, as the halt's path counts calls
+            target, policy = self._store.target_and_policy(result.target_id, team=result.team)
+            targets = {name: target for name in graph.step_faults()}
+        check_graph_fits(graph, {t.id: t for t in targets.values()}, True, multi_step=multi_step)
+        faults = [(name, FaultType(action.fault)) for name, action in graph.faults()]
+        if any(catalogue.spec(fault).irreversible for _, fault in faults):
             # Checked when the experiment was saved; checked again here, against what it says now.
             experiment = self._store.get_experiment(result.experiment_id, team=result.team)
             try:
-                check_irreversible(result.fault, experiment.allow_irreversible)
+                for _, fault in faults:
+                    check_irreversible(fault, experiment.allow_irreversible)
             except InvalidRequest as err:
                 raise PolicyRefused(str(err)) from err
         _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
-        problems += self._access_problems(target, result.fault)
+        for name, fault in faults:
+            problems += self._access_problems(targets[str(graph.actions[name].target)], fault)
         if problems:
-            raise PreflightFailed("; ".join(problems))
+            raise PreflightFailed("; ".join(dict.fromkeys(problems)))
         now = self._clock()
         if result.plan_id is not None:
             # Started from a previewed plan: exactly its resources, or none of them.
             plan = self._store.get_plan(result.plan_id, team=result.team)
-            matched, eligible_states = self._resolve(target, result.fault)
-            stale = no_longer_eligible(plan, matched, eligible_states, policy)
+            stale, refusals = self._plan_problems(plan, graph, targets, policy, multi_step=multi_step)
             if stale:
                 raise PreflightFailed("planned resources are no longer eligible: " + "; ".join(stale))
-            refusals = over_policy(plan, matched, eligible_states, policy)
             if refusals:
                 raise PolicyRefused("; ".join(refusals))
         else:
-            planned = self._plan(target, result.fault, result.selection, result.duration, policy)
-            if not planned.selected:
-                raise NothingToHit(
-                    f"target {target.id} matched no resource that {result.fault.value} can act on"
-                )
-            if not planned.allowed:
+            planned = self._plan_steps(graph, targets, result.duration, policy, multi_step=multi_step)
+            for name, fault in graph.step_faults().items():
+                if not planned.by_step[name if multi_step else None].selected:
+                    where = f"step target {name} ({targets[name].id})" if multi_step else "target"
+                    raise NothingToHit(
+                        f"{where} {'' if multi_step else targets[name].id + ' '}matched no resource "
+                        f"that {fault.value} can act on"
+                    )
+            if planned.refusals:
                 raise PolicyRefused("; ".join(planned.refusals))
             plan = RunPlan.for_run(planned, result, now)
         matched_count = len(plan.selected) + len(plan.eligible_not_selected) + len(plan.excluded)
@@ -204,33 +222,78 @@ class Lifecycle(RunsBase):
                 return Advanced(finished=True, wake_in=0)
             if not moves.expired and not moves.ready:
                 return Advanced(finished=False, wake_in=max(1, math.ceil(moves.wake_in or 0)))
+            ends_at = min(in_force, default=now) + timedelta(seconds=graph.duration)
             for name in moves.expired:
-                if graph.actions[name].fault is not ControlAction.WAIT:
-                    raise InvalidRequest(
-                        f"run {result_id}: action {name} has a duration, which only a wait has in a "
-                        "single-fault run"
-                    )
-                ended = {"status": ActionStatus.COMPLETED, "end_time": self._clock()}
-                actions[name] = actions[name].model_copy(update=ended)
-                self._store.update_run(result_id, actions=actions)
+                self._expire(result, name, graph.actions[name], actions)
             for name in moves.ready:
-                started = self._clock()
-                if graph.actions[name].fault is ControlAction.WAIT:
+                action, started = graph.actions[name], self._clock()
+                if action.fault is ControlAction.WAIT:
                     # Nothing to change: it is in force from now, on record before the hold.
                     actions[name] = ActionProgress(
                         status=ActionStatus.IN_FORCE, start_time=started, in_force_at=started
                     )
                     self._store.update_run(result_id, actions=actions)
-                    continue
-                actions[name] = ActionProgress(status=ActionStatus.PENDING, start_time=started)
-                self._inject(result, plan, name, graph.actions[name].completes_when_injected, actions)
+                elif action.fault is ControlAction.ASSERT_ALARM_STATE:
+                    self._assert_alarm_state(result, name, action, actions)
+                else:
+                    actions[name] = ActionProgress(status=ActionStatus.PENDING, start_time=started)
+                    hold = action.duration or max(1, math.ceil((ends_at - started).total_seconds()))
+                    self._inject(result, plan, name, action, hold, actions)
+
+    def _assert_alarm_state(
+        self, result: ExperimentResult, name: str, action: Action, actions: dict[str, ActionProgress]
+    ) -> None:
+        """Check, once, that every alarm is in a state the action allows; fail the run if not."""
+        if self._alarms is None:
+            raise RuntimeError("this component cannot read CloudWatch alarms")
+        wanted = set(action.parameters["states"])
+        names = [alarm_name(ref) for ref in action.parameters["alarms"]]
+        states = self._alarms(names)
+        wrong = [
+            f"{n} is {states[n].state if n in states else 'MISSING'}"
+            for n in names
+            if n not in states or states[n].state not in wanted
+        ]
+        at = self._clock()
+        if wrong:
+            line = f"{name}: " + "; ".join(wrong) + f" (wanted {' or '.join(sorted(wanted))})"
+            self._store.update_run(result.id, events=[("advance", line)])
+            raise AssertionFailed(line)
+        actions[name] = ActionProgress(
+            status=ActionStatus.COMPLETED, start_time=at, in_force_at=at, end_time=at
+        )
+        self._store.update_run(
+            result.id, actions=actions, events=[("advance", f"{name}: {', '.join(names)} as wanted")]
+        )
+
+    def _expire(
+        self, result: ExperimentResult, name: str, action: Action, actions: dict[str, ActionProgress]
+    ) -> None:
+        """An action held its duration: undo its own changes (a wait has none), and it completes."""
+        progress = None
+        if action.fault is not ControlAction.WAIT:
+            step = journal_step(result, name)
+            journaled = self._store.journal(result.id)
+            todo = [e for e in journaled if e.step == step and e.status is not JournalStatus.ROLLED_BACK]
+            progress = Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
+            self._undo(result, [todo], progress)
+        ended = {"status": ActionStatus.COMPLETED, "end_time": self._clock()}
+        actions[name] = actions[name].model_copy(update=ended)
+        if progress is None:
+            self._store.update_run(result.id, actions=actions)
+        else:
+            progress.flush(
+                event=("advance", f"{name}: held its {action.duration}s, rolled back"), actions=actions
+            )
 
     def inject(self, result_id: str, plan_id: str | None = None) -> Injected:
         """Journal, then change, each planned resource not changed yet (the state before Advance,
         for executions started before it: a single-fault run's one action)."""
         result, plan = self._run_and_plan(result_id, plan_id)
         self._trace(result, "inject")
-        return self._inject(result, plan, result.fault.value, False, dict(result.actions))
+        name = result.fault.value
+        action = run_graph(result).actions[name].model_copy(update={"duration": result.duration})
+        return self._inject(result, plan, name, action, result.duration, dict(result.actions))
 
     def _run_and_plan(self, result_id: str, plan_id: str | None) -> tuple[ExperimentResult, RunPlan | None]:
         """The run, and its plan when Prepare named it: then both are read in one call."""
@@ -242,29 +305,33 @@ class Lifecycle(RunsBase):
         self,
         result: ExperimentResult,
         plan: RunPlan | None,
-        action: str,
-        completes_when_injected: bool,
+        name: str,
+        action: Action,
+        hold: int,
         actions: dict[str, ActionProgress],
     ) -> Injected:
-        """Inject `action`; its progress (in force, or completed for an instant fault) goes into
-        `actions` and is written with the step's last write."""
+        """Inject the fault action `name`, to be held `hold` seconds; its progress (in force, or
+        completed for an instant fault) goes into `actions` and is written with the step's last
+        write."""
         result_id = result.id
-        fault, family = catalogue.spec(result.fault), self._families(result.fault)
-        parameters = catalogue.parse_parameters(result.fault, result.parameters)
-        planned = self._planned_resources(result, plan)
+        fault_type = FaultType(action.fault)
+        fault, family = catalogue.spec(fault_type), self._families(fault_type)
+        parameters = catalogue.parse_parameters(fault_type, action.parameters)
+        planned = self._planned_resources(result, name, plan)
+        step = journal_step(result, name)
         started = self._clock()
-        context = RunContext(
-            result.id, result.experiment_id, result.duration, started + timedelta(seconds=result.duration)
-        )
-        journal = RunJournal(self._store, result_id, context, result.fault)
+        context = RunContext(result.id, result.experiment_id, hold, started + timedelta(seconds=hold))
+        journal = RunJournal(self._store, result_id, context, fault_type, step)
         journaled = self._store.journal(result_id)
         if catch_up(result, journaled):
             self._store.update_run(result_id, resources=result.resources)
-        done = {e.resource_id for e in journaled if e.status is not JournalStatus.PENDING}
+        mine = [e for e in journaled if e.step == step]
+        done = {e.resource_id for e in mine if e.status is not JournalStatus.PENDING}
         # Journaled by an attempt that died before its batch of marks was written: the change
         # was most likely made. Rollback undoes every entry, marked or not.
-        unmarked = {e.resource_id for e in journaled if e.status is JournalStatus.PENDING}
-        todo = [r for r in result.resources if r.id not in done and "skipped" not in r.detail]
+        unmarked = {e.resource_id for e in mine if e.status is JournalStatus.PENDING}
+        hits = [r for r in result.resources if r.step == step]
+        todo = [r for r in hits if r.id not in done and "skipped" not in r.detail]
         progress = Progress(
             self._store, result, "inject", "injected", len(todo), self._clock, journal.take_marks
         )
@@ -284,7 +351,7 @@ class Lifecycle(RunsBase):
 
         def inject_one(resource: ResourceState) -> tuple[ResourceState, str, bool]:
             try:
-                with self._tracing.span(f"{result.fault.value} inject", resource=resource.id):
+                with self._tracing.span(f"{fault_type.value} inject", resource=resource.id):
                     state = fault.inject(family, planned[resource.id], parameters, journal)
                 return resource, state, False
             except NotEligible as err:
@@ -300,29 +367,31 @@ class Lifecycle(RunsBase):
                 progress.done(f"skipped {resource.id}: {state_or_reason}", skipped=True)
             else:
                 resource.after = state_or_reason
-                progress.done(f"{result.fault.value} {resource.id}: {resource.before} -> {resource.after}")
+                progress.done(f"{fault_type.value} {resource.id}: {resource.before} -> {resource.after}")
 
         try:  # a retried Inject skips what it has done
             each_in_order(todo, inject_one, record, width=self._parallel_changes, before_each=stop_if_asked)
         except BaseException:
             progress.flush_quietly()  # what was hit is on record before a failure goes to rollback
             raise
-        if not any(r.after is not None for r in result.resources):
+        if not any(r.after is not None for r in hits):
             progress.flush()
             raise NothingToHit("every selected resource changed state before it could be injected")
         in_force_at = self._clock()
         elapsed = (in_force_at - started).total_seconds()
-        actions[action] = actions.get(action, ActionProgress(start_time=started)).model_copy(
+        completes = action.completes_when_injected
+        actions[name] = actions.get(name, ActionProgress(start_time=started)).model_copy(
             update={
-                "status": ActionStatus.COMPLETED if completes_when_injected else ActionStatus.IN_FORCE,
+                "status": ActionStatus.COMPLETED if completes else ActionStatus.IN_FORCE,
                 "in_force_at": in_force_at,
-                "end_time": in_force_at if completes_when_injected else None,
+                "end_time": in_force_at if completes else None,
+                "resources": [r.id for r in hits if r.after is not None],
             }
         )
         progress.flush(metrics={**result.metrics, "inject_seconds": round(elapsed, 3)}, actions=actions)
         result.actions = dict(actions)
-        self._emit(Metric.INJECT_DURATION, elapsed * 1000, Fault=result.fault.value)
-        return Injected(injected=sum(1 for r in result.resources if r.after is not None))
+        self._emit(Metric.INJECT_DURATION, elapsed * 1000, Fault=fault_type.value)
+        return Injected(injected=sum(1 for r in hits if r.after is not None))
 
     def observe(self, result_id: str, task_token: str, duration: int) -> Observing:
         """Register the token `stop` uses to end the wait; the wait itself is the task's timeout."""
@@ -333,72 +402,17 @@ class Lifecycle(RunsBase):
         return Observing(observing=result_id)
 
     def rollback(self, result_id: str) -> RolledBack:
-        """Undo every journaled change not yet undone. Works from the journal alone; idempotent.
-
-        One resource that cannot be restored does not stop the others from being restored: every
-        entry is tried, then the run fails with all the errors (transient ones first, so that Step
-        Functions retries the whole rollback while any error might still go away). Each error is
-        logged with its traceback before it is reduced to a line, and the originals travel as the
-        failure's cause (an ExceptionGroup).
-        """
+        """Undo every journaled change not yet undone, the last action injected first. Works from
+        the journal alone; idempotent."""
         result = self._store.get_result(result_id, team=None)
         self._trace(result, "rollback")
-        by_id = {r.id: r for r in result.resources}
         started = self._clock()
-        undone = 0
-        transient: list[tuple[str, Exception]] = []
-        lasting: list[tuple[str, Exception]] = []
         journaled = self._store.journal(result_id)
         if catch_up(result, journaled):
             self._store.update_run(result_id, resources=result.resources)
         todo = [e for e in journaled if e.status is not JournalStatus.ROLLED_BACK]
         progress = Progress(self._store, result, "rollback", "undone", len(todo), self._clock)
-        # Each entry is undone by the fault that wrote it (entries from before that was recorded:
-        # the run's fault), through that fault's family, one family per fault for the whole rollback.
-        families = {f: self._families(f) for f in {e.fault or result.fault for e in todo}}
-
-        def undo(entry: JournalEntry) -> tuple[JournalEntry, str, Exception | None]:
-            """The entry with the state it is left in, or with what went wrong."""
-            fault = entry.fault or result.fault
-            try:
-                with self._tracing.span(f"{fault.value} rollback", resource=entry.resource_id):
-                    restored = catalogue.spec(fault).rollback(families[fault], entry)
-            except Exception as err:
-                logger.exception(
-                    "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result_id
-                )
-                return entry, f"{entry.resource_id}: {type(err).__name__}: {err}", err
-            return entry, restored, None
-
-        def record(outcome: tuple[JournalEntry, str, Exception | None]) -> None:
-            nonlocal undone
-            entry, restored_or_problem, error = outcome
-            if error is not None:
-                kept = transient if isinstance(error, TransientError) else lasting
-                line = f"{entry.resource_id}: {error}" if kept is transient else restored_or_problem
-                kept.append((line, error))
-                return
-            undone += 1
-            if entry.resource_id in by_id:
-                by_id[entry.resource_id].restored = restored_or_problem
-            progress.done(
-                f"{entry.action} {entry.resource_id}: undone, now {restored_or_problem}",
-                mark=(entry, JournalStatus.ROLLED_BACK),
-            )
-
-        try:
-            each_in_order(todo, undo, record, width=self._parallel_changes)
-        except BaseException:
-            progress.flush_quietly()
-            raise
-        problems = transient + lasting
-        if problems:
-            progress.flush()
-            causes = ExceptionGroup(f"rollback of run {result_id}", [err for _, err in problems])
-            lines = "; ".join(line for line, _ in problems)
-            if transient:
-                raise TransientError("rollback not finished, will retry: " + lines) from causes
-            raise RollbackIncomplete(lines) from causes
+        undone = self._undo(result, reverse_injection_order(todo), progress)
         restored_at = self._clock()
         elapsed = (restored_at - started).total_seconds()
         progress.flush(
@@ -412,6 +426,69 @@ class Lifecycle(RunsBase):
             if result.stop_requested and stopped_at is not None:
                 self._emit(Metric.TIME_TO_HALT, (restored_at - stopped_at).total_seconds() * 1000)
         return RolledBack(rolled_back=undone)
+
+    def _undo(self, result: ExperimentResult, groups: list[list[JournalEntry]], progress: Progress) -> int:
+        """Undo each group of entries in turn (a group's entries in parallel); the number undone.
+
+        One resource that cannot be restored does not stop the others from being restored: every
+        entry is tried, then the run fails with all the errors (transient ones first, so that Step
+        Functions retries the whole rollback while any error might still go away). Each error is
+        logged with its traceback before it is reduced to a line, and the originals travel as the
+        failure's cause (an ExceptionGroup).
+        """
+        by_key = {(r.step, r.id): r for r in result.resources}
+        undone = 0
+        transient: list[tuple[str, Exception]] = []
+        lasting: list[tuple[str, Exception]] = []
+        # Each entry is undone by the fault that wrote it (entries from before that was recorded:
+        # the run's fault), through that fault's family, one family per fault for the whole rollback.
+        faults = {e.fault or result.fault for group in groups for e in group}
+        families = {f: self._families(f) for f in faults}
+
+        def undo(entry: JournalEntry) -> tuple[JournalEntry, str, Exception | None]:
+            """The entry with the state it is left in, or with what went wrong."""
+            fault = entry.fault or result.fault
+            try:
+                with self._tracing.span(f"{fault.value} rollback", resource=entry.resource_id):
+                    restored = catalogue.spec(fault).rollback(families[fault], entry)
+            except Exception as err:
+                logger.exception(
+                    "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result.id
+                )
+                return entry, f"{entry.resource_id}: {type(err).__name__}: {err}", err
+            return entry, restored, None
+
+        def record(outcome: tuple[JournalEntry, str, Exception | None]) -> None:
+            nonlocal undone
+            entry, restored_or_problem, error = outcome
+            if error is not None:
+                kept = transient if isinstance(error, TransientError) else lasting
+                line = f"{entry.resource_id}: {error}" if kept is transient else restored_or_problem
+                kept.append((line, error))
+                return
+            undone += 1
+            if (entry.step, entry.resource_id) in by_key:
+                by_key[entry.step, entry.resource_id].restored = restored_or_problem
+            progress.done(
+                f"{entry.action} {entry.resource_id}: undone, now {restored_or_problem}",
+                mark=(entry, JournalStatus.ROLLED_BACK),
+            )
+
+        try:
+            for group in groups:
+                each_in_order(group, undo, record, width=self._parallel_changes)
+        except BaseException:
+            progress.flush_quietly()
+            raise
+        problems = transient + lasting
+        if problems:
+            progress.flush()
+            causes = ExceptionGroup(f"rollback of run {result.id}", [err for _, err in problems])
+            lines = "; ".join(line for line, _ in problems)
+            if transient:
+                raise TransientError("rollback not finished, will retry: " + lines) from causes
+            raise RollbackIncomplete(lines) from causes
+        return undone
 
     def finalize(
         self, result_id: str | None, error: StepError | None, rollback_error: StepError | None
@@ -486,14 +563,26 @@ class Lifecycle(RunsBase):
 
 def run_graph(result: ExperimentResult) -> ExperimentGraph:
     """The graph a run executes, from what it froze at its start: a single-fault run's one action."""
+    if result.steps is not None:
+        return ExperimentGraph.model_validate(result.steps)
     return ExperimentGraph.of_one_fault(
         result.fault, result.target_id, result.selection, result.parameters, result.duration
     )
 
 
 def journal_step(result: ExperimentResult, action: str) -> str | None:
-    """The `step` the journal entries of `action` carry: None for a single-fault run's one action."""
-    return None
+    """The `step` the journal entries (and resources) of `action` carry: the action's name in a
+    multi-step run, None for a single-fault run's one action."""
+    return action if result.steps is not None else None
+
+
+def reverse_injection_order(entries: list[JournalEntry]) -> list[list[JournalEntry]]:
+    """The entries by action (`step`), the action injected last first: a stop undoes the latest
+    fault before those it was layered on, as FIS does."""
+    groups: dict[str | None, list[JournalEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.step, []).append(entry)
+    return sorted(groups.values(), key=lambda group: min(e.created_at for e in group), reverse=True)
 
 
 def action_names(result: ExperimentResult) -> list[str]:

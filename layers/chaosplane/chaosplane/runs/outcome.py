@@ -14,6 +14,7 @@ _FAILURE_KINDS = {
     ErrorName.POLICY_REFUSED.value: FailureKind.POLICY,
     ErrorName.NOTHING_TO_HIT.value: FailureKind.NOTHING_TO_HIT,
     ErrorName.WORKFLOW_ENDED.value: FailureKind.ABORTED,
+    ErrorName.ASSERTION_FAILED.value: FailureKind.ASSERTION,
 }
 
 

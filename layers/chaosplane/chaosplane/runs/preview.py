@@ -7,10 +7,12 @@ from typing import Any
 
 from chaosplane.contracts import StopConditionState
 from chaosplane.faults import catalogue
+from chaosplane.graph import ExperimentGraph
 from chaosplane.metrics import READ_AGAIN_UNTIL, loses_points, series_for
+from chaosplane.models import FaultType
 from chaosplane.plans import Preview, RunPlan
 from chaosplane.runs.base import RunsBase
-from chaosplane.runs.checks import alarm_name, check_target_fits, preflight
+from chaosplane.runs.checks import alarm_name, check_graph_fits, preflight
 
 logger = logging.getLogger(__name__)
 
@@ -20,14 +22,23 @@ class Previews(RunsBase):
         """Plan a run now, store the plan, and show it: a run given its id hits exactly this."""
 
         experiment = self._store.get_experiment(experiment_id, team=team)
-        target = self._store.get_target(experiment.target, team=team)
-        check_target_fits(experiment.type, target)
+        graph, multi_step = ExperimentGraph.of(experiment), experiment.actions is not None
+        targets = self._step_targets(graph, team)
+        check_graph_fits(
+            graph, {t.id: t for t in targets.values()}, experiment.allow_irreversible, multi_step=multi_step
+        )
         policy, lever = self._store.policy_and_lever(team)
-        planned = self._plan(target, experiment.type, experiment.selection, experiment.duration, policy)
+        planned = self._plan_steps(graph, targets, experiment.duration, policy, multi_step=multi_step)
         plan = RunPlan.for_preview(planned, experiment, self._clock())
         self._store.save_plan(plan)
         states, problems = preflight(experiment.stop_conditions, self._alarms, policy.insufficient_data)
-        problems += self._access_problems(target, experiment.type)
+        problems += list(
+            dict.fromkeys(
+                problem
+                for _, action in graph.faults()
+                for problem in self._access_problems(targets[str(action.target)], FaultType(action.fault))
+            )
+        )
         refusals = (
             plan.refusals + problems + ([f"the emergency stop is engaged ({lever.team})"] if lever else [])
         )
@@ -40,7 +51,7 @@ class Previews(RunsBase):
         ]
         return Preview.of(
             plan,
-            irreversible=catalogue.spec(experiment.type).irreversible,
+            irreversible=any(catalogue.spec(FaultType(a.fault)).irreversible for _, a in graph.faults()),
             stop_conditions=stop_conditions,
             policy=policy,
             refusals=refusals,

@@ -111,10 +111,10 @@ def catch_up(result: ExperimentResult, journaled: list[JournalEntry]) -> bool:
     The journal knows a change was applied (or undone), not the state the resource showed then:
     the record says so instead of leaving the resource looking untouched.
     """
-    by_id = {r.id: r for r in result.resources}
+    by_key = {(r.step, r.id): r for r in result.resources}
     changed = False
     for entry in journaled:
-        resource = by_id.get(entry.resource_id)
+        resource = by_key.get((entry.step, entry.resource_id))
         if resource is None or entry.status is JournalStatus.PENDING:
             continue
         if resource.after is None:

@@ -25,12 +25,17 @@ class Experiments(Targets):
     def _target_gone(self, target_id: str) -> InvalidRequest:
         return InvalidRequest(f"target {target_id!r} does not exist", field="target")  # experiment writes
 
-    def _target_or(self, target_id: str, team: str, otherwise: Exception) -> Exception:
-        try:
-            self._target_record(target_id, team)
-        except NotFound:
-            return self._target_gone(target_id)
+    def _target_or(self, target_ids: list[str], team: str, otherwise: Exception) -> Exception:
+        """Why a write that needs `target_ids` was refused: the first one gone, or `otherwise`."""
+        for target_id in target_ids:
+            try:
+                self._target_record(target_id, team)
+            except NotFound:
+                return self._target_gone(target_id)
         return otherwise
+
+    def _first_gone(self, target_ids: list[str], team: str) -> Exception:
+        return self._target_or(target_ids, team, self._target_gone(target_ids[0]))
 
     def create_experiment(self, spec: ExperimentSpec, *, team: str) -> Experiment:
         now = self._clock()
@@ -43,14 +48,15 @@ class Experiments(Targets):
             **spec.model_dump(mode="json"),
         )
         t = self._targets
-        # The target must exist (in this team) when the experiment is written, and counts its users
-        # so that it cannot be deleted from under them: both in one transaction.
-        with self._transaction(lambda: self._target_gone(spec.target)) as tx:
-            tx.update(
-                t(id=spec.target),
-                actions=[t.experiments.add(1)],
-                condition=t.id.exists() & (t.scope == team),
-            )
+        # Each target must exist (in this team) when the experiment is written, and counts its
+        # users so that it cannot be deleted from under them: all in one transaction.
+        with self._transaction(lambda: self._first_gone(spec.target_ids, team)) as tx:
+            for target_id in spec.target_ids:
+                tx.update(
+                    t(id=target_id),
+                    actions=[t.experiments.add(1)],
+                    condition=t.id.exists() & (t.scope == team),
+                )
             tx.save(record, condition=self._experiments.id.does_not_exist())
         return self._experiment(record)
 
@@ -72,19 +78,24 @@ class Experiments(Targets):
             raise Conflict("experiment is running; stop it or wait for it to end before changing it")
         e, t = self._experiments, self._targets
         values = spec.model_dump(mode="json")
-        actions = [getattr(e, name).set(value) for name, value in values.items()]
+        actions = [
+            getattr(e, name).set(value) if value is not None else getattr(e, name).remove()
+            for name, value in values.items()
+        ]
         actions.append(e.updated_at.set(self._clock()))
         busy = Conflict("experiment started running or was deleted meanwhile")
         same_team_target = t.id.exists() & (t.scope == team)
-        if spec.target == record.target:
-            with self._transaction(lambda: self._target_or(spec.target, team, busy)) as tx:
-                tx.condition_check(t, spec.target, condition=same_team_target)
-                tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
-        else:
-            with self._transaction(lambda: self._target_or(spec.target, team, busy)) as tx:
-                tx.update(t(id=spec.target), actions=[t.experiments.add(1)], condition=same_team_target)
-                tx.update(t(id=record.target), actions=[t.experiments.add(-1)])
-                tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
+        before, after = self._experiment(record).target_ids, spec.target_ids
+        with self._transaction(lambda: self._target_or(after, team, busy)) as tx:
+            for target_id in after:
+                if target_id in before:
+                    tx.condition_check(t, target_id, condition=same_team_target)
+                else:
+                    tx.update(t(id=target_id), actions=[t.experiments.add(1)], condition=same_team_target)
+            for target_id in before:
+                if target_id not in after:
+                    tx.update(t(id=target_id), actions=[t.experiments.add(-1)])
+            tx.update(record, actions=actions, condition=e.id.exists() & e.active_run.does_not_exist())
         return self.get_experiment(experiment_id, team=team)
 
     def delete_experiment(self, experiment_id: str, *, team: str) -> None:
@@ -93,7 +104,8 @@ class Experiments(Targets):
         running = Conflict("experiment is running; stop it before deleting it")
         with self._transaction(lambda: running) as tx:
             tx.delete(e(id=experiment_id), condition=e.id.exists() & e.active_run.does_not_exist())
-            tx.update(t(id=record.target), actions=[t.experiments.add(-1)])
+            for target_id in self._experiment(record).target_ids:
+                tx.update(t(id=target_id), actions=[t.experiments.add(-1)])
 
     def schedules(self, experiment_id: str, *, team: str | None) -> tuple[dict[str, dict[str, Any]], int]:
         """An experiment's schedules (id -> schedule) and the version to write them back with."""

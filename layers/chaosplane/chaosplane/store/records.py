@@ -105,6 +105,9 @@ class ExperimentRecord(Model):
     selection = UnicodeAttribute()
     stop_conditions = ListAttribute(of=UnicodeAttribute, default=list)
     allow_irreversible = BooleanAttribute(default=False)
+    # A multi-step experiment's graph (models.ExperimentSpec); absent for one fault.
+    targets = JSONAttribute(null=True)
+    actions = JSONAttribute(null=True)
     status = UnicodeAttribute()
     active_run = UnicodeAttribute(null=True)
     # Schedule id -> the schedule as the API shows it; the Scheduler holds the live copy.
@@ -143,6 +146,7 @@ class ResultRecord(Model):
     schedule_id = UnicodeAttribute(null=True)
     plan_id = UnicodeAttribute(null=True)  # the stored plan this run executes (chaosplane/plans.py)
     actions = JSONAttribute(default=dict)  # each action's progress (models.ActionProgress)
+    steps = JSONAttribute(null=True)  # a multi-step run's graph as it started; absent for one fault
     # Present while the run holds its locks (sparse index: the sweeper and the guard read only these).
     active = UnicodeAttribute(null=True)
     by_experiment = ByExperiment()

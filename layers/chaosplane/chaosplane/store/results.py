@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,10 +46,9 @@ class Results(Experiments, Teams, Plans):
             pass
         if self._experiment_record(experiment.id, None).active_run:
             return Conflict(f"experiment {experiment.id} is already running")
-        if self._target_record(experiment.target, None).active_run:
-            return Conflict(
-                f"target {experiment.target} is busy with another run (one run per target at a time)"
-            )
+        for target_id in experiment.target_ids:
+            if self._target_record(target_id, None).active_run:
+                return Conflict(f"target {target_id} is busy with another run (one run per target at a time)")
         return team_refused
 
     def _why_not_finished(self, result_id: str, locks_moved: Exception) -> Exception:
@@ -100,6 +100,7 @@ class Results(Experiments, Teams, Plans):
             trigger=trigger.value,
             schedule_id=schedule_id,
             plan_id=plan_id,
+            steps=experiment.frozen_steps(),
             timeline=[TimelineMap(at=now, step="created", message=f"run requested ({trigger.value})")],
         )
         e, t, teams = self._experiments, self._targets, self._teams
@@ -112,11 +113,12 @@ class Results(Experiments, Teams, Plans):
                     actions=[e.active_run.set(record.id), e.status.set(RunStatus.PENDING.value)],
                     condition=e.id.exists() & e.active_run.does_not_exist(),
                 )
-                tx.update(
-                    t(id=experiment.target),
-                    actions=[t.active_run.set(record.id)],
-                    condition=t.id.exists() & t.active_run.does_not_exist(),
-                )
+                for target_id in experiment.target_ids:
+                    tx.update(
+                        t(id=target_id),
+                        actions=[t.active_run.set(record.id)],
+                        condition=t.id.exists() & t.active_run.does_not_exist(),
+                    )
                 tx.update(
                     teams(team=experiment.team),
                     actions=[teams.running.add(1)],
@@ -165,6 +167,7 @@ class Results(Experiments, Teams, Plans):
             stop_conditions=experiment.stop_conditions,
             trigger=trigger.value,
             schedule_id=schedule_id,
+            steps=experiment.frozen_steps(),
             timeline=[TimelineMap(at=now, step="skipped", message=reason)],
         )
         try:
@@ -177,7 +180,7 @@ class Results(Experiments, Teams, Plans):
     def abandon_run(self, result_id: str, experiment_id: str) -> None:
         """Undo `create_run` when the workflow could not be started: no half-written run remains."""
         record = self._result_record(result_id)
-        self.release_run(result_id, experiment_id, record.target_id)
+        self.release_run(result_id, experiment_id, self._result(record).target_ids)
         self._results(id=result_id).delete()
         # The experiment's status goes back to what its latest finished run says.
         latest = next(
@@ -186,8 +189,8 @@ class Results(Experiments, Teams, Plans):
         status = latest.status if latest is not None else ExperimentStatus.CREATED.value
         self._experiments(id=experiment_id).update(actions=[self._experiments.status.set(status)])
 
-    def release_run(self, result_id: str, experiment_id: str, target_id: str) -> None:
-        """Free the experiment, the target and the team's run slot (each only if this run holds it)."""
+    def release_run(self, result_id: str, experiment_id: str, target_ids: Sequence[str]) -> None:
+        """Free the experiment, its targets and the team's run slot (each only if this run holds it)."""
         r, teams = self._results, self._teams
         try:
             record = self._results.get(result_id, consistent_read=True)
@@ -200,7 +203,9 @@ class Results(Experiments, Teams, Plans):
                     tx.update(teams(team=record.scope), actions=[teams.running.add(-1)])
             except RunExists:
                 pass
-        for model, item_id in ((self._experiments, experiment_id), (self._targets, target_id)):
+        held: list[tuple[Any, str]] = [(self._experiments, experiment_id)]
+        held += [(self._targets, target_id) for target_id in target_ids]
+        for model, item_id in held:
             try:
                 model(id=item_id).update(
                     actions=[model.active_run.remove()], condition=model.active_run == result_id
@@ -430,7 +435,7 @@ class Results(Experiments, Teams, Plans):
         result_id = result.id
         if result.status.is_final:
             if release:
-                self.release_run(result_id, result.experiment_id, result.target_id)
+                self.release_run(result_id, result.experiment_id, result.target_ids)
             return result
         now = self._clock()
         r, e = self._results, self._experiments
@@ -478,11 +483,12 @@ class Results(Experiments, Teams, Plans):
                         actions=[e.status.set(status.value), e.active_run.remove()],
                         condition=e.active_run == result_id,
                     )
-                    tx.update(
-                        t(id=result.target_id),
-                        actions=[t.active_run.remove()],
-                        condition=t.active_run == result_id,
-                    )
+                    for target_id in result.target_ids:
+                        tx.update(
+                            t(id=target_id),
+                            actions=[t.active_run.remove()],
+                            condition=t.active_run == result_id,
+                        )
                     tx.update(teams(team=result.team), actions=[teams.running.add(-1)])
                 return final
             except RunExists:
@@ -500,7 +506,7 @@ class Results(Experiments, Teams, Plans):
         except RunExists:
             return self.get_result(result_id, team=None)
         if release:
-            self.release_run(result_id, result.experiment_id, result.target_id)
+            self.release_run(result_id, result.experiment_id, result.target_ids)
         return self.get_result(result_id, team=None)
 
     def active_runs(self) -> list[ExperimentResult]:

@@ -54,4 +54,5 @@ def build_api(settings: Settings | None = None) -> APIGatewayRestResolver:
         webhook_secrets=build_webhook_secrets(settings, clients=clients),
         notifications_service=build_notifications(store, settings, clients=clients),
         token_url=settings.token_url,
+        region=settings.aws_region,
     )
