@@ -3,11 +3,26 @@ graph across EC2, subnets and a wait; FIS templates are imported, run and export
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from tests.conftest import Platform, wait_until
-from tests.integration.test_cloud_faults import acl_of, blackhole_acls, subnets, target
+from tests.integration.test_cloud_faults import (
+    acl_of,
+    blackhole_acls,
+    commands,
+    db_instances,
+    ecs_tasks,
+    managed_instances,
+    subnets,
+    target,
+    task_states,
+)
+from tests.unit import test_fis
 
 GAME_DAY = {
     # Stop the web tier for 2 s, wait 1 s once it is back, then blackhole the cache subnets for 2 s.
@@ -231,3 +246,119 @@ def test_a_template_that_does_not_map_names_every_problem_and_creates_nothing(pl
     assert any(e["field"].startswith("body.actions.bad") for e in errors), errors
     assert platform.json("GET", "/targets")["items"] == targets_before
     assert platform.json("GET", "/experiments")["items"] == []
+
+
+# The user guide's examples, as tests/unit/test_fis.py has them, with their minutes made seconds,
+# their ARNs naming resources made on the embedded AWS and no stop condition (those alarms are in
+# another account): each is imported, run to completion with everything restored, and exported
+# back as it came in.
+REGION, ACCOUNT = "us-east-1", "123456789012"
+
+
+def _from_user_guide(example: dict[str, Any], arns: dict[str, str] | None = None) -> dict[str, Any]:
+    text = json.dumps(example).replace("PT2M", "PT2S").replace('\\"120\\"', '\\"2\\"')
+    for theirs, ours in (arns or {}).items():
+        text = text.replace(theirs, ours)
+    template = {k: v for k, v in json.loads(text).items() if k not in ("roleArn", "tags")}
+    return {**template, "stopConditions": [{"source": "none"}]}
+
+
+def _arn(kind: str, resource_id: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{ACCOUNT}:{kind}/{resource_id}"
+
+
+def _stop_by_count(platform: Platform) -> tuple[dict, Callable[[], bool]]:
+    instances = platform.instances(4, {"env": "prod"})
+    template = _from_user_guide(test_fis.STOP_BY_COUNT)
+    return template, lambda: set(platform.states(instances).values()) == {"running"}
+
+
+def _ssm_cpu_stress(platform: Platform) -> tuple[dict, Callable[[], bool]]:
+    (instance,) = managed_instances(platform, 1, {"app": "web"})
+    their_instance = test_fis.SSM_CPU_STRESS["targets"]["myInstance"]["resourceArns"][0]
+    template = _from_user_guide(test_fis.SSM_CPU_STRESS, {their_instance: _arn("instance", instance)})
+    return (
+        template,
+        lambda: [c["DocumentName"] for c in commands(platform, instance)] == ["AWSFIS-Run-CPU-Stress"],
+    )
+
+
+def _ecs_stop_task(platform: Platform) -> tuple[dict, Callable[[], bool]]:
+    tasks = ecs_tasks(platform, 3, "service:web", {"app": "web"})
+    template = _from_user_guide(test_fis.ECS_STOP_TASK)
+    return template, lambda: list(task_states(platform, tasks).values()).count("STOPPED") == 1
+
+
+def _disrupt_connectivity(platform: Platform) -> tuple[dict, Callable[[], bool]]:
+    _, (subnet,) = subnets(platform, 1, {"tier": "cache"})
+    original = acl_of(platform, subnet)
+    their_subnet = test_fis.DISRUPT_CONNECTIVITY["targets"]["Subnets"]["resourceArns"][0]
+    template = _from_user_guide(test_fis.DISRUPT_CONNECTIVITY, {their_subnet: _arn("subnet", subnet)})
+    return template, lambda: acl_of(platform, subnet) == original and not blackhole_acls(platform)
+
+
+def _reboot_db(platform: Platform) -> tuple[dict, Callable[[], bool]]:
+    (db,) = db_instances(platform, 1, {"tier": "db"})
+    template = {
+        "description": "Reboot the database, then wait",
+        "targets": {
+            "Db": {"resourceType": "aws:rds:db", "resourceTags": {"tier": "db"}, "selectionMode": "ALL"}
+        },
+        "actions": {
+            "RebootDb": {
+                "actionId": "aws:rds:reboot-db-instances",
+                "parameters": {"forceFailover": "false"},
+                "targets": {"DBInstances": "Db"},
+            },
+            "Settle": {
+                "actionId": "aws:fis:wait",
+                "parameters": {"duration": "PT1S"},
+                "startAfter": ["RebootDb"],
+            },
+        },
+        "stopConditions": [{"source": "none"}],
+    }
+    rds = platform.session.client("rds")
+    return (
+        template,
+        lambda: (
+            rds.describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]["DBInstanceStatus"]
+            == "available"
+        ),
+    )
+
+
+USER_GUIDE = {
+    "stop-by-count": _stop_by_count,
+    "ssm-cpu-stress": _ssm_cpu_stress,
+    "ecs-stop-task": _ecs_stop_task,
+    "disrupt-connectivity": _disrupt_connectivity,
+    "rds-reboot": _reboot_db,
+}
+
+
+@pytest.mark.parametrize("example", sorted(USER_GUIDE))
+def test_a_user_guide_template_runs_to_completion_and_exports_back(platform: Platform, example: str) -> None:
+    template, settled = USER_GUIDE[example](platform)
+    imported = platform.json("POST", "/experiments/import", template, expect=201, duration=20)
+    experiment_id = imported["experiment"]["id"]
+
+    run = platform.json("POST", f"/experiments/{experiment_id}/run", expect=202)
+    result = platform.wait_for_result(run["result_id"], timeout=60)
+
+    assert result["status"] == "completed", result
+    assert {a["status"] for a in result["actions"].values()} == {"completed"}
+    assert result["resources"] and all(r["after"] is not None for r in result["resources"])
+    assert settled()
+    exported = platform.json("GET", f"/experiments/{experiment_id}/export", format="fis", account=ACCOUNT)
+    assert exported["targets"] == template["targets"]
+    assert {name: a["actionId"] for name, a in exported["actions"].items()} == {
+        name: a["actionId"] for name, a in template["actions"].items()
+    }
+    for name, action in template["actions"].items():  # what was given comes back (defaults added)
+        given, back = action.get("parameters", {}), exported["actions"][name].get("parameters", {})
+        for document in (given, back):  # a JSON string: compared as what it says
+            if "documentParameters" in document:
+                document["documentParameters"] = json.loads(document["documentParameters"]).items()
+        assert given.pop("documentParameters", set()) <= back.pop("documentParameters", set()), name
+        assert given.items() <= back.items(), (name, given, back)

@@ -244,15 +244,21 @@ class _Resolver(APIGatewayRestResolver):
                 APIGatewayRestResolver.enable_swagger(Keeper(), **options)  # type: ignore[arg-type]
             return made[0]()
 
+    def _routes_for(self, path: str) -> list[Route]:
+        """The routes whose rule matches `path`. A literal path shadows a parameterised one:
+        `/experiments/import` is never the experiment `import` (ids are UUIDs), whatever the method."""
+        matching = [route for route in self.routes() if route.rule.match(path)]
+        return [route for route in matching if "<" not in route.path] or matching
+
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        for route in self.routes():
+        for route in self._routes_for(path):
             if route.method == method and (found := route.rule.match(path)):
                 return route, found.groupdict()
         return None, {}
 
     def allowed_methods(self, path: str) -> list[str]:
         """The methods some route has for `path` (none for an unknown path)."""
-        return sorted({route.method for route in self.routes() if route.rule.match(path)})
+        return sorted({route.method for route in self._routes_for(path)})
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         method, path = str(event.get("httpMethod", "")).upper(), str(event.get("path", ""))
