@@ -593,3 +593,70 @@ def _target(namespace: str, selector: str) -> Target:
 
 def _fault(name: str) -> FaultType:
     return FaultType(name)
+
+
+def test_an_fis_pod_template_runs_latency_then_loss_in_containers_of_their_own(
+    eks_platform: Platform,
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    admin: k8s.CoreV1Api,
+    kubelet: _Kubelet,
+) -> None:
+    """A multi-step run of two in-pod actions on the same pods, one after the other, imported from
+    an FIS template: each has its own ephemeral container, each is stopped when its duration ends."""
+    grant_executor(kube_cluster, kube_namespace)
+    for name in ("cart-1", "cart-2"):
+        admin.create_namespaced_pod(kube_namespace, pod(name, {"app": "cart"}))
+    run_pods(admin, kube_namespace, ["cart-1", "cart-2"])
+    template = {
+        "description": "Delay the cart pods, then drop a fifth of their packets",
+        "targets": {
+            "Cart": {
+                "resourceType": "aws:eks:pod",
+                "parameters": {
+                    "clusterIdentifier": "executor",
+                    "namespace": kube_namespace,
+                    "selectorType": "labelSelector",
+                    "selectorValue": "app=cart",
+                },
+                "selectionMode": "ALL",
+            }
+        },
+        "actions": {
+            "Latency": {
+                "actionId": "aws:eks:pod-network-latency",
+                "parameters": {
+                    "duration": "PT1S",
+                    "delayMilliseconds": "150",
+                    "kubernetesServiceAccount": "fis",
+                },
+                "targets": {"Pods": "Cart"},
+            },
+            "Loss": {
+                "actionId": "aws:eks:pod-network-packet-loss",
+                "parameters": {"duration": "PT1S", "lossPercent": "20", "kubernetesServiceAccount": "fis"},
+                "targets": {"Pods": "Cart"},
+                "startAfter": ["Latency"],
+            },
+        },
+        "stopConditions": [{"source": "none"}],
+    }
+    imported = eks_platform.json("POST", "/experiments/import", template, expect=201, duration=30)
+
+    result = run(eks_platform, imported["experiment"]["id"])
+
+    assert result["status"] == "completed", result
+    latency, loss = (eks.container_name(result["id"], step) for step in ("Latency", "Loss"))
+    payloads_added = [c for c in kubelet.added if eks.CHECK_SUFFIX not in c["name"]]
+    assert sorted(c["name"] for c in payloads_added) == sorted([latency, loss] * 2)
+    assert all("150" in c["command"] for c in payloads_added if c["name"] == latency)
+    live = pods(admin, kube_namespace)
+    for name in ("cart-1", "cart-2"):
+        names = [c.name for c in live[name].spec.ephemeral_containers if eks.CHECK_SUFFIX not in c.name]
+        assert names == [latency, loss]  # loss started after latency ended, in a container of its own
+    # Each payload was stopped by its own action's rollback: two stops per pod.
+    assert sorted((pod_name, container) for pod_name, container, _ in kubelet.execs) == sorted(
+        (p, c) for p in ("cart-1", "cart-2") for c in (latency, loss)
+    )
+    assert {a["status"] for a in result["actions"].values()} == {"completed"}
+    assert {r["step"] for r in result["resources"]} == {"Latency", "Loss"}

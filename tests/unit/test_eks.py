@@ -195,3 +195,14 @@ def test_exec_runs_on_a_client_of_its_own_so_the_shared_one_stays_plain(
     assert shared_was_plain == [True]
     assert shared.request == plain
     assert exec_urls == ["https://127.0.0.1:6443/api/v1/namespaces/web/pods/pod-1/exec"]
+
+
+def test_each_action_of_a_multi_step_run_has_a_container_name_of_its_own() -> None:
+    run = "9b2c1d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d"
+    single = eks.container_name(run)
+    latency, loss = eks.container_name(run, "latency"), eks.container_name(run, "loss")
+    assert single == "chaosplane-9b2c1d3e4f504a6b8c7d"  # a single-fault run's, as before
+    assert len({single, latency, loss}) == 3 and latency.startswith(single)
+    assert eks.container_name(run, "latency") == latency  # found again by a retried injection
+    longest = eks.container_name(run, "x" * 64) + eks.CHECK_SUFFIX + "99"
+    assert len(longest) <= 63  # a container name is a DNS label, check containers included

@@ -50,6 +50,9 @@ class RunContext:
     duration: int
     deadline: datetime
     """When the fault should be gone at the latest: a receiver or agent may revert by itself then."""
+    step: str | None = None
+    """The action of a multi-step run making the change (None: a single-fault run's one fault):
+    two actions of one run may act on the same resource, one after the other."""
 
 
 class Journal(Protocol):

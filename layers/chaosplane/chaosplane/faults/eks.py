@@ -24,6 +24,8 @@ every function that imports it, never loads the client (half a second at cold st
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import threading
 import time
@@ -126,9 +128,12 @@ def ephemeral_container(name: str, image: str, command: list[str], network: bool
     }
 
 
-def container_name(result_id: str) -> str:
-    # One container per run and pod; the run id makes it findable by rollback with nothing else.
-    return CONTAINER_PREFIX + result_id.replace("-", "")[:20]
+def container_name(result_id: str, step: str | None = None) -> str:
+    # One container per run (and action of a multi-step run) and pod: an ephemeral container can
+    # never be removed, so a later action on the same pod needs a name of its own. The journal
+    # keeps the name, so rollback needs nothing else.
+    name = CONTAINER_PREFIX + result_id.replace("-", "")[:20]
+    return name if step is None else f"{name}-{hashlib.sha256(step.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -441,7 +446,7 @@ class EksPods:
         busy = _running_ours(pod)
         if busy:
             raise NotEligible(f"pod {resource.id} is already under a chaosplane fault ({', '.join(busy)})")
-        name = container_name(journal.run.result_id)
+        name = container_name(journal.run.result_id, journal.run.step)
         seconds = journal.run.duration + PAYLOAD_MARGIN_SECONDS
         network = fault in (FaultType.POD_NETWORK_LATENCY, FaultType.POD_NETWORK_LOSS)
         container = ephemeral_container(

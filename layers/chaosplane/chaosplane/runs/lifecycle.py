@@ -320,7 +320,7 @@ class Lifecycle(RunsBase):
         planned = self._planned_resources(result, name, plan)
         step = journal_step(result, name)
         started = self._clock()
-        context = RunContext(result.id, result.experiment_id, hold, started + timedelta(seconds=hold))
+        context = RunContext(result.id, result.experiment_id, hold, started + timedelta(seconds=hold), step)
         journal = RunJournal(self._store, result_id, context, fault_type, step)
         journaled = self._store.journal(result_id)
         if catch_up(result, journaled):
