@@ -25,7 +25,6 @@ every function that imports it, never loads the client (half a second at cold st
 from __future__ import annotations
 
 import hashlib
-
 import json
 import threading
 import time
