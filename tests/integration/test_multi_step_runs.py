@@ -156,17 +156,38 @@ def test_a_graph_that_cannot_run_is_refused_with_the_field_and_nothing_is_create
                 "a": {"fault": "wait", "duration": 1, "start_after": ["b"]},
                 "b": {"fault": "wait", "duration": 1, "start_after": ["a"]},
             },
-            "cycle",
+            "body.actions",
+            "start_after makes a cycle",
         ),
-        ({"a": {"fault": "ec2-stop", "target": "nope"}}, "not in targets"),
-        ({"a": {"fault": "network-blackhole", "target": "web"}}, "acts on subnets targets"),
-        ({"a": {"fault": "wait", "duration": 5}}, "at least one action must be a fault"),
+        ({"a": {"fault": "ec2-stop", "target": "nope"}}, "body.actions.a.target", "'nope' is not in targets"),
+        (
+            {
+                "a": {"fault": "ec2-stop", "target": "web"},
+                "b": {"fault": "wait", "duration": 1, "start_after": ["c"]},
+            },
+            "body.actions.b.start_after",
+            "'c' is not an action",
+        ),
+        (
+            {"a": {"fault": "network-blackhole", "target": "web"}},
+            "body.targets.web.target",
+            "acts on subnets",
+        ),
+        ({"a": {"fault": "wait", "duration": 5}}, "body", "at least one action must be a fault"),
+        (
+            {"a": {"fault": "ec2-stop", "target": "web", "duration": 61}},
+            "body.actions.a.duration",
+            "longer than",
+        ),
     ]
-    for actions, message in cases:
+    for actions, field, message in cases:
         body = {"name": "bad", "targets": {"web": {"target": web["id"]}}, "actions": actions, "duration": 60}
         response = platform.api("POST", "/experiments", body)
         assert response.status_code == 422, (actions, response.get_data(as_text=True))
-        assert message in response.get_data(as_text=True), response.get_data(as_text=True)
+        errors = response.get_json().get("errors") or [
+            {"field": "body", "message": response.get_json()["message"]}
+        ]
+        assert any(e["field"] == field and message in e["message"] for e in errors), (field, errors)
     assert platform.json("GET", "/experiments")["items"] == before
 
 

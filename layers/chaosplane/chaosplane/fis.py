@@ -1173,7 +1173,9 @@ def _check_graph(body: Mapping[str, Any], problems: list[str]) -> None:
             loc = ".".join(str(part) for part in error["loc"])
             # The graph joins its problems with "; ", each starting with its path.
             for message in re.split(r"; (?=actions\.)", error["msg"].removeprefix("Value error, ")):
-                problems.append(f"{loc}: {message}" if loc else message)
+                # The graph's own problems name their field already.
+                named = not loc or message.startswith(f"{loc}: ") or message.startswith("actions")
+                problems.append(message if named else f"{loc}: {message}")
 
 
 # -- export ---------------------------------------------------------------------------------------

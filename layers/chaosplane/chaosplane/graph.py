@@ -34,9 +34,11 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from chaosplane.faults.base import Resource
 from chaosplane.faults.catalogue import FAULTS, validate_parameters
@@ -230,33 +232,44 @@ class ExperimentGraph(_Step):
 
     @model_validator(mode="after")
     def _a_graph_that_can_run(self) -> Self:
-        problems: list[str] = []
+        # Each problem is an error at its own field (`body.actions.b.start_after`), its message
+        # naming the field too, as it reads on its own in a list of problems.
+        problems: list[tuple[tuple[str, ...], str]] = []
         for name, action in self.actions.items():
             if action.target is not None and action.target not in self.targets:
-                problems.append(f"actions.{name}.target: {action.target!r} is not in targets")
+                problems.append(((name, "target"), f"{action.target!r} is not in targets"))
             for before in action.start_after:
                 if before not in self.actions:
-                    problems.append(f"actions.{name}.start_after: {before!r} is not an action")
+                    problems.append(((name, "start_after"), f"{before!r} is not an action"))
                 elif before == name:
-                    problems.append(f"actions.{name}.start_after: an action cannot wait for itself")
+                    problems.append(((name, "start_after"), "an action cannot wait for itself"))
                 elif self.actions[before].holds_to_the_end:
                     problems.append(
-                        f"actions.{name}.start_after: {before!r} holds until the experiment ends, so "
-                        f"{name!r} would never start; give {before!r} a duration"
+                        (
+                            (name, "start_after"),
+                            f"{before!r} holds until the experiment ends, so {name!r} would never "
+                            f"start; give {before!r} a duration",
+                        )
                     )
             if action.duration is not None and action.duration > self.duration:
                 problems.append(
-                    f"actions.{name}.duration: {action.duration}s is longer than the experiment "
-                    f"({self.duration}s)"
+                    (
+                        (name, "duration"),
+                        f"{action.duration}s is longer than the experiment ({self.duration}s)",
+                    )
                 )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise _field_errors(
+                [(("actions", *where), f"actions.{'.'.join(where)}: {why}") for where, why in problems]
+            )
         cycle = _cycle({name: action.start_after for name, action in self.actions.items()})
         if cycle:
-            raise ValueError(f"actions: start_after makes a cycle: {' -> '.join(cycle)}")
+            raise _field_errors([(("actions",), f"actions: start_after makes a cycle: {' -> '.join(cycle)}")])
         width = self.at_once()
         if width > MAX_AT_ONCE:
-            raise ValueError(f"actions: {width} could be in force at once; at most {MAX_AT_ONCE}")
+            raise _field_errors(
+                [(("actions",), f"actions: {width} could be in force at once; at most {MAX_AT_ONCE}")]
+            )
         return self
 
     @classmethod
@@ -402,6 +415,17 @@ class MultiStepExperiment(ExperimentGraph):
             targets={k: v.model_dump(mode="json") for k, v in self.targets.items()},
             actions={k: v.model_dump(mode="json", exclude_defaults=True) for k, v in self.actions.items()},
         )
+
+
+def _field_errors(problems: list[tuple[tuple[str, ...], str]]) -> ValidationError:
+    """One validation error per problem, each at its field (pydantic nests them under the body)."""
+    return ValidationError.from_exception_data(
+        "ExperimentGraph",
+        [
+            InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=None)
+            for loc, message in problems
+        ],
+    )
 
 
 def _cycle(edges: Mapping[str, Iterable[str]]) -> list[str]:
