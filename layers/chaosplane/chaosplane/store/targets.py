@@ -71,5 +71,8 @@ class Targets(StoreBase):
         except DeleteError as err:
             if not is_condition_failure(err):
                 raise
+            # The index has each experiment's first target; a multi-step one's other targets are
+            # counted (`experiments`) without being listed.
             users = [e.id for e in self._experiments.by_target.query(target_id)]
-            raise Conflict(f"target is used by experiment(s) {', '.join(users)}; delete them first") from err
+            named = f" {', '.join(users)}" if users else " (multi-step ones, as a step target)"
+            raise Conflict(f"target is used by experiment(s){named}; delete them first") from err
