@@ -1,0 +1,406 @@
+"""Steady-state probes, and the verdict of a run: did the system under test hold?
+
+A probe asks one question of the system under test, on its `interval`, within its `timeout`:
+an HTTP endpoint answers as expected, a PromQL query or a CloudWatch metric is on the right side
+of a threshold, a Deployment has its ready replicas. It fails once `tolerance` evaluations in a
+row have failed (one slow answer is not an outage). Its `mode` says when it is asked:
+
+- `before`: the steady state, before anything is injected; a failure refuses the run;
+- `during`: while faults are held; a failure with `stop_on_failure` halts the run, as an alarm does;
+- `after`: once everything is rolled back, until it passes or its settle window is over;
+- `edge`: before and after.
+
+A run's verdict is `passed` when every probe was asked in each of its phases and none failed,
+`failed` when one failed, and `inconclusive` otherwise, a run with no probe included: a run that
+only "completed" proves nothing about the system.
+
+This module is pure: probes are models, evaluations are data, and what reads the world (an HTTP
+client, Prometheus, CloudWatch, Kubernetes) comes in as a `Readers` port. The HTTP and Prometheus
+readers at the end use `requests`, imported when first used.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from chaosplane.models import WEBHOOK_URL_PATTERN, Alarm, check_webhook_url
+
+MAX_PROBES = 10
+MAX_SETTLE_SECONDS = 900
+PROBE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ProbeMode(StrEnum):
+    BEFORE = "before"
+    DURING = "during"
+    AFTER = "after"
+    EDGE = "edge"
+
+    def phases(self) -> tuple[Phase, ...]:
+        return {
+            ProbeMode.BEFORE: (Phase.BEFORE,),
+            ProbeMode.DURING: (Phase.DURING,),
+            ProbeMode.AFTER: (Phase.AFTER,),
+            ProbeMode.EDGE: (Phase.BEFORE, Phase.AFTER),
+        }[self]
+
+
+class Phase(StrEnum):
+    """When in a run an evaluation was made."""
+
+    BEFORE = "before"
+    DURING = "during"
+    AFTER = "after"
+
+
+class Comparison(StrEnum):
+    """How a value is held to the threshold: the probe passes while `value <op> threshold`."""
+
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    EQ = "=="
+    NE = "!="
+
+    def holds(self, value: float, threshold: float) -> bool:
+        ops: dict[Comparison, Callable[[float, float], bool]] = {
+            Comparison.LT: operator.lt,
+            Comparison.LE: operator.le,
+            Comparison.GT: operator.gt,
+            Comparison.GE: operator.ge,
+            Comparison.EQ: operator.eq,
+            Comparison.NE: operator.ne,
+        }
+        return ops[self](value, threshold)
+
+
+class _Probe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=PROBE_NAME)]
+    interval: float = Field(default=10, ge=1, le=300, description="seconds between two evaluations")
+    timeout: float = Field(default=5, ge=0.1, le=30, description="seconds one evaluation may take")
+    tolerance: StrictInt = Field(
+        default=1, ge=1, le=20, description="failed evaluations in a row before the probe counts as failed"
+    )
+    mode: ProbeMode = ProbeMode.DURING
+    stop_on_failure: bool = Field(default=True, description="a `during` failure halts the run")
+    settle: float = Field(
+        default=60,
+        ge=0,
+        le=MAX_SETTLE_SECONDS,
+        description="`after` and `edge`: seconds the system has to recover once rolled back",
+    )
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> _Probe:
+        if self.timeout > self.interval:
+            raise ValueError("timeout must not be longer than interval")
+        return self
+
+
+class _Threshold(_Probe):
+    comparison: Comparison = Field(description="the probe passes while `value <comparison> threshold`")
+    threshold: float
+
+
+class CloudWatchAlarmProbe(_Probe):
+    """A CloudWatch alarm: passes while it is not in ALARM (halted through the alarm's event)."""
+
+    source: Literal["cloudwatch-alarm"]
+    alarm: Alarm
+
+
+class MetricDimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class CloudWatchMetricProbe(_Threshold):
+    """A CloudWatch metric, or a metric-math expression, against a threshold; no alarm needed."""
+
+    source: Literal["cloudwatch-metric"]
+    namespace: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    metric_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    dimensions: list[MetricDimension] = Field(default_factory=list, max_length=30)
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum", "SampleCount", "p50", "p90", "p99"] = "Average"
+    expression: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+        default=None, description="metric math (e.g. a SEARCH or a ratio) instead of one metric"
+    )
+    period: StrictInt = Field(default=60, ge=10, le=3600, description="seconds per datapoint")
+
+    @model_validator(mode="after")
+    def _one_metric_or_an_expression(self) -> CloudWatchMetricProbe:
+        one_metric = self.namespace is not None and self.metric_name is not None
+        if one_metric == (self.expression is not None):
+            raise ValueError("give namespace and metric_name, or an expression (not both)")
+        if self.expression is not None and self.dimensions:
+            raise ValueError("dimensions go with a metric, not with an expression")
+        return self
+
+
+ProbeUrl = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=2048),
+    Field(json_schema_extra={"pattern": WEBHOOK_URL_PATTERN}),
+    AfterValidator(check_webhook_url),
+]
+"""Outbound probe URLs follow the webhooks' URL policy."""
+
+
+class PrometheusProbe(_Threshold):
+    """A PromQL instant query against a Prometheus HTTP API (any Prometheus, or Amazon Managed
+    Prometheus with `sigv4_region`), its one value held to the threshold."""
+
+    source: Literal["prometheus"]
+    url: ProbeUrl = Field(description="the server's base URL, e.g. https://prom.example:9090")
+    query: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    sigv4_region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = Field(
+        default=None, description="sign the request for Amazon Managed Prometheus in this Region"
+    )
+
+
+class HttpProbe(_Probe):
+    """An HTTP endpoint: passes on an expected status, within a latency, with a body that matches."""
+
+    source: Literal["http"]
+    url: ProbeUrl
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expected_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=lambda: [200], min_length=1, max_length=20
+    )
+    max_latency_ms: float | None = Field(default=None, gt=0, le=30000)
+    body_regex: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+
+    @field_validator("body_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"body_regex does not compile: {err}") from None
+        return value
+
+
+class KubernetesProbe(_Probe):
+    """Ready replicas of a Deployment or StatefulSet at least `min_ready`, or no pod of `selector`
+    in CrashLoopBackOff."""
+
+    source: Literal["kubernetes"]
+    cluster: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    check: Literal["ready-replicas", "no-crashloop"]
+    kind: Literal["Deployment", "StatefulSet"] | None = None
+    workload: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = None
+    min_ready: StrictInt | None = Field(default=None, ge=0, le=10000)
+    selector: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+
+    @model_validator(mode="after")
+    def _what_it_checks(self) -> KubernetesProbe:
+        if self.check == "ready-replicas":
+            if self.kind is None or self.workload is None or self.min_ready is None:
+                raise ValueError("ready-replicas needs kind, workload and min_ready")
+            if self.selector is not None:
+                raise ValueError("ready-replicas takes no selector")
+        elif self.selector is None or self.kind or self.workload or self.min_ready is not None:
+            raise ValueError("no-crashloop needs a selector, and only that")
+        return self
+
+
+Probe = Annotated[
+    CloudWatchAlarmProbe | CloudWatchMetricProbe | PrometheusProbe | HttpProbe | KubernetesProbe,
+    Discriminator("source"),
+]
+"""A stop condition or probe, tagged by `source`."""
+
+
+def check_probes(probes: Sequence[_Probe]) -> None:
+    """Names are unique within an experiment (the verdict and the chart go by name)."""
+    names = [p.name for p in probes]
+    if len(set(names)) != len(names):
+        raise ValueError("probe names must be unique")
+
+
+# -- evaluations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One answer to a probe's question."""
+
+    ok: bool
+    value: float | None = None
+    detail: str = ""
+
+
+class Readers(Protocol):
+    """What asks the world a probe's question (each within the probe's timeout)."""
+
+    def observe(self, probe: _Probe) -> Observation: ...
+
+
+class Evaluation(BaseModel):
+    at: datetime
+    phase: Phase
+    ok: bool
+    value: float | None = None
+    detail: str = ""
+
+
+class ProbeRecord(BaseModel):
+    """A probe's evaluations in one run, and whether it failed (and when)."""
+
+    name: str
+    evaluations: list[Evaluation] = Field(default_factory=list)
+    failed_in: Phase | None = None
+    failed_at: datetime | None = None
+
+    def streak(self, phase: Phase) -> int:
+        """Failed evaluations in a row, the latest last, in `phase`."""
+        count = 0
+        for evaluation in reversed([e for e in self.evaluations if e.phase is phase]):
+            if evaluation.ok:
+                break
+            count += 1
+        return count
+
+
+MAX_KEPT_EVALUATIONS = 200  # per probe and run: the result item stays small
+
+
+def evaluate(
+    probe: _Probe, record: ProbeRecord, readers: Readers, phase: Phase, now: Callable[[], datetime]
+) -> bool:
+    """Ask `probe` once in `phase`, keep the answer in `record`; True once it has failed
+    (`tolerance` failures in a row). A reader that raises is a failed evaluation, not a crash."""
+    started = time.monotonic()
+    try:
+        observed = readers.observe(probe)
+    except Exception as err:  # a probe that cannot be asked counts against the steady state
+        observed = Observation(ok=False, detail=f"{type(err).__name__}: {err}"[:300])
+    took = time.monotonic() - started
+    if observed.ok and took > probe.timeout:
+        observed = Observation(ok=False, value=observed.value, detail=f"answered after {took:.1f}s")
+    record.evaluations.append(
+        Evaluation(at=now(), phase=phase, ok=observed.ok, value=observed.value, detail=observed.detail)
+    )
+    del record.evaluations[:-MAX_KEPT_EVALUATIONS]
+    if record.failed_in is None and record.streak(phase) >= probe.tolerance:
+        record.failed_in, record.failed_at = phase, record.evaluations[-1].at
+    return record.failed_in is not None
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+
+
+def verdict(probes: Iterable[_Probe], records: Mapping[str, ProbeRecord]) -> Verdict:
+    """`failed` if a probe failed; `passed` if every probe was evaluated in each of its phases and
+    none failed; otherwise (no probe, or one never asked: a run halted before its `after`)
+    `inconclusive`."""
+    listed = list(probes)
+    if any(r.failed_in is not None for r in records.values()):
+        return Verdict.FAILED
+    if not listed:
+        return Verdict.INCONCLUSIVE
+    for probe in listed:
+        record = records.get(probe.name)
+        asked = {e.phase for e in record.evaluations} if record else set()
+        if not set(probe.mode.phases()) <= asked:
+            return Verdict.INCONCLUSIVE
+    return Verdict.PASSED
+
+
+def due(
+    probes: Iterable[_Probe], records: Mapping[str, ProbeRecord], phase: Phase, now: datetime
+) -> list[_Probe]:
+    """The probes of `phase` whose interval has passed since their last evaluation in it."""
+    ready = []
+    for probe in probes:
+        if phase not in probe.mode.phases():
+            continue
+        record = records.get(probe.name)
+        last = (
+            next((e.at for e in reversed(record.evaluations) if e.phase is phase), None) if record else None
+        )
+        if last is None or (now - last).total_seconds() >= probe.interval:
+            ready.append(probe)
+    return ready
+
+
+# -- readers: HTTP and Prometheus -------------------------------------------------------------------
+
+
+def observe_http(probe: HttpProbe, session: Any) -> Observation:
+    """One request, no redirect followed (a redirect to somewhere else is not the endpoint)."""
+    started = time.monotonic()
+    response = session.request(probe.method, probe.url, timeout=probe.timeout, allow_redirects=False)
+    latency_ms = (time.monotonic() - started) * 1000
+    if response.status_code not in probe.expected_status:
+        return Observation(False, latency_ms, f"status {response.status_code}")
+    if probe.max_latency_ms is not None and latency_ms > probe.max_latency_ms:
+        return Observation(False, latency_ms, f"{latency_ms:.0f} ms, over {probe.max_latency_ms:.0f} ms")
+    if probe.body_regex is not None and not re.search(probe.body_regex, response.text[:65536]):
+        return Observation(False, latency_ms, "the body does not match body_regex")
+    return Observation(True, latency_ms, f"status {response.status_code} in {latency_ms:.0f} ms")
+
+
+def observe_prometheus(probe: PrometheusProbe, session: Any, credentials: Any = None) -> Observation:
+    """An instant query; the probe holds its one sample to the threshold (none, or several: failed,
+    as the question has no single answer). With `sigv4_region`, the request is signed with
+    `credentials` (botocore's) for Amazon Managed Prometheus (service `aps`)."""
+    from urllib.parse import urlencode
+
+    # The query string is made once, and sent as signed: a signature covers it byte for byte.
+    url = probe.url.rstrip("/") + "/api/v1/query?" + urlencode({"query": probe.query})
+    headers: dict[str, str] = {}
+    if probe.sigv4_region is not None:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        if credentials is None:
+            raise RuntimeError(f"probe {probe.name} needs AWS credentials to sign its query")
+        signed = AWSRequest(method="GET", url=url)
+        SigV4Auth(credentials, "aps", probe.sigv4_region).add_auth(signed)
+        headers = dict(signed.headers)
+    response = session.get(url, headers=headers, timeout=probe.timeout, allow_redirects=False)
+    if response.status_code != 200:
+        return Observation(False, None, f"Prometheus answered {response.status_code}")
+    body = response.json()
+    if body.get("status") != "success":
+        return Observation(False, None, f"query failed: {body.get('error', 'no reason given')}"[:300])
+    data = body.get("data", {})
+    if data.get("resultType") == "scalar":
+        samples = [data.get("result")]
+    else:
+        samples = [r.get("value") for r in data.get("result", [])]
+    if len(samples) != 1 or not samples[0]:
+        return Observation(False, None, f"the query gave {len(samples)} samples, not one")
+    value = float(samples[0][1])
+    holds = probe.comparison.holds(value, probe.threshold)
+    verb = "" if holds else "not "
+    return Observation(holds, value, f"{value:g} {verb}{probe.comparison.value} {probe.threshold:g}")
