@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
@@ -404,3 +404,62 @@ def observe_prometheus(probe: PrometheusProbe, session: Any, credentials: Any = 
     holds = probe.comparison.holds(value, probe.threshold)
     verb = "" if holds else "not "
     return Observation(holds, value, f"{value:g} {verb}{probe.comparison.value} {probe.threshold:g}")
+
+
+# -- readers: CloudWatch and Kubernetes ----------------------------------------------------------
+
+
+def observe_cloudwatch_metric(probe: CloudWatchMetricProbe, cloudwatch: Any, now: datetime) -> Observation:
+    """The latest datapoint of the metric (or expression) over the last three periods, held to the
+    threshold; no datapoint is a failure (the question has no answer)."""
+    if probe.expression is not None:
+        query: dict[str, Any] = {"Id": "probe", "Expression": probe.expression, "Period": probe.period}
+    else:
+        metric = {
+            "Namespace": probe.namespace,
+            "MetricName": probe.metric_name,
+            "Dimensions": [{"Name": d.name, "Value": d.value} for d in probe.dimensions],
+        }
+        query = {
+            "Id": "probe",
+            "MetricStat": {"Metric": metric, "Period": probe.period, "Stat": probe.statistic},
+        }
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[query],
+        StartTime=now - timedelta(seconds=3 * probe.period),
+        EndTime=now,
+        ScanBy="TimestampDescending",
+    )
+    results: list[dict[str, Any]] = answer.get("MetricDataResults", [])
+    values = results[0].get("Values", []) if results else []
+    if not values:
+        return Observation(False, None, "no datapoint in the last three periods")
+    value = float(values[0])
+    holds = probe.comparison.holds(value, probe.threshold)
+    verb = "" if holds else "not "
+    return Observation(holds, value, f"{value:g} {verb}{probe.comparison.value} {probe.threshold:g}")
+
+
+def observe_kubernetes(probe: KubernetesProbe, apps: Any, core: Any) -> Observation:
+    """`apps` and `core`: the cluster's AppsV1Api and CoreV1Api, as the executor's identity."""
+    if probe.check == "ready-replicas":
+        assert probe.workload is not None and probe.min_ready is not None
+        read = (
+            apps.read_namespaced_deployment
+            if probe.kind == "Deployment"
+            else apps.read_namespaced_stateful_set
+        )
+        workload = read(probe.workload, probe.namespace)
+        ready = int((workload.status and workload.status.ready_replicas) or 0)
+        holds = ready >= probe.min_ready
+        return Observation(holds, float(ready), f"{ready} ready of {probe.min_ready} wanted")
+    pods = core.list_namespaced_pod(probe.namespace, label_selector=probe.selector).items
+    looping = sorted(
+        pod.metadata.name
+        for pod in pods
+        for status in (pod.status.container_statuses or [])
+        if status.state and status.state.waiting and status.state.waiting.reason == "CrashLoopBackOff"
+    )
+    if looping:
+        return Observation(False, float(len(looping)), "in CrashLoopBackOff: " + ", ".join(looping[:10]))
+    return Observation(True, 0.0, f"none of {len(pods)} pods in CrashLoopBackOff")

@@ -1,0 +1,85 @@
+"""The Kubernetes probe's reader on a real kube-apiserver and kube-controller-manager: a
+Deployment's ready replicas as the controllers count them, and pods in CrashLoopBackOff.
+
+No kubelet runs: the test reports the pods' readiness and container states as one would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client as k8s
+
+from chaosplane.probes import KubernetesProbe, observe_kubernetes
+from tests.conftest import wait_until
+from tests.kube.cluster import KubeCluster
+from tests.kube.test_eks_faults import deployment, pods
+
+
+def _report(core: k8s.CoreV1Api, namespace: str, pod: str, ready: bool, waiting: str | None = None) -> None:
+    state: dict[str, Any] = (
+        {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    )
+    status = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        "containerStatuses": [
+            {
+                "name": "app",
+                "image": "nginx",
+                "imageID": "",
+                "ready": ready,
+                "restartCount": 3 if waiting else 0,
+                "state": state,
+            }
+        ],
+    }
+    core.patch_namespaced_pod_status(pod, namespace, {"status": status})
+
+
+def test_ready_replicas_and_crash_loops_are_read_as_the_cluster_has_them(
+    kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    admin = kube_cluster.api_client("admin")
+    core, apps = k8s.CoreV1Api(admin), k8s.AppsV1Api(admin)
+    deployment(admin, kube_namespace, "cart", replicas=2)
+    names = wait_until(
+        lambda: (
+            sorted(pods(core, kube_namespace, "app=cart"))
+            if len(pods(core, kube_namespace, "app=cart")) == 2
+            else None
+        )
+    )
+    ready = KubernetesProbe.model_validate(
+        {
+            "name": "cart",
+            "source": "kubernetes",
+            "cluster": "admin",
+            "namespace": kube_namespace,
+            "check": "ready-replicas",
+            "kind": "Deployment",
+            "workload": "cart",
+            "min_ready": 2,
+        }
+    )
+    looping = KubernetesProbe.model_validate(
+        {
+            "name": "loops",
+            "source": "kubernetes",
+            "cluster": "admin",
+            "namespace": kube_namespace,
+            "check": "no-crashloop",
+            "selector": "app=cart",
+        }
+    )
+    assert observe_kubernetes(ready, apps, core).detail == "0 ready of 2 wanted"
+
+    for name in names:
+        _report(core, kube_namespace, name, ready=True)
+    wait_until(lambda: observe_kubernetes(ready, apps, core).ok)
+    assert observe_kubernetes(looping, apps, core).ok
+
+    _report(core, kube_namespace, names[0], ready=False, waiting="CrashLoopBackOff")
+    observed = wait_until(lambda: (o := observe_kubernetes(ready, apps, core)) and not o.ok and o)
+    assert observed.detail == "1 ready of 2 wanted"
+    crash = observe_kubernetes(looping, apps, core)
+    assert not crash.ok and crash.detail == f"in CrashLoopBackOff: {names[0]}"
