@@ -523,3 +523,85 @@ def test_a_profile_with_a_token_command_reaches_the_api_and_flags_override_it(
     assert listed.exit_code == 0 and isinstance(json.loads(listed.stdout), list)
     wrong = env.cli("--api-url", "http://127.0.0.1:9", "--retries", "0", "targets", "list", env=no_env)
     assert wrong.exit_code == 1 and "127.0.0.1:9" in wrong.stderr
+
+
+def test_an_fis_template_is_imported_shown_run_and_exported_back(env: Env, tmp_path: Path) -> None:
+    tag = unique("fis")
+    ids = env.instances(tag, 2)
+    template = {
+        "description": "Stop the tier, then wait",
+        "targets": {
+            "tier": {
+                "resourceType": "aws:ec2:instance",
+                "resourceTags": {"app": tag},
+                "selectionMode": "COUNT(1)",
+            }
+        },
+        "actions": {
+            "stop": {
+                "actionId": "aws:ec2:stop-instances",
+                "parameters": {"startInstancesAfterDuration": "PT1S"},
+                "targets": {"Instances": "tier"},
+            },
+            "settle": {
+                "actionId": "aws:fis:wait",
+                "parameters": {"duration": "PT1S"},
+                "startAfter": ["stop"],
+            },
+        },
+        "stopConditions": [{"source": "none"}],
+        "roleArn": "arn:aws:iam::123456789012:role/fis",
+    }
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(template))
+
+    shown = env.ok("experiments", "import", str(tmp_path / "template.yaml"), "--duration", "30s").stdout
+    assert "targets created" in shown and "tier" in shown and "note: roleArn" in shown
+    imported = env.json("experiments", "import", str(tmp_path / "template.yaml"), "--duration", "30s")
+    experiment = imported["experiment"]
+    assert experiment["duration"] == 30 and set(experiment["actions"]) == {"stop", "settle"}
+    view = env.ok("experiments", "get", experiment["id"]).stdout
+    assert "actions" in view and "aws" not in view and "settle" in view and "start after" in view
+
+    result = env.cli("run", experiment["id"], "--wait", "--interval", "0.3")
+    assert result.exit_code == 0, result.output
+    assert env.states(ids) == {"running"}
+    updated = env.json("experiments", "update", experiment["id"], "--duration", "40s")
+    assert updated["duration"] == 40 and updated["actions"] == experiment["actions"]
+
+    out = tmp_path / "exported.json"
+    env.ok("experiments", "export", experiment["id"], "--role-arn", template["roleArn"], "--out", str(out))
+    exported = json.loads(out.read_text())
+    assert exported["targets"] == template["targets"] and exported["roleArn"] == template["roleArn"]
+    assert exported["actions"]["settle"] == template["actions"]["settle"]
+    assert json.loads(env.ok("experiments", "export", experiment["id"]).stdout)["actions"].keys() == {
+        "stop",
+        "settle",
+    }
+
+
+def test_a_template_that_does_not_map_exits_4_naming_it_and_creates_nothing(env: Env, tmp_path: Path) -> None:
+    template = {
+        "targets": {
+            "r": {
+                "resourceType": "aws:iam:role",
+                "resourceArns": ["arn:aws:iam::123456789012:role/x"],
+                "selectionMode": "ALL",
+            }
+        },
+        "actions": {
+            "capacity": {
+                "actionId": "aws:ec2:api-insufficient-instance-capacity-error",
+                "targets": {"Roles": "r"},
+            }
+        },
+        "stopConditions": [{"source": "none"}],
+    }
+    (tmp_path / "bad.json").write_text(json.dumps(template))
+    before = len(env.json("targets", "list"))
+    result = env.cli("experiments", "import", str(tmp_path / "bad.json"))
+    assert result.exit_code == 4, result.output
+    assert (
+        "aws:ec2:api-insufficient-instance-capacity-error" in result.stderr
+        and "aws:iam:role" in result.stderr
+    )
+    assert len(env.json("targets", "list")) == before

@@ -28,7 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from chaosplane.contracts import LeverResult, RunAccepted, RunRequest, StopConditionState
+from chaosplane.contracts import FisImported, LeverResult, RunAccepted, RunRequest, StopConditionState
 from chaosplane.models import (
     AuditEntry,
     Experiment,
@@ -393,6 +393,25 @@ class Client:
 
     def delete_experiment(self, experiment_id: str) -> None:
         self.request("DELETE", f"/experiments/{_id(experiment_id)}")
+
+    def import_fis(
+        self, template: Mapping[str, Any], *, allow_irreversible: bool = False, duration: int | None = None
+    ) -> FisImported:
+        """Create an AWS FIS template's targets and experiment, together or not at all (a 422
+        names every problem)."""
+        params: dict[str, Any] = {"allow_irreversible": str(allow_irreversible).lower()}
+        if duration is not None:
+            params["duration"] = duration
+        raw = self.request("POST", "/experiments/import", dict(template), params=params)
+        return self._model(FisImported, raw)
+
+    def export_fis(
+        self, experiment_id: str, *, account: str | None = None, role_arn: str | None = None
+    ) -> dict[str, Any]:
+        """The experiment as an AWS FIS CreateExperimentTemplate input."""
+        params = {"format": "fis", "account": account, "role_arn": role_arn}
+        path = f"/experiments/{_id(experiment_id)}/export"
+        return dict(self.request("GET", path, params={k: v for k, v in params.items() if v is not None}))
 
     def preview(self, experiment_id: str) -> dict[str, Any]:
         """What a run would hit now, what it would leave alone and why, and the policy's verdict."""

@@ -273,6 +273,8 @@ def experiment_table(items: list[Experiment]) -> Any:
 
 
 def experiment_fields(e: Experiment) -> Any:
+    if e.actions is not None:
+        return _multi_step_fields(e)
     return fields_table(
         [
             ("id", e.id),
@@ -290,6 +292,60 @@ def experiment_fields(e: Experiment) -> Any:
             ("updated", when(e.updated_at)),
         ]
     )
+
+
+def _held(action: Any) -> str:
+    if action.duration is not None:
+        return f"{action.duration}s"
+    return "once" if action.completes_when_injected else "to the end"
+
+
+def _multi_step_fields(e: Experiment) -> Any:
+    """A multi-step experiment: its fields, then its step targets and its actions in order."""
+    from chaosplane.graph import ExperimentGraph
+
+    graph = ExperimentGraph.of(e)
+    head = fields_table(
+        [
+            ("id", e.id),
+            ("name", e.name),
+            ("description", e.description),
+            ("duration", f"{e.duration}s"),
+            ("stop_conditions", e.stop_conditions),
+            ("status", e.status.value),
+            ("team", e.team),
+            ("created", when(e.created_at)),
+            ("updated", when(e.updated_at)),
+        ]
+    )
+    targets = table(
+        ["step target", "target", "selection", "filters"],
+        [
+            (
+                name,
+                step.target,
+                step.selection,
+                "; ".join(f"{f.path} in {','.join(f.values)}" for f in step.filters),
+            )
+            for name, step in graph.targets.items()
+        ],
+        title="targets",
+    )
+    actions = table(
+        ["action", "fault", "target", "duration", "start after"],
+        [
+            (
+                name,
+                str(graph.actions[name].fault),
+                graph.actions[name].target,
+                _held(graph.actions[name]),
+                ", ".join(graph.actions[name].start_after),
+            )
+            for name in graph.order()
+        ],
+        title="actions",
+    )
+    return Group(head, targets, actions)
 
 
 FaultOpt = Annotated[str | None, typer.Option("--type", help="the fault, e.g. ec2-stop, pod-delete")]
@@ -390,6 +446,52 @@ def experiments_update(
     )
     experiment = client.replace_experiment(experiment_id, body)
     emit(experiment, STATE.output_format(output), lambda: experiment_fields(experiment))
+
+
+@experiments.command("import")
+def experiments_import(
+    file: Annotated[Path, typer.Argument(help="an AWS FIS experiment template, JSON or YAML (- for stdin)")],
+    allow_irreversible: Annotated[
+        bool, typer.Option(help="consent to actions that cannot be rolled back (terminate, pod delete)")
+    ] = False,
+    duration: Annotated[
+        str | None, typer.Option(help="the experiment's duration (default: from its longest chain)")
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Create an experiment, and its targets, from an AWS FIS experiment template."""
+    template = load_file(file)
+    seconds = parse_seconds(duration) if duration is not None else None
+    imported = STATE.client().import_fis(template, allow_irreversible=allow_irreversible, duration=seconds)
+
+    def view() -> Any:
+        rows = [(name, t.id, t.type.value, t.name) for name, t in imported.targets.items()]
+        return Group(
+            experiment_fields(imported.experiment),
+            table(["FIS target", "target id", "type", "name"], rows, title="targets created"),
+            *(Text(f"note: {note}", style="dim") for note in imported.notes),
+        )
+
+    emit(imported, STATE.output_format(output), view)
+
+
+@experiments.command("export")
+def experiments_export(
+    experiment_id: str,
+    format_: Annotated[str, typer.Option("--format", help="the document to write: fis")] = "fis",
+    account: Annotated[str | None, typer.Option(help="the AWS account, for ARNs of bare ids")] = None,
+    role_arn: Annotated[str | None, typer.Option(help="the roleArn FIS runs the experiment as")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="write to this file instead of stdout")] = None,
+) -> None:
+    """Write an experiment as an AWS FIS template (aws fis create-experiment-template --cli-input-json)."""
+    if format_ != "fis":
+        raise typer.BadParameter("the only format is fis", param_hint="--format")
+    template = STATE.client().export_fis(experiment_id, account=account, role_arn=role_arn)
+    text = json.dumps(template, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
 
 
 @experiments.command("delete")
