@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -276,7 +277,7 @@ def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) 
             for i, v in enumerate([1, 0, 2, 1, 3, 2, 1, 0])
         ],
     )
-    demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    demo = the_demo(local)
     target = demo["target"]
     body = {"name": "watched", "type": "ec2-stop", "target": target, "duration": 2,
             "selection": "COUNT(1)", "stop_conditions": ["demo-5xx"]}  # fmt: skip
@@ -295,6 +296,122 @@ def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) 
     # The run has just ended: the minutes after it are still to come, and the page says so.
     assert "still coming in" in page.locator("#metrics-filling").inner_text()
     tab.shot("16-result-chart")
+
+
+GAME_DAY = {
+    "description": "Stop one demo instance, then settle",
+    "tags": {"Name": "fis-game-day"},
+    "targets": {
+        "tier": {
+            "resourceType": "aws:ec2:instance",
+            "resourceTags": {"app": "demo"},
+            "selectionMode": "COUNT(1)",
+        }
+    },
+    "actions": {
+        "stop": {
+            "actionId": "aws:ec2:stop-instances",
+            "parameters": {"startInstancesAfterDuration": "PT3S"},
+            "targets": {"Instances": "tier"},
+        },
+        "settle": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT2S"}, "startAfter": ["stop"]},
+    },
+    "stopConditions": [{"source": "none"}],
+}
+
+
+def imported_game_day(local: Local) -> dict[str, Any]:
+    """The multi-step experiment GAME_DAY imports to, imported through the API unless it is there."""
+    items = local.http.get(f"{local.url}/experiments", timeout=10).json()["items"]
+    found = [e for e in items if e["name"] == "fis-game-day"]
+    if found:
+        return found[0]  # type: ignore[no-any-return]
+    imported = local.http.post(f"{local.url}/experiments/import?duration=30", json=GAME_DAY, timeout=10)
+    assert imported.status_code == 201, imported.text
+    return imported.json()["experiment"]  # type: ignore[no-any-return]
+
+
+def test_a_pasted_fis_template_becomes_an_experiment_shown_planned_and_run_as_its_actions(
+    tab: Page, local: Local
+) -> None:
+    page = tab.sign_in(admin_token(local))
+    before = local.http.get(f"{local.url}/experiments", timeout=10).json()["items"]
+    page.locator("#import-fis").click()
+    page.wait_for_selector("#fis-import")
+    # A template with what does not map: each problem is listed, and nothing is created.
+    broken = {
+        **GAME_DAY,
+        "actions": {
+            **GAME_DAY["actions"],
+            "drain": {
+                "actionId": "aws:ec2:send-spot-instance-interruptions",
+                "targets": {"SpotInstances": "tier"},
+            },
+        },
+        "targets": {
+            "tier": {**GAME_DAY["targets"]["tier"], "parameters": {"availabilityZoneIdentifier": "a"}}
+        },
+    }
+    tab.expect_refusal(422)
+    page.get_by_label("FIS experiment template (JSON)").fill(json.dumps(broken))
+    page.get_by_role("button", name="Import").click()
+    listed = page.locator("#import-problems li")
+    listed.first.wait_for()
+    problems = listed.all_inner_texts()
+    assert any("aws:ec2:send-spot-instance-interruptions" in p for p in problems), problems
+    assert any("targets.tier.parameters" in p for p in problems), problems
+    assert len(problems) >= 2
+    tab.shot("40-import-problems")
+    assert local.http.get(f"{local.url}/experiments", timeout=10).json()["items"] == before
+    # Not JSON at all: said beside the field, before any request.
+    page.get_by_label("FIS experiment template (JSON)").fill("{targets:")
+    page.get_by_role("button", name="Import").click()
+    assert "not valid JSON" in page.locator("#f-template-feedback").inner_text()
+    assert page.locator("#import-problems li").count() == 0
+
+    # The template as it is: the page lands on the experiment, showing its targets and actions in order.
+    page.get_by_label("FIS experiment template (JSON)").fill(json.dumps(GAME_DAY))
+    page.get_by_label("Duration (seconds, optional)").fill("30")
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_selector("#step-actions")
+    assert page.locator("h1").inner_text() == "fis-game-day"
+    assert page.locator("#step-actions li").evaluate_all("items => items.map(i => i.dataset.action)") == [
+        "stop",
+        "settle",
+    ]
+    assert "after stop" in page.locator("#step-actions li[data-action='settle']").inner_text()
+    assert page.locator("#step-targets tbody tr").count() == 1
+    tab.shot("41-imported")
+
+    # The preview: the target's resource, and the planned timeline with settle after stop.
+    page.locator("#preview-button").click()
+    page.locator("#planned-actions").wait_for()
+    assert "1 selected" in page.locator("#preview-steps section[data-step='tier']").inner_text()
+
+    def span(action: str) -> tuple[float, float]:
+        rect = page.locator(f"#planned-actions li[data-action='{action}'] rect")
+        x, width = (float(rect.get_attribute(a) or 0) for a in ("x", "width"))
+        return x, x + width
+
+    assert span("stop")[0] == 0 and span("settle")[0] == pytest.approx(span("stop")[1], abs=0.5)
+    assert "3\u20135 s" in page.locator("#planned-actions li[data-action='settle']").inner_text()
+    tab.shot("42-planned")
+
+    # Run: live, each action on the time axis; in the end both completed, settle after stop.
+    page.locator("#run-button").click()
+    page.locator("#confirm-name").fill("fis-game-day")
+    page.locator("#confirm-run").click()
+    page.locator("#actions li[data-action='stop']").wait_for(timeout=30_000)
+    page.locator("#run[data-status='completed']").wait_for(timeout=60_000)
+    statuses = page.locator("#actions li").evaluate_all(
+        "items => items.map(i => [i.dataset.action, i.dataset.status])"
+    )
+    assert statuses == [["stop", "completed"], ["settle", "completed"]]
+    stop_end = page.locator("#actions li[data-action='stop'] rect.held")
+    settle = page.locator("#actions li[data-action='settle'] rect.held")
+    stop_until = float(stop_end.get_attribute("x") or 0) + float(stop_end.get_attribute("width") or 0)
+    assert float(settle.get_attribute("x") or 0) >= stop_until - 0.5
+    tab.shot("43-imported-run")
 
 
 def test_create_an_experiment_with_errors_beside_their_fields(tab: Page, local: Local) -> None:
@@ -362,6 +479,12 @@ def test_keyboard_only_sign_in_and_navigation(tab: Page, local: Local) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#preview-button")
     tab.shot("20-keyboard")
+
+
+def the_demo(local: Local) -> dict[str, Any]:
+    """The single-fault demo experiment `chaosplane local` creates."""
+    items = local.http.get(f"{local.url}/experiments", timeout=10).json()["items"]
+    return next(e for e in items if e["name"] == "stop-half-of-demo")  # type: ignore[no-any-return]
 
 
 def a_result_of(local: Local, experiment: dict[str, Any]) -> dict[str, Any]:
@@ -465,7 +588,7 @@ def test_schedules_added_paused_resumed_and_deleted_on_the_experiment_page(tab: 
 
 
 def test_an_admin_deletes_an_experiment(tab: Page, local: Local) -> None:
-    demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    demo = the_demo(local)
     body = {
         "name": "short-lived",
         "type": "ec2-reboot",
@@ -570,14 +693,18 @@ def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> No
     page.wait_for_selector("#signin-form")
     problems = {"sign-in": axe_violations(page)}
     tab.sign_in(admin_token(local))
-    demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+    demo = the_demo(local)
     result = a_result_of(local, demo)
+    game_day = imported_game_day(local)
     pages = {
         "experiments": ("#/experiments", "#experiments"),
         "experiment-new": ("#/experiments/new", "#experiment-form"),
         "result": (f"#/results/{result['id']}", "#timeline li"),
         "experiment": (f"#/experiments/{demo['id']}", "#schedules table, #schedules p"),
         "experiment-form": (f"#/experiments/{demo['id']}/edit", "#experiment-form"),
+        "fis-import": ("#/experiments/import", "#fis-import"),
+        "multi-step-experiment": (f"#/experiments/{game_day['id']}", "#step-actions"),
+        "multi-step-form": (f"#/experiments/{game_day['id']}/edit", "#steps-form"),
         "targets": ("#/targets", "#targets"),
         "target-form": ("#/targets/new", "#target-form"),
         "safety": ("#/safety", "#lever-state"),
@@ -588,6 +715,10 @@ def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> No
         page.goto(f"{local.url}/ui/{hash_}")
         page.wait_for_selector(ready)
         problems[name] = axe_violations(page)
+    page.goto(f"{local.url}/ui/#/experiments/{game_day['id']}")
+    page.locator("#preview-button").click()
+    page.wait_for_selector("#planned-actions")
+    problems["multi-step-preview"] = axe_violations(page)
     page.goto(f"{local.url}/ui/#/targets/new")
     page.get_by_label("Type").select_option("http-endpoint")  # the webhook's fields
     problems["webhook-target-form"] = axe_violations(page)
@@ -601,11 +732,15 @@ def test_no_page_is_wider_than_a_phone(browser: Any, local: Local) -> None:
     phone = Page(browser, local, PHONE)
     try:
         page = phone.sign_in(admin_token(local))
-        demo = next(e for e in local.http.get(f"{local.url}/experiments").json()["items"] if e["target"])
+        demo = the_demo(local)
         result = a_result_of(local, demo)
+        game_day = imported_game_day(local)
         pages = {
             "experiment": (f"#/experiments/{demo['id']}", "#schedules table, #schedules p"),
             "experiment-form": (f"#/experiments/{demo['id']}/edit", "#experiment-form"),
+            "fis-import": ("#/experiments/import", "#fis-import"),
+            "multi-step-experiment": (f"#/experiments/{game_day['id']}", "#step-actions"),
+            "multi-step-form": (f"#/experiments/{game_day['id']}/edit", "#steps-form"),
             "target-form": ("#/targets/new", "#target-form"),
             "notifications": ("#/notifications", "#email-form"),
             "audit": ("#/audit", "#audit"),

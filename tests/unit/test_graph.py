@@ -116,6 +116,36 @@ def test_the_game_day_runs_in_fis_order() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "actions",
+    [
+        GAME_DAY,
+        {
+            "reboot": {"fault": "ec2-reboot", "target": "web"},  # instant: done once injected
+            "then": {"fault": "wait", "duration": 20, "start_after": ["reboot"]},
+            "last": {"fault": "ec2-stop", "target": "web", "duration": 30, "start_after": ["then"]},
+            "beside": {"fault": "ec2-stop", "target": "web", "duration": 45},
+        },
+    ],
+    ids=["game-day", "chain-with-an-instant-fault"],
+)
+def test_the_previews_schedule_is_when_the_run_starts_and_ends_each_action_if_injections_are_immediate(
+    actions: dict[str, dict[str, Any]],
+) -> None:
+    g = graph(actions, duration=600, web=WEB, db=DB, cache=CACHE)
+    ran = simulate(g, inject_takes=0)
+    injected = {name: at for at, what, name in ran if what == "inject"}
+    ended = {name: at for at, what, name in ran if what == "rollback"}
+    end_of_run = next(at for at, what, _ in ran if what == "end")
+
+    schedule = g.schedule()
+
+    assert {name: w.start for name, w in schedule.items()} == injected
+    for name, window in schedule.items():
+        expected = injected[name] if g.actions[name].completes_when_injected else ended.get(name, end_of_run)
+        assert window.end == expected, name
+
+
 def test_an_experiment_of_actions_with_durations_ends_when_the_last_completes() -> None:
     g = graph(
         {

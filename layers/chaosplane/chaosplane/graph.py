@@ -221,6 +221,13 @@ class Action(_Step):
         return self.duration is None and not self.completes_when_injected
 
 
+class PlannedWindow(BaseModel):
+    """An action's planned start and end, in seconds from the experiment's start."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
 class ExperimentGraph(_Step):
     """The targets and actions of an experiment, checked as a graph."""
 
@@ -342,6 +349,22 @@ class ExperimentGraph(_Step):
                 if name not in done and all(before in done for before in action.start_after)
             ][:1]
         return done
+
+    def schedule(self) -> dict[str, PlannedWindow]:
+        """When each action would start and end, in seconds from the first in force, were every
+        injection and rollback immediate: a preview's timeline. A run takes a little longer."""
+        windows: dict[str, PlannedWindow] = {}
+        for name in self.order():
+            action = self.actions[name]
+            start = max((windows[before].end for before in action.start_after), default=0)
+            if action.completes_when_injected:
+                end = start
+            elif action.duration is None:
+                end = self.duration
+            else:
+                end = start + action.duration
+            windows[name] = PlannedWindow(start=min(start, self.duration), end=min(end, self.duration))
+        return windows
 
     def at_once(self) -> int:
         """The most actions that can be in force together, whatever each injection takes.

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaosplane.contracts import StopConditionState
 from chaosplane.faults.base import Resource
+from chaosplane.graph import PlannedWindow
 from chaosplane.models import Experiment, ExperimentResult, FaultType, ResourceState, new_id
 from chaosplane.safety import Exclusion, Plan, SafetyPolicy, protection, refusals_for
 
@@ -320,12 +321,17 @@ class Preview(BaseModel):
     steps: dict[str, str] = Field(
         default_factory=dict, description="each fault action and the step target it hits (multi-step)"
     )
+    schedule: dict[str, PlannedWindow] = Field(
+        default_factory=dict,
+        description="when each action would start and end (seconds from the start), injecting at once",
+    )
 
     @classmethod
     def of(
         cls,
         plan: RunPlan,
         *,
+        schedule: dict[str, PlannedWindow],
         irreversible: bool,
         stop_conditions: list[StopConditionState],
         policy: SafetyPolicy,
@@ -348,4 +354,5 @@ class Preview(BaseModel):
             policy=policy,
             verdict=Verdict(allowed=not refusals, reasons=refusals),
             steps=dict(plan.steps),
+            schedule=schedule,
         )

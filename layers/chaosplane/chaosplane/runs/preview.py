@@ -51,6 +51,7 @@ class Previews(RunsBase):
         ]
         return Preview.of(
             plan,
+            schedule=graph.schedule(),
             irreversible=any(catalogue.spec(FaultType(a.fault)).irreversible for _, a in graph.faults()),
             stop_conditions=stop_conditions,
             policy=policy,

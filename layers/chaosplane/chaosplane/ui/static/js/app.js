@@ -5,6 +5,7 @@ import { api, all, ApiError, token } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
 import { experimentView, resultView, stopPolling } from "./experiment.js";
 import { experimentFormView } from "./experiment-form.js";
+import { fisImportView } from "./fis-import.js";
 import { targetFormView, targetsView } from "./targets.js";
 import { auditView, notificationsView } from "./admin.js";
 
@@ -145,7 +146,9 @@ async function experimentsView() {
   mount(main,
     h("div", { class: "d-flex align-items-center mb-3" },
       h("h1", { class: "h3 mb-0" }, "Experiments"),
-      can("operator") ? h("a", { class: "btn btn-primary ms-auto", href: "#/experiments/new", id: "new-experiment" }, icon("plus-lg"), " New experiment") : null),
+      can("operator") ? h("div", { class: "ms-auto d-flex gap-2" },
+        h("a", { class: "btn btn-outline-primary", href: "#/experiments/import", id: "import-fis" }, icon("box-arrow-in-down"), " Import FIS template"),
+        h("a", { class: "btn btn-primary", href: "#/experiments/new", id: "new-experiment" }, icon("plus-lg"), " New experiment")) : null),
     experiments.length === 0
       ? h("p", { class: "text-secondary" }, "No experiments yet.")
       : h("div", { class: "table-responsive" }, h("table", { class: "table table-hover", id: "experiments" },
@@ -182,6 +185,7 @@ async function safetyView() {
 const PAGES = [
   ["experiments", "viewer", () => experimentsView()],
   ["experiments/new", "operator", () => experimentFormView(null, { main })],
+  ["experiments/import", "operator", () => fisImportView({ main })],
   ["experiments/:id", "viewer", (id) => experimentView(id, { can, main, route })],
   ["experiments/:id/edit", "operator", (id) => experimentFormView(id, { main })],
   ["results/:id", "viewer", (id) => resultView(id, { main })],

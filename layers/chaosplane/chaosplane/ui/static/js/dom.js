@@ -10,7 +10,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "dataset") Object.assign(el.dataset, value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {  // nested lists of children, as views build them
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -20,7 +20,7 @@ export function h(tag, attrs = {}, ...children) {
 export const icon = (name) => h("i", { class: `bi bi-${name}`, "aria-hidden": "true" });
 
 export function mount(container, ...children) {
-  container.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+  container.replaceChildren(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
 }
 
 const STATUS_CLASSES = {

@@ -27,6 +27,7 @@ export async function experimentFormView(id, { main }) {
   const stopConditions = h("textarea", { class: "form-control mono", rows: 2, spellcheck: "false" });
   const irreversible = h("input", { class: "form-check-input", type: "checkbox", id: "f-allow_irreversible", name: "allow_irreversible" });
 
+  if (existing && existing.actions) { stepsFormView(existing, main); return; }
   const e = existing || { name: "", description: "", type: "ec2-stop", target: "", duration: 60, selection: "ALL", parameters: {}, stop_conditions: [], allow_irreversible: false };
   name.value = e.name;
   description.value = e.description;
@@ -92,4 +93,47 @@ export async function experimentFormView(id, { main }) {
   });
   mount(main, h("h1", { class: "h3 mb-3" }, existing ? `Edit ${existing.name}` : "New experiment"), form);
   name.focus();
+}
+
+const STEP_FIELDS = ["name", "description", "targets", "actions", "duration", "stop_conditions", "allow_irreversible"];
+
+/** A multi-step experiment is edited as the JSON the API takes: the single-fault form cannot say it. */
+function stepsFormView(existing, main) {
+  const body = Object.fromEntries(STEP_FIELDS.map((k) => [k, existing[k]]));
+  const text = h("textarea", { class: "form-control mono", rows: 24, spellcheck: "false" });
+  text.value = JSON.stringify(body, null, 2);
+  const problems = h("div", { id: "steps-problems", tabindex: "-1" });
+  const form = h("form", { id: "steps-form", novalidate: true },
+    h("div", { class: "form-errors", tabindex: "-1" }),
+    field("steps", "The experiment (JSON: targets, actions, duration, stop conditions)", text,
+      "An action starts once those in its start_after have completed; docs/multi-step.md has the rules."),
+    problems,
+    h("div", { class: "d-flex gap-2" },
+      h("button", { class: "btn btn-primary", type: "submit" }, "Save experiment"),
+      h("a", { class: "btn btn-outline-secondary", href: `#/experiments/${encodeURIComponent(existing.id)}` }, "Cancel")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    problems.replaceChildren();
+    let edited;
+    try {
+      edited = JSON.parse(text.value);
+    } catch (err) {
+      showErrors(form, { errors: [{ field: "body.steps", message: `not valid JSON: ${err.message}` }] });
+      return;
+    }
+    try {
+      const saved = await api("PUT", `/experiments/${encodeURIComponent(existing.id)}`, edited);
+      toast(`Saved experiment ${saved.name}.`);
+      location.hash = `#/experiments/${encodeURIComponent(saved.id)}`;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) throw err;
+      const errors = err.errors && err.errors.length ? err.errors : [{ field: "", message: err.message }];
+      mount(problems, h("div", { class: "alert alert-danger", role: "alert" }, h("ul", { class: "mb-0" },
+        errors.map((e) => h("li", {}, h("span", { class: "mono" }, String(e.field || "body").replace(/^body\.?/, "") || "body"), `: ${e.message}`)))));
+      problems.focus();
+    }
+  });
+  mount(main, h("h1", { class: "h3 mb-3" }, `Edit ${existing.name}`), form);
+  text.focus();
 }

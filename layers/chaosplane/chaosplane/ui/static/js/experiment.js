@@ -47,7 +47,19 @@ function alarmBadge(state) {
   return h("span", { class: `badge text-bg-${kind}` }, state);
 }
 
+/** A multi-step preview: each step target's selected resources, and which actions hit them. */
+function stepsPreview(plan) {
+  const byStep = {};
+  for (const r of plan.selected) (byStep[r.step] ||= []).push(r);
+  const actionsOf = (step) => Object.entries(plan.steps).filter(([, s]) => s === step).map(([a]) => a);
+  return h("div", { id: "preview-steps" }, Object.keys(byStep).sort().map((step) => h("section", { dataset: { step } },
+    h("h3", { class: "h6 mt-3" }, `Target ${step}: ${byStep[step].length} selected, hit by `,
+      actionsOf(step).map((a, i) => [i ? ", " : "", h("span", { class: "mono" }, a)])),
+    resourceTable(byStep[step], false))));
+}
+
 function previewCard(plan) {
+  const steps = plan.steps && Object.keys(plan.steps).length;
   return h("div", { class: "card mb-3", id: "preview" }, h("div", { class: "card-body" },
     h("h2", { class: "h5" }, "Preview"),
     plan.verdict.allowed
@@ -55,8 +67,8 @@ function previewCard(plan) {
       : h("div", { class: "alert alert-danger py-2", id: "preview-refusals" }, icon("x-circle"), " Refused: ",
         plan.verdict.reasons.join("; ")),
     plan.irreversible ? h("div", { class: "alert alert-warning py-2" }, "This fault cannot be rolled back.") : null,
-    h("h3", { class: "h6 mt-3" }, `Selected (${plan.selected.length}) by ${plan.selection}`),
-    resourceTable(plan.selected, false),
+    steps ? [plannedChart(plan.schedule), stepsPreview(plan)] : [h("h3", { class: "h6 mt-3" }, `Selected (${plan.selected.length}) by ${plan.selection}`),
+      resourceTable(plan.selected, false)],
     h("h3", { class: "h6 mt-3" }, `Eligible, not selected (${plan.eligible_not_selected.length})`),
     resourceTable(plan.eligible_not_selected, false),
     h("h3", { class: "h6 mt-3" }, `Excluded (${plan.excluded.length})`),
@@ -80,6 +92,17 @@ function svg(tag, attrs) {
   return el;
 }
 
+/** One action's row: its name, a badge, and its spans on the axis (percent of the run's length). */
+function actionRow(name, badge, status, spans) {
+  const bar = svg("svg", { class: "action-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none", role: "img",
+    "aria-label": `${name}: ${badge}` });
+  for (const [cls, from, to] of spans) bar.append(svg("rect", { class: cls, x: from, y: 1, width: Math.max(0.3, to - from), height: 8 }));
+  return h("li", { class: "action-row", dataset: { action: name, status } },
+    h("span", { class: "mono action-name" }, name),
+    h("span", { class: `badge text-bg-${ACTION_STATUS[status] || "secondary"}` }, badge),
+    bar);
+}
+
 /** The run's actions on one time axis (Gantt-like): when each started, was in force, and ended. */
 function actionsChart(result) {
   const names = Object.keys(result.actions || {});
@@ -95,22 +118,28 @@ function actionsChart(result) {
     const began = at(a.start_time);
     const inForce = at(a.in_force_at);
     const ended = at(a.end_time) || Math.min(Date.now(), end);  // held so far
-    const bar = svg("svg", { class: "action-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none", role: "img",
-      "aria-label": `${name}: ${a.status.replace("_", " ")}` });
-    if (began !== null) {
-      bar.append(svg("rect", { class: "injecting", x: x(began), y: 1, width: Math.max(0.3, x(inForce ?? ended) - x(began)), height: 8 }));
-    }
-    if (inForce !== null) {
-      bar.append(svg("rect", { class: `held held-${a.status}`, x: x(inForce), y: 1, width: Math.max(0.3, x(ended) - x(inForce)), height: 8 }));
-    }
-    return h("li", { class: "action-row", dataset: { action: name, status: a.status } },
-      h("span", { class: "mono action-name" }, name),
-      h("span", { class: `badge text-bg-${ACTION_STATUS[a.status] || "secondary"}` }, a.status.replace("_", " ")),
-      bar);
+    const spans = [];
+    if (began !== null) spans.push(["injecting", x(began), x(inForce ?? ended)]);
+    if (inForce !== null) spans.push([`held held-${a.status}`, x(inForce), x(ended)]);
+    return actionRow(name, a.status.replace("_", " "), a.status, spans);
   });
   return [h("h3", { class: "h6" }, "Actions"),
     h("p", { class: "small text-secondary mb-1" }, "Light: injecting; dark: in force, until rolled back."),
     h("ol", { class: "list-unstyled mb-3", id: "actions" }, rows)];
+}
+
+/** The preview's timeline: when each action would start and end, were injections immediate. */
+function plannedChart(schedule) {
+  const names = Object.keys(schedule).sort((a, b) => schedule[a].start - schedule[b].start || schedule[a].end - schedule[b].end);
+  const span = Math.max(1, ...names.map((n) => schedule[n].end));
+  const x = (s) => (s / span) * 100;
+  return [h("h3", { class: "h6 mt-3" }, "Planned timeline"),
+    h("p", { class: "small text-secondary mb-1" }, `From the first action in force to ${span} s; injections and rollbacks add a little.`),
+    h("ol", { class: "list-unstyled mb-3", id: "planned-actions" }, names.map((name) => {
+      const w = schedule[name];
+      return actionRow(name, w.start === w.end ? `at ${w.start} s` : `${w.start}–${w.end} s`, "pending",
+        [["held", x(w.start), x(w.end)]]);
+    }))];
 }
 
 function runCard(experiment, result, stopConditions) {
@@ -143,6 +172,48 @@ function runCard(experiment, result, stopConditions) {
     h("ol", { class: "list-unstyled small mb-0", id: "timeline" }, result.timeline.map((e) =>
       h("li", {}, h("span", { class: "text-secondary" }, when(e.at)), " ", h("strong", {}, e.step), " ", e.message))),
   ));
+}
+
+/** Each action in the order it can start: its fault, target, how long it holds, what it waits for. */
+function stepsSpec(experiment) {
+  const actions = experiment.actions;
+  const done = [];
+  const names = Object.keys(actions);
+  while (done.length < names.length) {  // start_after first, as the graph orders them
+    const next = names.find((n) => !done.includes(n) && (actions[n].start_after || []).every((b) => done.includes(b)));
+    if (next === undefined) break;
+    done.push(next);
+  }
+  const held = (a) => (a.duration ? `${a.duration} s` : a.fault === "assert-alarm-state" ? "once" : "until the end");
+  return [
+    h("dl", { class: "row small" },
+      h("dt", { class: "col-sm-3" }, "Duration"), h("dd", { class: "col-sm-9" }, `${experiment.duration} s at most`),
+      h("dt", { class: "col-sm-3" }, "Stop conditions"), h("dd", { class: "col-sm-9 mono" }, experiment.stop_conditions.join(", ") || "none")),
+    h("h2", { class: "h5" }, "Targets"),
+    h("div", { class: "table-responsive" }, h("table", { class: "table table-sm", id: "step-targets" },
+      h("thead", {}, h("tr", {}, ["Name", "Target", "Selection", "Filters"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, Object.entries(experiment.targets).map(([name, t]) => h("tr", {},
+        h("td", { class: "mono" }, name), h("td", { class: "mono" }, t.target), h("td", {}, t.selection || "ALL"),
+        h("td", { class: "small" }, (t.filters || []).map((f) => `${f.path} in ${f.values.join(", ")}`).join("; ") || "none")))))),
+    h("h2", { class: "h5" }, "Actions"),
+    h("ol", { class: "list-group list-group-numbered mb-3", id: "step-actions" }, done.map((name) => {
+      const a = actions[name];
+      return h("li", { class: "list-group-item", dataset: { action: name } },
+        h("span", { class: "mono fw-semibold" }, name), " ", h("code", {}, a.fault),
+        a.target ? [" on ", h("span", { class: "mono" }, a.target)] : null, ` · ${held(a)}`,
+        (a.start_after || []).length ? h("div", { class: "small text-secondary" }, `after ${a.start_after.join(", ")}`) : null,
+        a.parameters && Object.keys(a.parameters).length ? h("div", { class: "small mono" }, JSON.stringify(a.parameters)) : null);
+    })),
+  ];
+}
+
+function singleSpec(experiment) {
+  return h("dl", { class: "row small" },
+    h("dt", { class: "col-sm-3" }, "Fault"), h("dd", { class: "col-sm-9" }, h("code", {}, experiment.type)),
+    h("dt", { class: "col-sm-3" }, "Selection"), h("dd", { class: "col-sm-9" }, experiment.selection),
+    h("dt", { class: "col-sm-3" }, "Duration"), h("dd", { class: "col-sm-9" }, `${experiment.duration} s`),
+    h("dt", { class: "col-sm-3" }, "Parameters"), h("dd", { class: "col-sm-9 mono" }, JSON.stringify(experiment.parameters)),
+    h("dt", { class: "col-sm-3" }, "Stop conditions"), h("dd", { class: "col-sm-9 mono" }, experiment.stop_conditions.join(", ") || "none"));
 }
 
 export async function experimentView(id, { can, main }) {
@@ -244,12 +315,7 @@ export async function experimentView(id, { can, main }) {
         h("a", { class: "btn btn-outline-secondary", href: `#/experiments/${encodeURIComponent(id)}/edit`, id: "edit-button" }, icon("pencil"), " Edit"),
         can("admin") ? h("button", { class: "btn btn-outline-danger", type: "button", id: "delete-button", onclick: remove }, icon("trash"), " Delete") : null) : null),
     experiment.description ? h("p", {}, experiment.description) : null,
-    h("dl", { class: "row small" },
-      h("dt", { class: "col-sm-3" }, "Fault"), h("dd", { class: "col-sm-9" }, h("code", {}, experiment.type)),
-      h("dt", { class: "col-sm-3" }, "Selection"), h("dd", { class: "col-sm-9" }, experiment.selection),
-      h("dt", { class: "col-sm-3" }, "Duration"), h("dd", { class: "col-sm-9" }, `${experiment.duration} s`),
-      h("dt", { class: "col-sm-3" }, "Parameters"), h("dd", { class: "col-sm-9 mono" }, JSON.stringify(experiment.parameters)),
-      h("dt", { class: "col-sm-3" }, "Stop conditions"), h("dd", { class: "col-sm-9 mono" }, experiment.stop_conditions.join(", ") || "none")),
+    experiment.actions ? stepsSpec(experiment) : singleSpec(experiment),
     confirmSlot, previewSlot, runSlot,
     schedulesCard(id, can),
     h("h2", { class: "h5" }, "Past runs"),
