@@ -19,12 +19,14 @@ from chaosplane.models import (
     JournalEntry,
     JournalStatus,
     Lever,
+    ProbeRecord,
     ResourceState,
     RunStatus,
     StopKind,
     Target,
     TimelineEvent,
     Trigger,
+    Verdict,
     new_id,
     utcnow,
 )
@@ -177,7 +179,8 @@ class InMemoryStore:
             selection=experiment.selection,
             duration=experiment.duration,
             parameters=experiment.parameters,
-            stop_conditions=experiment.stop_conditions,
+            stop_conditions=experiment.halting_alarms,
+            probes=experiment.probes,
             trigger=trigger,
             schedule_id=schedule_id,
             plan_id=plan_id,
@@ -257,6 +260,7 @@ class InMemoryStore:
         events: list[tuple[str, str]] | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
         actions: dict[str, ActionProgress] | None = None,
+        probe_records: dict[str, ProbeRecord] | None = None,
     ) -> None:
         self.calls.append("update_run")
         result = self._live(result_id)
@@ -274,6 +278,8 @@ class InMemoryStore:
             result.start_time = start_time
         if actions is not None:
             result.actions = {name: p.model_copy() for name, p in actions.items()}
+        if probe_records is not None:
+            result.probe_records = {name: p.model_copy(deep=True) for name, p in probe_records.items()}
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None:
         result = self._live(result_id)
@@ -329,13 +335,15 @@ class InMemoryStore:
         *,
         release: bool,
         failure_kind: FailureKind | None = None,
+        verdict: Verdict = Verdict.INCONCLUSIVE,
     ) -> ExperimentResult:
         self.calls.append("finish_run")
         result_id = current.id
         result = self._live(result_id)
         if not result.status.is_final:
             now = self._clock()
-            result.status, result.end_time, result.success = status, now, status is RunStatus.COMPLETED
+            result.status, result.end_time, result.success = status, now, verdict is Verdict.PASSED
+            result.verdict = verdict
             result.metrics = dict(metrics)
             result.error = error if error is not None else result.error
             result.failure_kind = failure_kind

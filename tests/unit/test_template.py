@@ -100,6 +100,12 @@ def test_every_path_after_prepare_passes_through_rollback() -> None:
 
     for state in ("Advance", "Due", "Observe"):
         assert not paths_avoid_rollback(state, frozenset()), state
+    # Settle (the `after` probes) comes only after Rollback, and every way out of it is Finalize.
+    assert {n for n in states if "Settle" in successors(n)} == {"Rollback", "SettleWait"}
+    assert successors("Settle") == {"Settled", "Finalize"} and successors("Settled") == {
+        "Finalize",
+        "SettleWait",
+    }
 
 
 def test_intrinsics_resolve_to_local_names() -> None:

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from chaosplane.models import StopKind
+from chaosplane.models import StopKind, Verdict
 
 RUN_EVENT_SOURCE = "chaosplane"
 RUN_STATE_CHANGE = "Chaosplane Run State Change"
@@ -32,7 +32,7 @@ class EventStatus(StrEnum):
 
 
 FINAL = frozenset({EventStatus.COMPLETED, EventStatus.STOPPED, EventStatus.FAILED, EventStatus.SKIPPED})
-HALTS = frozenset({StopKind.ALARM, StopKind.EMERGENCY})
+HALTS = frozenset({StopKind.ALARM, StopKind.EMERGENCY, StopKind.PROBE})
 
 
 class RunEvent(BaseModel):
@@ -54,6 +54,8 @@ class RunEvent(BaseModel):
     reason: str | None = None
     stop_kind: StopKind | None = None
     rollback_complete: bool | None = None
+    verdict: Verdict | None = None
+    """Did the system under test hold (on the final change only)."""
     time: datetime
 
     @property

@@ -54,6 +54,7 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
             _required(state.run_id), _required_token(parsed), _holding_for(state)
         ),
         Step.ROLLBACK: lambda: runs.rollback(_required(state.run_id)),
+        Step.SETTLE: lambda: runs.settle(_required(state.run_id)),
         # Runs are named after their execution: when Prepare failed before recording the run's id
         # in the state (a console or scheduled start), the execution's name still finds it.
         Step.FINALIZE: lambda: runs.finalize(

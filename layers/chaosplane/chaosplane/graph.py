@@ -57,6 +57,7 @@ from chaosplane.models import (
     TargetId,
     TargetType,
 )
+from chaosplane.probes import Probes
 
 MAX_ACTIONS = 50  # FIS allows 20 per template, Azure Chaos Studio 9
 MAX_AT_ONCE = 25  # actions that may be in force together (FIS: 10)
@@ -409,6 +410,7 @@ class MultiStepExperiment(ExperimentGraph):
     name: Name
     description: Description = ""
     stop_conditions: StopConditions = Field(default_factory=list)
+    probes: Probes = Field(default_factory=list)
     allow_irreversible: bool = Field(
         default=False, description="required when an action cannot be rolled back (ec2-terminate)"
     )
@@ -432,6 +434,7 @@ class MultiStepExperiment(ExperimentGraph):
             duration=self.duration,
             selection=step.selection,
             stop_conditions=self.stop_conditions,
+            probes=[p.model_dump(mode="json") for p in self.probes],
             allow_irreversible=self.allow_irreversible,
             type=first.fault,
             parameters=first.parameters,

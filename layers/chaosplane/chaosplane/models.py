@@ -38,6 +38,7 @@ from chaosplane.selectors import SELECTOR_PATTERN, SelectorError, parse_selector
 MAX_DURATION_SECONDS = 12 * 3600  # as AWS FIS: a longer fault is an outage, not an experiment
 MAX_RESOURCE_IDS = 100
 MAX_STOP_CONDITIONS = 10
+MAX_PROBES = 10
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Description = Annotated[str, StringConstraints(max_length=1024)]
@@ -171,6 +172,7 @@ class StopKind(StrEnum):
     USER = "user"  # POST /experiments/{id}/stop
     ALARM = "alarm"  # a stop condition went into ALARM
     EMERGENCY = "emergency"  # the emergency stop (POST /safety/halt)
+    PROBE = "probe"  # a `during` probe with stop_on_failure failed
 
 
 class ExperimentStatus(StrEnum):
@@ -558,10 +560,31 @@ class ExperimentSpec(ExperimentFields):
         default=None, description="a multi-step experiment's named actions; none for one fault"
     )
 
+    probes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_PROBES,
+        description="steady-state probes (chaosplane.probes.Probe: the API's body types them)",
+    )
+
+    @field_validator("probes")
+    @classmethod
+    def _probes_are_probes(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from chaosplane.probes import canonical_probes  # it imports this module
+
+        return canonical_probes(value)
+
     @property
     def target_ids(self) -> list[str]:
         """Every target the experiment acts on, each once: a run locks them all."""
         return _target_ids(self.target, self.targets)
+
+    @property
+    def halting_alarms(self) -> list[str]:
+        """The alarms whose ALARM halts a run: the stop conditions, and the alarm probes that stop
+        on failure while faults are held (halted through the same alarm event)."""
+        from chaosplane.probes import halting_alarms
+
+        return list(dict.fromkeys([*self.stop_conditions, *halting_alarms(self.probes)]))
 
     def request_body(self) -> dict[str, Any]:
         """The experiment as the API's body takes it (to PUT it back): one fault's fields, or the
@@ -576,6 +599,7 @@ class ExperimentSpec(ExperimentFields):
             "actions",
             "duration",
             "stop_conditions",
+            "probes",
             "allow_irreversible",
         )
         return {k: values[k] for k in steps}
@@ -648,6 +672,57 @@ class TimelineEvent(BaseModel):
     message: str
 
 
+MAX_KEPT_EVALUATIONS = 200  # per probe and run: the result item stays small
+
+
+class Phase(StrEnum):
+    """When in a run a probe is asked."""
+
+    BEFORE = "before"
+    DURING = "during"
+    AFTER = "after"
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Evaluation(BaseModel):
+    at: datetime
+    phase: Phase
+    ok: bool
+    value: float | None = None
+    detail: str = ""
+
+
+class ProbeRecord(BaseModel):
+    """A probe's evaluations in one run, and whether it failed (and when)."""
+
+    name: str
+    evaluations: list[Evaluation] = Field(default_factory=list)
+    failed_in: Phase | None = None
+    failed_at: datetime | None = None
+
+    def streak(self, phase: Phase) -> int:
+        """Failed evaluations in a row, the latest last, in `phase`."""
+        count = 0
+        for evaluation in reversed([e for e in self.evaluations if e.phase is phase]):
+            if evaluation.ok:
+                break
+            count += 1
+        return count
+
+    def passed_in(self, phase: Phase) -> bool:
+        """Its latest evaluation in `phase` passed."""
+        latest = [e for e in self.evaluations if e.phase is phase][-1:]
+        return bool(latest) and latest[0].ok
+
+    def last_in(self, phase: Phase) -> Evaluation | None:
+        return next((e for e in reversed(self.evaluations) if e.phase is phase), None)
+
+
 class ExperimentResult(BaseModel):
     id: str
     team: str
@@ -679,6 +754,12 @@ class ExperimentResult(BaseModel):
     """Each action's progress (a single-fault run has one, named after its fault)."""
     steps: dict[str, Any] | None = None
     """A multi-step run's graph as it was at the start (targets, actions, duration); None: one fault."""
+    probes: list[dict[str, Any]] = Field(default_factory=list)
+    """The experiment's probes as they were at the start (chaosplane.probes.Probe)."""
+    probe_records: dict[str, ProbeRecord] = Field(default_factory=dict)
+    """Each probe's evaluations so far, by name."""
+    verdict: Verdict | None = None
+    """Did the system under test hold? Set when the run ends; `success` is `verdict == passed`."""
     created_at: datetime
 
     @property

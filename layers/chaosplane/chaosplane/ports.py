@@ -21,11 +21,13 @@ from chaosplane.models import (
     JournalEntry,
     JournalStatus,
     Lever,
+    ProbeRecord,
     ResourceState,
     RunStatus,
     StopKind,
     Target,
     Trigger,
+    Verdict,
 )
 from chaosplane.plans import RunPlan
 from chaosplane.safety import SafetyPolicy
@@ -93,6 +95,7 @@ class RunRepository(Protocol):
         events: list[tuple[str, str]] | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
         actions: dict[str, ActionProgress] | None = None,
+        probe_records: dict[str, ProbeRecord] | None = None,
     ) -> None: ...
 
     def keep_chart(self, result_id: str, chart: dict[str, Any], *, before: dict[str, Any]) -> None: ...
@@ -119,6 +122,7 @@ class RunRepository(Protocol):
         *,
         release: bool,
         failure_kind: FailureKind | None = None,
+        verdict: Verdict = Verdict.INCONCLUSIVE,
     ) -> ExperimentResult: ...
 
     def active_runs(self) -> list[ExperimentResult]: ...

@@ -38,13 +38,23 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
 
-from chaosplane.models import WEBHOOK_URL_PATTERN, Alarm, check_webhook_url
+from chaosplane.models import (
+    MAX_KEPT_EVALUATIONS,
+    MAX_PROBES,
+    WEBHOOK_URL_PATTERN,
+    Alarm,
+    Evaluation,
+    Phase,
+    ProbeRecord,
+    Verdict,
+    check_webhook_url,
+)
 
-MAX_PROBES = 10
 MAX_SETTLE_SECONDS = 900
 PROBE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -62,14 +72,6 @@ class ProbeMode(StrEnum):
             ProbeMode.AFTER: (Phase.AFTER,),
             ProbeMode.EDGE: (Phase.BEFORE, Phase.AFTER),
         }[self]
-
-
-class Phase(StrEnum):
-    """When in a run an evaluation was made."""
-
-    BEFORE = "before"
-    DURING = "during"
-    AFTER = "after"
 
 
 class Comparison(StrEnum):
@@ -99,7 +101,9 @@ class _Probe(BaseModel):
 
     name: Annotated[str, StringConstraints(pattern=PROBE_NAME)]
     interval: float = Field(default=10, ge=1, le=300, description="seconds between two evaluations")
-    timeout: float = Field(default=5, ge=0.1, le=30, description="seconds one evaluation may take")
+    timeout: float = Field(
+        default=5, ge=0.1, le=30, description="seconds one evaluation may take (at most the interval)"
+    )
     tolerance: StrictInt = Field(
         default=1, ge=1, le=20, description="failed evaluations in a row before the probe counts as failed"
     )
@@ -111,6 +115,14 @@ class _Probe(BaseModel):
         le=MAX_SETTLE_SECONDS,
         description="`after` and `edge`: seconds the system has to recover once rolled back",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timeout_defaults_within_interval(cls, data: Any) -> Any:
+        # Five seconds, or the interval when that is shorter: `interval: 1` alone is valid.
+        if isinstance(data, dict) and "timeout" not in data and isinstance(data.get("interval"), int | float):
+            return {**data, "timeout": min(5, data["interval"])}
+        return data
 
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> _Probe:
@@ -236,11 +248,42 @@ Probe = Annotated[
 """A stop condition or probe, tagged by `source`."""
 
 
-def check_probes(probes: Sequence[_Probe]) -> None:
-    """Names are unique within an experiment (the verdict and the chart go by name)."""
+def _unique_names(probes: list[_Probe]) -> list[_Probe]:
     names = [p.name for p in probes]
     if len(set(names)) != len(names):
-        raise ValueError("probe names must be unique")
+        raise ValueError("probe names must be unique (the verdict and the charts go by name)")
+    return probes
+
+
+Probes = Annotated[
+    list[Probe],
+    Field(max_length=MAX_PROBES, description="steady-state probes, by `source`"),
+    AfterValidator(_unique_names),
+]
+"""An experiment's probes (one fault's or many steps')."""
+
+_PROBES: TypeAdapter[list[_Probe]] = TypeAdapter(Probes)
+
+
+def parse_probes(values: Sequence[Mapping[str, Any]]) -> list[_Probe]:
+    """The probes an experiment or a run keeps as JSON, as models."""
+    return _PROBES.validate_python(list(values))
+
+
+def canonical_probes(values: Sequence[Any]) -> list[dict[str, Any]]:
+    """Probes checked and written out with their defaults: what the store keeps."""
+    return [p.model_dump(mode="json") for p in _PROBES.validate_python(list(values))]
+
+
+def halting_alarms(values: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The alarms of `cloudwatch-alarm` probes that halt a run while faults are held."""
+    return [
+        str(v["alarm"])
+        for v in values
+        if v.get("source") == "cloudwatch-alarm"
+        and v.get("stop_on_failure", True)
+        and v.get("mode", ProbeMode.DURING.value) == ProbeMode.DURING.value
+    ]
 
 
 # -- evaluations ----------------------------------------------------------------------------------
@@ -261,40 +304,13 @@ class Readers(Protocol):
     def observe(self, probe: _Probe) -> Observation: ...
 
 
-class Evaluation(BaseModel):
-    at: datetime
-    phase: Phase
-    ok: bool
-    value: float | None = None
-    detail: str = ""
-
-
-class ProbeRecord(BaseModel):
-    """A probe's evaluations in one run, and whether it failed (and when)."""
-
-    name: str
-    evaluations: list[Evaluation] = Field(default_factory=list)
-    failed_in: Phase | None = None
-    failed_at: datetime | None = None
-
-    def streak(self, phase: Phase) -> int:
-        """Failed evaluations in a row, the latest last, in `phase`."""
-        count = 0
-        for evaluation in reversed([e for e in self.evaluations if e.phase is phase]):
-            if evaluation.ok:
-                break
-            count += 1
-        return count
-
-
-MAX_KEPT_EVALUATIONS = 200  # per probe and run: the result item stays small
-
-
 def evaluate(
     probe: _Probe, record: ProbeRecord, readers: Readers, phase: Phase, now: Callable[[], datetime]
 ) -> bool:
     """Ask `probe` once in `phase`, keep the answer in `record`; True once it has failed
-    (`tolerance` failures in a row). A reader that raises is a failed evaluation, not a crash."""
+    (`tolerance` failures in a row, before or during faults; after them, failures are the
+    recovery under way, and only the settle window running out fails it: `check_phase`).
+    A reader that raises is a failed evaluation, not a crash."""
     started = time.monotonic()
     try:
         observed = readers.observe(probe)
@@ -307,24 +323,21 @@ def evaluate(
         Evaluation(at=now(), phase=phase, ok=observed.ok, value=observed.value, detail=observed.detail)
     )
     del record.evaluations[:-MAX_KEPT_EVALUATIONS]
-    if record.failed_in is None and record.streak(phase) >= probe.tolerance:
+    if record.failed_in is None and phase is not Phase.AFTER and record.streak(phase) >= probe.tolerance:
         record.failed_in, record.failed_at = phase, record.evaluations[-1].at
     return record.failed_in is not None
 
 
-class Verdict(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-
-
 def verdict(probes: Iterable[_Probe], records: Mapping[str, ProbeRecord]) -> Verdict:
-    """`failed` if a probe failed; `passed` if every probe was evaluated in each of its phases and
-    none failed; otherwise (no probe, or one never asked: a run halted before its `after`)
-    `inconclusive`."""
+    """`failed` if a probe failed during or after the faults; `passed` if every probe was
+    evaluated in each of its phases and none failed; otherwise `inconclusive`: no probe, one
+    never asked (a run halted before its `after`), or a steady state that did not hold before
+    anything was injected (the run was refused, and tested nothing)."""
     listed = list(probes)
-    if any(r.failed_in is not None for r in records.values()):
+    if any(r.failed_in in (Phase.DURING, Phase.AFTER) for r in records.values()):
         return Verdict.FAILED
+    if any(r.failed_in is Phase.BEFORE for r in records.values()):
+        return Verdict.INCONCLUSIVE
     if not listed:
         return Verdict.INCONCLUSIVE
     for probe in listed:
@@ -350,6 +363,128 @@ def due(
         if last is None or (now - last).total_seconds() >= probe.interval:
             ready.append(probe)
     return ready
+
+
+@dataclass(frozen=True)
+class PhaseCheck:
+    """What one look at a phase's probes found."""
+
+    asked: list[str]
+    """The probes evaluated in this look."""
+    failed: list[str]
+    """The probes that have failed in this phase (this look, or an earlier one)."""
+    wake_in: float | None
+    """Seconds until a probe of the phase is due again; None: the phase has nothing left to ask."""
+
+
+def check_phase(
+    probes: Iterable[_Probe],
+    records: dict[str, ProbeRecord],
+    readers: Readers,
+    phase: Phase,
+    now: Callable[[], datetime],
+    *,
+    since: datetime | None = None,
+) -> PhaseCheck:
+    """Ask the phase's due probes, and say what failed and when to look again.
+
+    - before: each probe until it passes once (the steady state holds) or fails;
+    - during: each probe on its interval, as long as it has not failed;
+    - after: each probe until it passes, within its `settle` seconds from `since` (the rollback's
+      end); one that has not passed by then fails.
+    """
+    mine = [p for p in probes if phase in p.mode.phases()]
+    for probe in mine:
+        records.setdefault(probe.name, ProbeRecord(name=probe.name))
+
+    def open_(probe: _Probe) -> bool:
+        record = records[probe.name]
+        if record.failed_in is not None:
+            return False
+        return phase is Phase.DURING or not record.passed_in(phase)
+
+    asked = due([p for p in mine if open_(p)], records, phase, now())
+    for probe in asked:
+        evaluate(probe, records[probe.name], readers, phase, now)
+    at = now()
+    waits: list[float] = []
+    for probe in mine:
+        if not open_(probe):
+            continue
+        if phase is Phase.AFTER:
+            window_ends = (since or at) + timedelta(seconds=probe.settle)
+            if at >= window_ends:
+                record = records[probe.name]
+                record.failed_in, record.failed_at = Phase.AFTER, at
+                last = record.last_in(Phase.AFTER)
+                record.evaluations.append(
+                    Evaluation(
+                        at=at,
+                        phase=Phase.AFTER,
+                        ok=False,
+                        value=None,
+                        detail=f"not recovered within {probe.settle:g}s"
+                        + (f" (last: {last.detail})" if last and last.detail else ""),
+                    )
+                )
+                continue
+            waits.append((window_ends - at).total_seconds())
+        last_at = records[probe.name].last_in(phase)
+        next_due = probe.interval - ((at - last_at.at).total_seconds() if last_at else probe.interval)
+        waits.append(max(0.0, next_due))
+    failed = [p.name for p in mine if records[p.name].failed_in is phase]
+    return PhaseCheck(asked=[p.name for p in asked], failed=failed, wake_in=min(waits) if waits else None)
+
+
+class ProbeReaders:
+    """The `Readers` port over real clients, each made when a probe first needs it: an HTTP
+    session, CloudWatch (metrics, and alarms through `alarms`), Kubernetes clients by cluster
+    name, and AWS credentials for Amazon Managed Prometheus."""
+
+    def __init__(
+        self,
+        *,
+        session: Callable[[], Any],
+        cloudwatch: Callable[[], Any] | None = None,
+        alarms: Callable[[list[str]], Mapping[str, Any]] | None = None,
+        kubernetes: Callable[[str], Any] | None = None,
+        credentials: Callable[[], Any] | None = None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._session = session
+        self._cloudwatch = cloudwatch
+        self._alarms = alarms
+        self._kubernetes = kubernetes
+        self._credentials = credentials
+        self._clock = clock
+
+    def observe(self, probe: _Probe) -> Observation:
+        if isinstance(probe, HttpProbe):
+            return observe_http(probe, self._session())
+        if isinstance(probe, PrometheusProbe):
+            signing = self._credentials() if probe.sigv4_region and self._credentials else None
+            return observe_prometheus(probe, self._session(), signing)
+        if isinstance(probe, CloudWatchMetricProbe):
+            return observe_cloudwatch_metric(probe, self._needs(self._cloudwatch, probe)(), self._clock())
+        if isinstance(probe, CloudWatchAlarmProbe):
+            alarm = probe.alarm.rsplit(":alarm:", 1)[-1]
+            states = self._needs(self._alarms, probe)([alarm])
+            if alarm not in states:
+                return Observation(False, None, f"alarm {alarm} does not exist")
+            state = str(states[alarm].state)
+            return Observation(state != "ALARM", None, f"{alarm} is {state}")
+        if isinstance(probe, KubernetesProbe):
+            from kubernetes import client as k8s
+
+            api = self._needs(self._kubernetes, probe)(probe.cluster)
+            return observe_kubernetes(probe, k8s.AppsV1Api(api), k8s.CoreV1Api(api))
+        raise TypeError(f"no reader for probe {probe.name} ({type(probe).__name__})")
+
+    @staticmethod
+    def _needs(reader: Any, probe: _Probe) -> Any:
+        if reader is None:
+            raise RuntimeError(f"this component cannot read {probe.__class__.__name__} probes")
+        return reader
 
 
 # -- readers: HTTP and Prometheus -------------------------------------------------------------------

@@ -94,6 +94,7 @@ class Step(StrEnum):
     INJECT = "inject"  # the state before Advance: executions started before it still call it
     OBSERVE = "observe"
     ROLLBACK = "rollback"
+    SETTLE = "settle"
     FINALIZE = "finalize"
 
 
@@ -118,6 +119,15 @@ class Observing(BaseModel):
 
 class RolledBack(BaseModel):
     rolled_back: int
+
+
+class Settled(BaseModel):
+    """What Settle did after the rollback (`$.settle`)."""
+
+    done: bool
+    """Every `after` probe has passed or run out of time: on to Finalize."""
+    wake_in: int = Field(ge=0)
+    """Whole seconds to wait before asking again (0 once done)."""
 
 
 class Finalized(BaseModel):

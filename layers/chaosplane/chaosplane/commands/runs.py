@@ -216,6 +216,7 @@ def verdict(result: ExperimentResult) -> str:
         by = {
             StopKind.ALARM: "by a stop condition",
             StopKind.EMERGENCY: "by the emergency stop",
+            StopKind.PROBE: "by a failing probe",
             StopKind.USER: "by a stop request",
         }.get(result.stop_kind or StopKind.USER, "")
         return f"run {result.id} stopped {by} {took}" + (f": {result.error}" if result.error else "")

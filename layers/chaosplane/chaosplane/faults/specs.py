@@ -21,6 +21,7 @@ from chaosplane.faults.base import Fault
 from chaosplane.faults.catalogue import FAULTS
 from chaosplane.graph import MultiStepExperiment
 from chaosplane.models import ExperimentFields, ExperimentSpec
+from chaosplane.probes import Probes
 
 
 def _class_name(fault: Fault[Any, Any]) -> str:
@@ -49,6 +50,7 @@ def _variant(fault: Fault[Any, Any]) -> type[ExperimentFields]:
         type=(Literal[fault.name], ...),
         parameters=parameters,
         allow_irreversible=consent,
+        probes=(Probes, Field(default_factory=list)),
     )
 
 
@@ -83,4 +85,4 @@ def flat(body: ExperimentFields | MultiStepExperiment) -> ExperimentSpec:
     """The experiment the API parsed, as the store and the runs hold it."""
     if isinstance(body, MultiStepExperiment):
         return body.spec()
-    return ExperimentSpec.model_validate(body.model_dump())
+    return ExperimentSpec.model_validate(body.model_dump(mode="json"))

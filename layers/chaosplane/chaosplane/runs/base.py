@@ -11,10 +11,11 @@ from chaosplane.events import EventStatus, RunEvent
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
 from chaosplane.graph import AttributeFilter, ExperimentGraph, passes
 from chaosplane.metrics import MetricReader, series_for
-from chaosplane.models import ExperimentResult, FaultType, StopKind, Target, utcnow
+from chaosplane.models import ExperimentResult, FaultType, StopKind, Target, Verdict, utcnow
 from chaosplane.parallel import CHANGES_AT_ONCE
 from chaosplane.plans import RunPlan, StepPlans, no_longer_eligible, over_policy
 from chaosplane.ports import Clock, RunStore
+from chaosplane.probes import Readers
 from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
@@ -40,7 +41,8 @@ ExecutionStatus = Callable[[str], str | None]  # RUNNING, SUCCEEDED, ...; None: 
 
 class RunsBase:
     """The collaborators, all injected: the store's ports, the fault families, AWS as callables,
-    the clock and the random generator (so that a test drives a 10-minute run in milliseconds)."""
+    what asks the probes' questions, the clock and the random generator (so that a test drives a
+    10-minute run in milliseconds)."""
 
     def __init__(
         self,
@@ -58,8 +60,10 @@ class RunsBase:
         parallel_changes: int = CHANGES_AT_ONCE,
         telemetry: Telemetry | None = None,
         tracing: Tracing | None = None,
+        probes: Readers | None = None,
     ) -> None:
         self._store = store
+        self._probes = probes
         self._parallel_changes = parallel_changes
         self._families = families
         self._start_workflow = start_workflow
@@ -92,6 +96,7 @@ class RunsBase:
         *,
         stop_kind: StopKind | None = None,
         rollback_complete: bool | None = None,
+        verdict: Verdict | None = None,
     ) -> None:
         """Put a run state change on EventBridge, and count it. Never fails the run: a lost event
         is only logged."""
@@ -118,6 +123,7 @@ class RunsBase:
             reason=reason,
             stop_kind=stop_kind,
             rollback_complete=rollback_complete,
+            verdict=verdict,
             time=self._clock(),
         )
         try:

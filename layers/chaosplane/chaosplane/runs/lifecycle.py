@@ -1,4 +1,4 @@
-"""The workflow's steps: Prepare, Inject, Observe, Rollback, Finalize.
+"""The workflow's steps: Prepare, Advance (and the older Inject), Observe, Rollback, Settle, Finalize.
 
 Each method is one state of `statemachines/experiment.asl.json`. The order and the guarantees
 (every path after Prepare passes through Rollback, retries, timeouts) belong to the state machine;
@@ -11,6 +11,7 @@ import logging
 import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -42,6 +43,8 @@ from chaosplane.models import (
     FaultType,
     JournalEntry,
     JournalStatus,
+    Phase,
+    ProbeRecord,
     ResourceState,
     RunStatus,
     StopKind,
@@ -49,6 +52,8 @@ from chaosplane.models import (
 )
 from chaosplane.parallel import each_in_order
 from chaosplane.plans import RunPlan
+from chaosplane.probes import check_phase, parse_probes
+from chaosplane.probes import verdict as probe_verdict
 from chaosplane.runs.base import RunsBase
 from chaosplane.runs.checks import (
     alarm_name,
@@ -59,7 +64,16 @@ from chaosplane.runs.checks import (
 )
 from chaosplane.runs.outcome import failure_kind, outcome, refused_before_start
 from chaosplane.runs.progress import Progress, catch_up, some
-from chaosplane.steps import Advanced, Finalized, Injected, Observing, Prepared, RolledBack, StepError
+from chaosplane.steps import (
+    Advanced,
+    Finalized,
+    Injected,
+    Observing,
+    Prepared,
+    RolledBack,
+    Settled,
+    StepError,
+)
 from chaosplane.store.journal import RunJournal
 from chaosplane.telemetry import Metric
 
@@ -214,6 +228,11 @@ class Lifecycle(RunsBase):
             raise Halted("stop requested")
         graph = run_graph(result)
         actions = dict(result.actions)
+        probes, records = parse_probes(result.probes), dict(result.probe_records)
+        if not any(p.start_time for p in actions.values()):
+            steady = self._ask_probes(result, probes, records, Phase.BEFORE)
+            if steady is not None:  # a probe is not yet sure of the steady state: ask it again
+                return Advanced(finished=False, wake_in=max(1, math.ceil(steady)))
         while True:
             now = self._clock()
             in_force = [p.in_force_at for p in actions.values() if p.in_force_at is not None]
@@ -221,7 +240,11 @@ class Lifecycle(RunsBase):
             if moves.finished:
                 return Advanced(finished=True, wake_in=0)
             if not moves.expired and not moves.ready:
-                return Advanced(finished=False, wake_in=max(1, math.ceil(moves.wake_in or 0)))
+                wake_in = moves.wake_in or 0
+                probe_due = self._ask_probes(result, probes, records, Phase.DURING)
+                if probe_due is not None:
+                    wake_in = min(wake_in, probe_due) if wake_in else probe_due
+                return Advanced(finished=False, wake_in=max(1, math.ceil(wake_in)))
             ends_at = min(in_force, default=now) + timedelta(seconds=graph.duration)
             for name in moves.expired:
                 self._expire(result, name, graph.actions[name], actions)
@@ -239,6 +262,80 @@ class Lifecycle(RunsBase):
                     actions[name] = ActionProgress(status=ActionStatus.PENDING, start_time=started)
                     hold = action.duration or max(1, math.ceil((ends_at - started).total_seconds()))
                     self._inject(result, plan, name, action, hold, actions)
+
+    def _ask_probes(
+        self, result: ExperimentResult, probes: list[Any], records: dict[str, ProbeRecord], phase: Phase
+    ) -> float | None:
+        """Ask the phase's due probes and record their answers; seconds until one is due again
+        (None: nothing left to ask). A steady state that does not hold before the faults refuses
+        the run; a probe failing during them with `stop_on_failure` halts it, as an alarm does."""
+        if not any(phase in p.mode.phases() for p in probes):
+            return None
+        if self._probes is None:
+            raise RuntimeError("this component cannot ask probes")
+        failed_before = {name for name, r in records.items() if r.failed_in is not None}
+        check = check_phase(probes, records, self._probes, phase, self._clock)
+        newly = [name for name in check.failed if name not in failed_before]
+        lines = [
+            ("probe", f"{name} failed {phase.value} the faults: {_last_detail(records[name], phase)}")
+            for name in newly
+        ]
+        if phase is Phase.BEFORE and check.asked and check.wake_in is None and not check.failed:
+            lines.append(
+                (
+                    "probe",
+                    "steady state holds: "
+                    + ", ".join(p.name for p in probes if Phase.BEFORE in p.mode.phases()),
+                )
+            )
+        if check.asked or lines:
+            self._store.update_run(result.id, probe_records=records, events=lines)
+        if check.failed and phase is Phase.BEFORE:
+            raise PreflightFailed(
+                "the steady state does not hold before injecting: "
+                + "; ".join(f"probe {n}: {_last_detail(records[n], phase)}" for n in check.failed)
+            )
+        halting = [p.name for p in probes if p.name in newly and p.stop_on_failure]
+        if halting:
+            reason = f"probe {halting[0]} failed: {_last_detail(records[halting[0]], phase)}"
+            self._store.request_stop(result.id, reason, StopKind.PROBE)
+            self._announce(
+                result, EventStatus.RUNNING, EventStatus.STOPPING, reason, stop_kind=StopKind.PROBE
+            )
+            raise Halted(reason)
+        return check.wake_in
+
+    def settle(self, result_id: str) -> Settled:
+        """After the rollback: ask the `after` probes until each passes or its settle window (from
+        the rollback's end) is over. Nothing to ask when nothing was ever started."""
+        result = self._store.get_result(result_id, team=None)
+        self._trace(result, "settle")
+        probes, records = parse_probes(result.probes), dict(result.probe_records)
+        if not any(p.start_time for p in result.actions.values()):
+            return Settled(done=True, wake_in=0)
+        since = next((e.at for e in reversed(result.timeline) if e.step == "rollback"), None)
+        if not any(Phase.AFTER in p.mode.phases() for p in probes):
+            return Settled(done=True, wake_in=0)
+        if self._probes is None:
+            raise RuntimeError("this component cannot ask probes")
+        failed_before = {name for name, r in records.items() if r.failed_in is not None}
+        check = check_phase(probes, records, self._probes, Phase.AFTER, self._clock, since=since)
+        lines = [
+            ("settle", f"{name} did not recover: {_last_detail(records[name], Phase.AFTER)}")
+            for name in check.failed
+            if name not in failed_before
+        ]
+        if check.wake_in is None:
+            recovered = [
+                p.name for p in probes if Phase.AFTER in p.mode.phases() and p.name not in check.failed
+            ]
+            if recovered:
+                lines.append(("settle", "recovered: " + ", ".join(recovered)))
+        if check.asked or lines:
+            self._store.update_run(result.id, probe_records=records, events=lines)
+        if check.wake_in is None:
+            return Settled(done=True, wake_in=0)
+        return Settled(done=False, wake_in=max(1, math.ceil(check.wake_in)))
 
     def _assert_alarm_state(
         self, result: ExperimentResult, name: str, action: Action, actions: dict[str, ActionProgress]
@@ -529,14 +626,16 @@ class Lifecycle(RunsBase):
         }
         if result.start_time is not None:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
+        judged = probe_verdict(parse_probes(result.probes), result.probe_records)
         final = self._store.finish_run(
             result,
             status,
             message,
             metrics,
-            f"run {status.value}",
+            f"run {status.value}; verdict {judged.value}",
             release=not unrestored,
             failure_kind=kind,
+            verdict=judged,
         )
         if not result.status.is_final and (chart := self._final_series(final)) is not None:
             # After the run is final: a halt waits for `stopped`, not for CloudWatch's answer.
@@ -551,6 +650,7 @@ class Lifecycle(RunsBase):
                 final.error,
                 stop_kind=(final.stop_kind or StopKind.USER) if final.status is RunStatus.STOPPED else None,
                 rollback_complete=not unrestored,
+                verdict=final.verdict,
             )
         return Finalized(status=final.status, result_id=result_id)
 
@@ -559,6 +659,11 @@ class Lifecycle(RunsBase):
 
     def _workflow_ended(self, reason: str) -> StepError:
         return StepError.model_validate({"Error": ErrorName.WORKFLOW_ENDED.value, "Cause": reason})
+
+
+def _last_detail(record: ProbeRecord, phase: Phase) -> str:
+    last = record.last_in(phase)
+    return (last.detail or ("ok" if last.ok else "failed")) if last else "never answered"
 
 
 def run_graph(result: ExperimentResult) -> ExperimentGraph:

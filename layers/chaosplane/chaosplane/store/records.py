@@ -108,6 +108,7 @@ class ExperimentRecord(Model):
     # A multi-step experiment's graph (models.ExperimentSpec); absent for one fault.
     targets = JSONAttribute(null=True)
     actions = JSONAttribute(null=True)
+    probes = JSONAttribute(default=list)  # models.ExperimentSpec.probes
     status = UnicodeAttribute()
     active_run = UnicodeAttribute(null=True)
     # Schedule id -> the schedule as the API shows it; the Scheduler holds the live copy.
@@ -147,6 +148,9 @@ class ResultRecord(Model):
     plan_id = UnicodeAttribute(null=True)  # the stored plan this run executes (chaosplane/plans.py)
     actions = JSONAttribute(default=dict)  # each action's progress (models.ActionProgress)
     steps = JSONAttribute(null=True)  # a multi-step run's graph as it started; absent for one fault
+    probes = JSONAttribute(default=list)  # the experiment's probes as they were at the start
+    probe_records = JSONAttribute(default=dict)  # each probe's evaluations (models.ProbeRecord)
+    verdict = UnicodeAttribute(null=True)  # set when the run ends
     # Present while the run holds its locks (sparse index: the sweeper and the guard read only these).
     active = UnicodeAttribute(null=True)
     by_experiment = ByExperiment()

@@ -20,12 +20,14 @@ from chaosplane.models import (
     JournalEntry,
     JournalStatus,
     Page,
+    ProbeRecord,
     ResourceState,
     RunStatus,
     StopKind,
     Target,
     TimelineEvent,
     Trigger,
+    Verdict,
     new_id,
 )
 from chaosplane.plans import KEEP_AFTER, RunPlan
@@ -95,7 +97,8 @@ class Results(Experiments, Teams, Plans):
             selection=experiment.selection,
             duration=experiment.duration,
             parameters=experiment.parameters,
-            stop_conditions=experiment.stop_conditions,
+            stop_conditions=experiment.halting_alarms,
+            probes=experiment.probes,
             active=ACTIVE,
             trigger=trigger.value,
             schedule_id=schedule_id,
@@ -158,13 +161,15 @@ class Results(Experiments, Teams, Plans):
             end_time=now,
             status=RunStatus.SKIPPED.value,
             success=False,
+            verdict=Verdict.INCONCLUSIVE.value,
             error=reason,
             fault=experiment.type.value,
             target_id=experiment.target,
             selection=experiment.selection,
             duration=experiment.duration,
             parameters=experiment.parameters,
-            stop_conditions=experiment.stop_conditions,
+            stop_conditions=experiment.halting_alarms,
+            probes=experiment.probes,
             trigger=trigger.value,
             schedule_id=schedule_id,
             steps=experiment.frozen_steps(),
@@ -256,6 +261,7 @@ class Results(Experiments, Teams, Plans):
         events: list[tuple[str, str]] | None = None,
         journal_marks: list[tuple[JournalEntry, JournalStatus]] | None = None,
         actions: dict[str, ActionProgress] | None = None,
+        probe_records: dict[str, ProbeRecord] | None = None,
     ) -> None:
         """Change a run's record in one write; timeline events are appended, never rewritten.
 
@@ -281,6 +287,10 @@ class Results(Experiments, Teams, Plans):
             changes.append(r.start_time.set(start_time))
         if actions is not None:
             changes.append(r.actions.set({name: p.model_dump(mode="json") for name, p in actions.items()}))
+        if probe_records is not None:
+            changes.append(
+                r.probe_records.set({name: p.model_dump(mode="json") for name, p in probe_records.items()})
+            )
         if not journal_marks:
             self._results(id=result_id).update(actions=changes, condition=r.id.exists())
             return
@@ -422,6 +432,7 @@ class Results(Experiments, Teams, Plans):
         *,
         release: bool,
         failure_kind: FailureKind | None = None,
+        verdict: Verdict = Verdict.INCONCLUSIVE,
     ) -> ExperimentResult:
         """Write the run's final state and, when `release`, free its experiment and target.
 
@@ -443,7 +454,8 @@ class Results(Experiments, Teams, Plans):
         result_actions: list[Action] = [
             r.status.set(status.value),
             r.end_time.set(now),
-            r.success.set(status is RunStatus.COMPLETED),
+            r.success.set(verdict is Verdict.PASSED),
+            r.verdict.set(verdict.value),
             r.metrics.set(metrics),
             r.task_token.remove(),
             r.timeline.set(r.timeline.append([line])),
@@ -458,7 +470,8 @@ class Results(Experiments, Teams, Plans):
             update={
                 "status": status,
                 "end_time": now,
-                "success": status is RunStatus.COMPLETED,
+                "success": verdict is Verdict.PASSED,
+                "verdict": verdict,
                 "metrics": metrics,
                 "error": error if error is not None else result.error,
                 "failure_kind": failure_kind if failure_kind is not None else result.failure_kind,

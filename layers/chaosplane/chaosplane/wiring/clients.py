@@ -41,6 +41,13 @@ class Clients:
                 )
             return self._made[service]
 
+    def credentials(self) -> Any:
+        """The function's AWS credentials (botocore's), to sign a request no client makes."""
+        with self._lock:
+            if self._session is None:
+                self._session = botocore.session.get_session()
+            return self._session.get_credentials()
+
     def lazy(self, service: str) -> Any:
         """The client, to be made on first use: see LazyClient."""
         return LazyClient(self, service)

@@ -23,9 +23,30 @@ if TYPE_CHECKING:
 Families = Callable[[FaultType], "FaultFamily"]
 
 
-def fault_families(clients: Clients, settings: Settings) -> Families:
-    clusters: list[Clusters] = []  # one per function: it keeps each cluster's API client
+def cluster_access(clients: Clients, settings: Settings) -> Callable[[], Clusters]:
+    """The function's one way to the clusters (made on first use): it keeps each cluster's API
+    client, for the EKS faults and the Kubernetes probes alike."""
+    made: list[Clusters] = []
     lock = threading.Lock()
+
+    def clusters() -> Clusters:
+        from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
+
+        with lock:
+            if not made:
+                path, connections = settings.kubeconfig, settings.connections
+                kubeconfig = KubeconfigClusters(path, connections) if path else None
+                on_eks = EksClusters(clients.eks, clients.sts, connections=connections)
+                made.append(Clusters(on_eks, kubeconfig))
+        return made[0]
+
+    return clusters
+
+
+def fault_families(
+    clients: Clients, settings: Settings, clusters: Callable[[], Clusters] | None = None
+) -> Families:
+    clusters = clusters or cluster_access(clients, settings)
 
     def ec2() -> FaultFamily:
         from chaosplane.faults.ec2 import Ec2Instances
@@ -34,15 +55,8 @@ def fault_families(clients: Clients, settings: Settings) -> Families:
 
     def eks() -> FaultFamily:
         from chaosplane.faults.eks import EksPods
-        from chaosplane.kube import Clusters, EksClusters, KubeconfigClusters
 
-        with lock:
-            if not clusters:
-                path, connections = settings.kubeconfig, settings.connections
-                kubeconfig = KubeconfigClusters(path, connections) if path else None
-                on_eks = EksClusters(clients.eks, clients.sts, connections=connections)
-                clusters.append(Clusters(on_eks, kubeconfig))
-        return EksPods(clusters[0], settings.payload_image)
+        return EksPods(clusters(), settings.payload_image)
 
     def rds_instances() -> FaultFamily:
         from chaosplane.faults.rds import RdsInstances

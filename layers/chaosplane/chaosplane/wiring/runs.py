@@ -13,21 +13,25 @@ import math
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chaosplane.errors import ErrorName
 from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, RunEvent
 from chaosplane.metrics import MetricReader
-from chaosplane.models import ExperimentResult, FaultType
+from chaosplane.models import ExperimentResult, FaultType, utcnow
+from chaosplane.probes import ProbeReaders
 from chaosplane.runs import AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.wiring.clients import Clients
-from chaosplane.wiring.families import fault_families
+from chaosplane.wiring.families import cluster_access, fault_families
 from chaosplane.wiring.telemetry import build_telemetry
 from chaosplane.wiring.tracing import PowertoolsTracing
+
+if TYPE_CHECKING:
+    from chaosplane.kube import Clusters
 
 logger = logging.getLogger(__name__)
 # A token Step Functions no longer knows means the task already ended: nothing left to halt.
@@ -191,6 +195,29 @@ def event_publisher(clients: Clients, bus: str) -> RunEventPublisher:
     return publish
 
 
+def probe_readers(clients: Clients, clusters: Callable[[], Clusters]) -> ProbeReaders:
+    """What asks the probes' questions: HTTP and Prometheus over one session without retries (a
+    probe's tolerance decides what a failure means), CloudWatch, the clusters, and the function's
+    credentials to sign Amazon Managed Prometheus queries."""
+    sessions: list[Any] = []
+
+    def session() -> Any:
+        if not sessions:
+            import requests
+
+            sessions.append(requests.Session())
+        return sessions[0]
+
+    return ProbeReaders(
+        session=session,
+        cloudwatch=lambda: clients.cloudwatch,
+        alarms=alarm_reader(clients),
+        kubernetes=lambda cluster: clusters().client(cluster),
+        credentials=clients.credentials,
+        clock=utcnow,
+    )
+
+
 def build_runs(
     settings: Settings | None = None, *, clients: Clients | None = None, store: Store | None = None
 ) -> Runs:
@@ -198,9 +225,10 @@ def build_runs(
     settings = settings or load_settings()
     clients = clients or Clients(settings)
     machine = settings.state_machine_arn
+    clusters = cluster_access(clients, settings)
     return Runs(
         store or Store(settings),
-        fault_families(clients, settings),
+        fault_families(clients, settings, clusters),
         start_workflow=workflow_starter(clients, machine) if machine else None,
         send_halt=halt_sender(clients),
         alarms=alarm_reader(clients),
@@ -210,6 +238,7 @@ def build_runs(
         parallel_changes=settings.parallel_changes,
         telemetry=build_telemetry(settings),
         tracing=PowertoolsTracing(),
+        probes=probe_readers(clients, clusters),
     )
 
 
