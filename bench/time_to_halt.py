@@ -9,18 +9,113 @@ Two ends of a halt, both on the platform's own record and the same clock as the 
 was set: *restored*, when Rollback recorded every resource undone ("rollback complete"), and
 *finalized*, when Finalize recorded the run `stopped` (the script checks the instances run again).
 Prints median and p95 of each per path. Usage: python bench/time_to_halt.py [--runs 20] [--sweep-every 5]
+
+With --probe http, a third path instead: an HTTP probe (--interval, --tolerance) against a server
+on loopback that the script turns to 500 mid-run; from that moment to every resource restored.
+The goal is p95 under interval x tolerance + 1 s (the probe needs `tolerance` failed answers
+`interval` apart, and its first may come up to an interval after the endpoint fails).
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from _local import Local, local_platform, row, wait_for
+from _local import Local, local_platform, percentile, row, wait_for
 
 ALARM = "bench-5xx"
 POLL = 0.05
+
+
+class Endpoint:
+    """The service a probe watches: 200 until `failing`."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(500 if state.failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+
+
+def measure_probe(
+    local: Local, runs: int, interval: float, tolerance: int
+) -> tuple[list[float], list[float]]:
+    api, http, ec2 = local.api, local.http, local.client("ec2")
+    endpoint = Endpoint()
+    target = local.ec2_target("probe-halt", 2)
+    probe = {
+        "name": "shop",
+        "source": "http",
+        "url": endpoint.url,
+        "interval": interval,
+        "tolerance": tolerance,
+    }
+    body = {
+        "name": "probe halt",
+        "type": "ec2-stop",
+        "target": target["id"],
+        "duration": 3600,
+        "probes": [probe],
+    }
+    experiment = http.post(f"{api}/experiments", json=body, timeout=30).json()
+
+    def states() -> set[str]:
+        found = ec2.describe_instances(Filters=[{"Name": "tag:app", "Values": ["probe-halt"]}])
+        return {i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]}
+
+    restored: list[float] = []
+    finalized: list[float] = []
+    for n in range(runs + 1):  # one warm-up run, not counted
+        endpoint.failing = False
+        result_id = http.post(f"{api}/experiments/{experiment['id']}/run", timeout=30).json()["result_id"]
+        wait_for(lambda: states() == {"stopped"})
+        wait_for(
+            lambda rid=result_id: any(
+                e["step"] == "observe"
+                for e in http.get(f"{api}/results/{rid}", timeout=30).json()["timeline"]
+            )
+        )
+        time.sleep(interval * (n % 4) / 4)  # fail at different points of the probe's interval
+        failed = time.time()
+        endpoint.failing = True
+        result = wait_for_final(local, result_id)
+        if result["status"] != "stopped" or result["stop_kind"] != "probe" or states() != {"running"}:
+            raise AssertionError(f"run {result_id} did not halt on its probe: {result['status']}")
+        if n:
+            restored.append(_at(result["timeline"], "rollback", "rollback complete") - failed)
+            finalized.append(_at(result["timeline"], "finalize") - failed)
+    endpoint.server.shutdown()
+    return restored, finalized
+
+
+def wait_for_final(local: Local, result_id: str) -> Any:
+    final = ("completed", "stopped", "failed")
+    wait_for(
+        lambda: local.http.get(f"{local.api}/results/{result_id}", timeout=30).json()["status"] in final,
+        every=POLL,
+    )
+    return local.http.get(f"{local.api}/results/{result_id}", timeout=30).json()
+
+
+def _at(timeline: list[dict[str, str]], step: str, starting: str = "") -> float:
+    found = next(e["at"] for e in timeline if e["step"] == step and e["message"].startswith(starting))
+    return datetime.fromisoformat(found.replace("Z", "+00:00")).timestamp()
 
 
 def measure(local: Local, runs: int, lose_events: bool) -> tuple[list[float], list[float]]:
@@ -82,16 +177,12 @@ def measure(local: Local, runs: int, lose_events: bool) -> tuple[list[float], li
         wait_for(lambda rid=result_id: status_of(rid) == "stopped", every=POLL)
         timeline = http.get(f"{api}/results/{result_id}", timeout=30).json()["timeline"]
 
-        def at(step: str, starting: str = "", line: list = timeline) -> float:
-            found = next(e["at"] for e in line if e["step"] == step and e["message"].startswith(starting))
-            return datetime.fromisoformat(found.replace("Z", "+00:00")).timestamp()
-
         if states() != {"running"}:
             raise AssertionError(f"run {result_id} ended stopped with instances not restored")
         cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="recovered")
         if n:
-            restored.append(at("rollback", "rollback complete") - fired)
-            finalized.append(at("finalize") - fired)
+            restored.append(_at(timeline, "rollback", "rollback complete") - fired)
+            finalized.append(_at(timeline, "finalize") - fired)
     return restored, finalized
 
 
@@ -101,8 +192,21 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--sweep-every", type=float, default=5.0)
+    parser.add_argument("--probe", choices=["http"], help="measure a probe's halt instead of an alarm's")
+    parser.add_argument("--interval", type=float, default=1.0, help="the probe's interval (s)")
+    parser.add_argument("--tolerance", type=int, default=2, help="the probe's tolerance")
     args = parser.parse_args()
 
+    if args.probe:
+        with local_platform("--schedule-every", "3600") as local:
+            restored, finalized = measure_probe(local, args.runs, args.interval, args.tolerance)
+        goal = args.interval * args.tolerance + 1
+        print(f"runs: {args.runs} (after one warm-up run) on `chaosplane local`; 2 instances stopped;")
+        print(f"an http probe every {args.interval:g} s, tolerance {args.tolerance}: goal p95 < {goal:g} s")
+        print(row("endpoint fails -> every resource restored", restored))
+        print(row("endpoint fails -> run finalized stopped", finalized))
+        print(f"p95 restored / goal: {percentile(restored, 95) / goal:.2f}")
+        return
     with local_platform("--schedule-every", "3600") as local:  # no sweeper tick during the event path
         event_path = measure(local, args.runs, lose_events=False)
     with local_platform("--schedule-every", str(args.sweep_every)) as local:

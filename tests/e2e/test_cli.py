@@ -308,6 +308,11 @@ def test_run_wait_completes_with_exit_0_and_writes_a_valid_junit_report(env: Env
     result = env.cli("run", experiment["id"], "--wait", "--interval", "0.3", "--junit", str(report))
     assert result.exit_code == 0, result.output
     assert "completed in" in result.stderr and "1 of 1 selected resource(s) hit, 1 restored" in result.stderr
+    assert "verdict: inconclusive (no probes)" in result.stderr  # completed, but that proves nothing
+    scored = env.json("experiments", "resilience", experiment["id"], "--last", "5")
+    assert (scored["score"], scored["runs"], scored["inconclusive"], scored["last"]) == (None, 1, 1, 5)
+    assert "no decisive run" in env.ok("experiments", "resilience", experiment["id"]).stdout
+    assert env.json("targets", "resilience", experiment["target"])["runs"] == 1
     assert "timeline" in result.stdout and "rollback" in result.stdout
     suite = assert_valid_junit(report.read_bytes())
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "0", "0")

@@ -194,3 +194,29 @@ def test_a_probe_that_cannot_be_asked_is_a_422_and_nothing_is_created(
     assert platform.json("GET", "/experiments")["items"] == before
     twice = {**body, "probes": [{"name": "x", "source": "http", "url": "http://127.0.0.1/"}] * 2}
     assert "unique" in str(platform.json("POST", "/experiments", twice, expect=422))
+
+
+def test_the_resilience_score_counts_the_verdicts_of_the_last_runs(
+    platform: Platform, service: Service
+) -> None:
+    platform.loosen_policy()
+    probe = {"name": "shop", "source": "http", "url": service.url, "interval": 1, "stop_on_failure": False}
+    experiment, _ = _experiment(platform, "probe-score", [probe], duration=2)
+    path = f"/experiments/{experiment['id']}/resilience"
+    assert platform.json("GET", path) == {
+        "score": None, "last": 10, "runs": 0, "passed": 0, "failed": 0, "inconclusive": 0, "window": [],
+    }  # fmt: skip
+
+    first = platform.wait_for_result(_start(platform, experiment), timeout=60)
+    service.status = 500
+    second = platform.wait_for_result(_start(platform, experiment), timeout=60)
+    assert (first["verdict"], second["verdict"]) == ("passed", "failed")
+    assert second["status"] == "completed"  # the probe did not stop it; it failed the verdict
+
+    scored = platform.json("GET", path)
+    assert (scored["score"], scored["passed"], scored["failed"], scored["runs"]) == (50.0, 1, 1, 2)
+    assert [r["result_id"] for r in scored["window"]] == [second["id"], first["id"]]
+    assert platform.json("GET", path, last=1)["score"] == 0.0  # the newest run alone
+    by_target = platform.json("GET", f"/targets/{experiment['target']}/resilience")
+    assert by_target["score"] == 50.0 and by_target["runs"] == 2
+    assert "last" in str(platform.json("GET", path, expect=422, last=0))

@@ -126,3 +126,40 @@ def test_the_schema_is_strict_enough_to_catch_a_bad_report() -> None:
         b'<testsuite name="x" tests="1" failures="0" errors="0" time="1"><testcase name="a"/></testsuite>'
     )
     assert not SCHEMA.validate(bad)  # no timestamp, hostname, properties, classname, time...
+
+
+def test_each_probe_is_a_case_failed_with_its_phase_or_skipped_when_not_asked_in_full() -> None:
+    def asked(phase: str, *oks: bool) -> list[dict[str, object]]:
+        return [
+            {
+                "at": T0 + timedelta(seconds=i),
+                "phase": phase,
+                "ok": ok,
+                "detail": "status 500" if not ok else "",
+            }
+            for i, ok in enumerate(oks)
+        ]
+
+    probes = [
+        {"name": "shop", "source": "http", "mode": "during"},
+        {"name": "errors", "source": "prometheus", "mode": "after"},
+        {"name": "carts", "source": "kubernetes", "mode": "edge"},
+    ]
+    records = {
+        "shop": {"name": "shop", "evaluations": asked("during", True, False, False),
+                 "failed_in": "during", "failed_at": T0 + timedelta(seconds=2)},
+        "carts": {"name": "carts", "evaluations": asked("before", True)},  # never asked after
+    }  # fmt: skip
+    root = assert_valid_junit(junit_xml(result(probes=probes, probe_records=records, verdict="failed")))
+
+    shop = root.find("testcase[@name='shop (http, during) held']")
+    assert shop is not None and shop.get("time") == "2.000"
+    failure = shop.find("failure")
+    assert failure is not None and failure.get("type") == "probe:during"
+    assert failure.get("message") == "failed during the faults: status 500"
+    assert "FAILED status 500" in (failure.text or "")
+    assert cases(root)["errors (prometheus, after) held"] == "skipped"
+    assert cases(root)["carts (kubernetes, edge) held"] == "skipped"
+    assert root.get("failures") == "1" and root.get("skipped") == "2"
+    properties = {p.get("name"): p.get("value") for p in root.find("properties")}
+    assert properties["verdict"] == "failed"

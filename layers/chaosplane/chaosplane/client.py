@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -40,6 +40,7 @@ from chaosplane.models import (
     Target,
     TargetSpec,
 )
+from chaosplane.resilience import Resilience
 
 __all__ = [
     "ApiError",
@@ -412,6 +413,11 @@ class Client:
         params = {"format": "fis", "account": account, "role_arn": role_arn}
         path = f"/experiments/{_id(experiment_id)}/export"
         return dict(self.request("GET", path, params={k: v for k, v in params.items() if v is not None}))
+
+    def resilience(self, kind: Literal["experiments", "targets"], item_id: str, last: int = 10) -> Resilience:
+        """The resilience score of an experiment or a target over its `last` runs."""
+        path = f"/{kind}/{_id(item_id)}/resilience"
+        return self._model(Resilience, self.request("GET", path, params={"last": last}))
 
     def preview(self, experiment_id: str) -> dict[str, Any]:
         """What a run would hit now, what it would leave alone and why, and the policy's verdict."""

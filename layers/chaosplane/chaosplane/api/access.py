@@ -26,11 +26,13 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/me"): Role.VIEWER,
     ("GET", "/targets"): Role.VIEWER,
     ("GET", "/targets/<target_id>"): Role.VIEWER,
+    ("GET", "/targets/<target_id>/resilience"): Role.VIEWER,
     ("POST", "/targets"): Role.OPERATOR,
     ("PUT", "/targets/<target_id>"): Role.OPERATOR,
     ("DELETE", "/targets/<target_id>"): Role.ADMIN,
     ("GET", "/experiments"): Role.VIEWER,
     ("GET", "/experiments/<experiment_id>"): Role.VIEWER,
+    ("GET", "/experiments/<experiment_id>/resilience"): Role.VIEWER,
     ("POST", "/experiments"): Role.OPERATOR,
     ("POST", "/experiments/import"): Role.OPERATOR,  # creates targets too: as POST /targets does
     ("GET", "/experiments/<experiment_id>/export"): Role.VIEWER,

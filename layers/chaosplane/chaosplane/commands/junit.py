@@ -1,13 +1,16 @@
 """A run as a JUnit XML report: what Jenkins, GitLab CI and GitHub Actions reporters display.
 
 One <testsuite> per run, in the strict Ant format (every attribute and element the strictest readers
-require): one testcase for the run's outcome, one per stop condition, one per resource it selected.
+require): one testcase for the run's outcome, one per stop condition, one per probe, one per
+resource it selected.
 
 - outcome: passes when the run completed. A stop by an alarm is a <failure> (the system under
   test did not take the fault); a refusal (pre-flight, policy, nothing to hit) and a platform
   problem (injection, rollback, aborted) are an <error>; a stop by a person or the emergency
   stop is a <failure> that names who stopped it.
 - a stop condition fails when the run was stopped by it.
+- a probe fails when it failed (its phase, time and last answer in the message); it is skipped
+  when it was not asked in each of its phases (the run ended before, or was refused).
 - a resource passes when it was hit and restored; it fails when it was hit and the run ended
   without restoring it (it may still be faulted); it is skipped when it was never hit.
 """
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chaosplane.models import ExperimentResult, FailureKind, RunStatus, StopKind
+from chaosplane.probes import ProbeMode
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ERRORS = (FailureKind.PREFLIGHT, FailureKind.POLICY, FailureKind.NOTHING_TO_HIT)
@@ -73,6 +77,7 @@ def junit_xml(result: ExperimentResult, hostname: str | None = None) -> bytes:
         ("failure_kind", result.failure_kind.value if result.failure_kind else ""),
         ("stop_kind", result.stop_kind.value if result.stop_kind else ""),
         ("error", result.error or ""),
+        ("verdict", result.verdict.value if result.verdict else ""),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _text(value)})
 
@@ -101,6 +106,24 @@ def junit_xml(result: ExperimentResult, hostname: str | None = None) -> bytes:
         fired = result.stop_kind is StopKind.ALARM and result.status is RunStatus.STOPPED and alarm in why
         if fired:
             _mark(case, "failure", "alarm", why)
+
+    # The probes: did the system under test hold, in each phase it was asked?
+    for probe in result.probes:
+        name, mode = str(probe["name"]), str(probe.get("mode", "during"))
+        record = result.probe_records.get(name)
+        evaluations = record.evaluations if record else []
+        took = _seconds(evaluations[0].at, evaluations[-1].at) if evaluations else "0"
+        case = _case(suite, f"chaosplane.{fault}.probes", f"{name} ({probe['source']}, {mode}) held", took)
+        answers = "\n".join(
+            f"{e.at.isoformat()} {e.phase.value}: {'ok' if e.ok else 'FAILED'} {e.detail}"
+            for e in evaluations
+        )
+        if record is not None and record.failed_in is not None:
+            last = next((e for e in reversed(evaluations) if not e.ok), None)
+            message = f"failed {record.failed_in.value} the faults: {last.detail if last else 'failed'}"
+            _mark(case, "failure", f"probe:{record.failed_in.value}", message, answers)
+        elif not set(ProbeMode(mode).phases()) <= {e.phase for e in evaluations}:
+            ET.SubElement(case, "skipped", {"message": "not asked in each of its phases"})
 
     # The resources the run selected.
     for resource in result.resources:

@@ -24,6 +24,7 @@ from chaosplane.commands.context import (
 )
 from chaosplane.commands.junit import write_junit
 from chaosplane.models import TARGET_FIELDS, Experiment, ExperimentResult, Target
+from chaosplane.resilience import Resilience
 
 OutputOpt = Annotated[
     Output | None,
@@ -492,6 +493,40 @@ def experiments_export(
         sys.stdout.write(text)
     else:
         out.write_text(text)
+
+
+def resilience_view(scored: Resilience) -> Any:
+    headline = "no decisive run" if scored.score is None else f"{scored.score:g}%"
+    rows = [
+        (r.result_id, r.start_time.isoformat() if r.start_time else "", r.status.value, r.verdict.value)
+        for r in scored.window
+    ]
+    return Group(
+        Text.assemble(("resilience ", "bold"), (headline, "bold")),
+        Text(
+            f"{scored.passed} passed, {scored.failed} failed, {scored.inconclusive} inconclusive "
+            f"of the last {scored.runs} run(s) (window {scored.last})",
+            style="dim",
+        ),
+        table(["result", "started", "status", "verdict"], rows, title="runs counted"),
+    )
+
+
+LastOpt = Annotated[int, typer.Option("--last", min=1, max=100, help="how many of the latest runs to score")]
+
+
+@experiments.command("resilience")
+def experiments_resilience(experiment_id: str, last: LastOpt = 10, output: OutputOpt = None) -> None:
+    """How often the system held over the experiment's last runs (passed / decisive verdicts)."""
+    scored = STATE.client().resilience("experiments", experiment_id, last)
+    emit(scored, STATE.output_format(output), lambda: resilience_view(scored))
+
+
+@targets.command("resilience")
+def targets_resilience(target_id: str, last: LastOpt = 10, output: OutputOpt = None) -> None:
+    """How often the system held over the last runs of the experiments acting on the target."""
+    scored = STATE.client().resilience("targets", target_id, last)
+    emit(scored, STATE.output_format(output), lambda: resilience_view(scored))
 
 
 @experiments.command("delete")

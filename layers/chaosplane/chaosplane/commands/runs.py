@@ -208,6 +208,16 @@ class Display:
 
 
 def verdict(result: ExperimentResult) -> str:
+    """What the run did, and (once it has ended) what its probes say of the system under test."""
+    said = _what_happened(result)
+    if result.verdict is None:
+        return said
+    failed = [n for n, r in result.probe_records.items() if r.failed_in is not None]
+    why = f" (failed: {', '.join(failed)})" if failed else "" if result.probes else " (no probes)"
+    return f"{said}\nverdict: {result.verdict.value}{why}"
+
+
+def _what_happened(result: ExperimentResult) -> str:
     selected, hit, restored = _counts(result)
     took = f"in {_elapsed(result):.1f}s; {hit} of {selected} selected resource(s) hit, {restored} restored"
     if result.status is RunStatus.COMPLETED:
