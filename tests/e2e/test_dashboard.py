@@ -7,7 +7,9 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +298,118 @@ def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) 
     # The run has just ended: the minutes after it are still to come, and the page says so.
     assert "still coming in" in page.locator("#metrics-filling").inner_text()
     tab.shot("16-result-chart")
+
+
+class Shop:
+    """An HTTP endpoint on loopback for probes to ask: healthy (200) until the test says otherwise."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.url = ""
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[Shop]:
+    state = Shop()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(state.status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def a_probed_run(local: Local, shop: Shop) -> dict[str, Any]:
+    """A finished run of `probed-shop` (one demo instance stopped for 4 s) whose http probe the
+    shop fails mid-run (it goes on: stop_on_failure false), an alarm probe beside it; run once."""
+    items = local.http.get(f"{local.url}/experiments", timeout=10).json()["items"]
+    found = [e for e in items if e["name"] == "probed-shop"]
+    if found:
+        results = local.http.get(f"{local.url}/experiments/{found[0]['id']}/results", timeout=10).json()
+        return results["items"][0]  # type: ignore[no-any-return]
+    import boto3
+
+    cloudwatch = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+    ).client("cloudwatch", endpoint_url=f"http://127.0.0.1:{local.aws_port}")
+    cloudwatch.put_metric_alarm(
+        AlarmName="shop-quiet", MetricName="errors", Namespace="Shop", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="shop-quiet", StateValue="OK", StateReason="quiet")
+    shop.status = 200
+    probes = [
+        {"name": "shop", "source": "http", "url": shop.url, "interval": 1, "stop_on_failure": False},
+        {"name": "quiet", "source": "cloudwatch-alarm", "alarm": "shop-quiet", "interval": 1,
+         "stop_on_failure": False},
+    ]  # fmt: skip
+    body = {"name": "probed-shop", "type": "ec2-stop", "target": the_demo(local)["target"], "duration": 4,
+            "selection": "COUNT(1)", "probes": probes}  # fmt: skip
+    created = local.http.post(f"{local.url}/experiments", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    run = local.http.post(f"{local.url}/experiments/{created.json()['id']}/run", json={}, timeout=10)
+    assert run.status_code == 202, run.text
+    result_url = f"{local.url}/results/{run.json()['result_id']}"
+
+    def answered_while_held() -> bool:
+        result = local.http.get(result_url, timeout=5).json()
+        during = result["probe_records"].get("shop", {}).get("evaluations", [])
+        return any(e["phase"] == "during" and e["ok"] for e in during)
+
+    wait_until(answered_while_held, timeout=30, interval=0.1)
+    shop.status = 500  # mid-run: the next evaluation fails
+    final = ("completed", "stopped", "failed", "skipped")
+    wait_until(lambda: local.http.get(result_url, timeout=5).json()["status"] in final, timeout=60)
+    shop.status = 200
+    return local.http.get(result_url, timeout=5).json()  # type: ignore[no-any-return]
+
+
+def test_the_result_charts_each_probe_with_the_fault_window_and_gives_the_verdict(
+    tab: Page, local: Local, shop: Shop
+) -> None:
+    # Given a run whose http probe the shop fails mid-run, without halting it...
+    result = a_probed_run(local, shop)
+    assert result["status"] == "completed", result  # stop_on_failure false: the run went on
+    assert result["verdict"] == "failed" and result["success"] is False
+    record = result["probe_records"]["shop"]
+    assert record["failed_in"] == "during"
+    assert [e["ok"] for e in record["evaluations"]][-1] is False
+    # ...its result page says failed, and charts the probe's latencies over the run.
+    page = tab.sign_in(admin_token(local))
+    page.goto(f"{local.url}/ui/#/results/{result['id']}")
+    verdict = page.locator("#verdict")
+    verdict.wait_for()
+    assert verdict.get_attribute("data-verdict") == "failed"
+    assert verdict.inner_text() == "failed"
+    assert "shop" in page.locator("#verdict-reason").inner_text()
+    card = page.locator("#probes .probe-chart[data-probe='shop']")
+    assert card.get_attribute("data-status") == "failed"
+    outcome = card.locator(".probe-outcome").inner_text()
+    assert outcome.startswith("Failed during the faults at ") and "status 500" in outcome, outcome
+    canvas = card.locator("canvas[role='img']")
+    page.wait_for_timeout(300)  # one animation frame for Chart.js to draw
+    assert canvas.bounding_box()["height"] > 100
+    assert "1 failed" in (canvas.get_attribute("aria-label") or "")
+    # The alarm probe has no values: its evaluations are badges, all ok.
+    quiet = page.locator("#probes .probe-chart[data-probe='quiet']")
+    assert quiet.get_attribute("data-status") == "passed"
+    assert quiet.locator("canvas").count() == 0
+    assert quiet.locator(".badge[data-ok='true']").count() >= 1
+    assert quiet.locator(".badge[data-ok='false']").count() == 0
+    assert "did not succeed" not in page.locator("#main").inner_text()
+    tab.shot("16b-result-probes")
 
 
 GAME_DAY = {
@@ -686,7 +800,7 @@ def axe_violations(page: Any) -> list[str]:
     ]
 
 
-def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> None:
+def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local, shop: Shop) -> None:
     if not AXE.exists():
         pytest.fail("axe-core is missing: run `make ui` (ui/package.json pins it)")
     page = tab.open()
@@ -696,10 +810,12 @@ def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> No
     demo = the_demo(local)
     result = a_result_of(local, demo)
     game_day = imported_game_day(local)
+    probed = a_probed_run(local, shop)
     pages = {
         "experiments": ("#/experiments", "#experiments"),
         "experiment-new": ("#/experiments/new", "#experiment-form"),
         "result": (f"#/results/{result['id']}", "#timeline li"),
+        "probed-result": (f"#/results/{probed['id']}", "#probes .probe-chart canvas"),
         "experiment": (f"#/experiments/{demo['id']}", "#schedules table, #schedules p"),
         "experiment-form": (f"#/experiments/{demo['id']}/edit", "#experiment-form"),
         "fis-import": ("#/experiments/import", "#fis-import"),
@@ -728,7 +844,7 @@ def test_every_page_passes_an_accessibility_audit(tab: Page, local: Local) -> No
     assert any(v.startswith("button-name (critical)") for v in axe_violations(page))
 
 
-def test_no_page_is_wider_than_a_phone(browser: Any, local: Local) -> None:
+def test_no_page_is_wider_than_a_phone(browser: Any, local: Local, shop: Shop) -> None:
     phone = Page(browser, local, PHONE)
     try:
         page = phone.sign_in(admin_token(local))
@@ -746,6 +862,8 @@ def test_no_page_is_wider_than_a_phone(browser: Any, local: Local) -> None:
             "audit": ("#/audit", "#audit"),
         }
         pages["result"] = (f"#/results/{result['id']}", "#timeline li")
+        probed = a_probed_run(local, shop)
+        pages["probed-result"] = (f"#/results/{probed['id']}", "#probes .probe-chart canvas")
         wider = {}
         for name, (hash_, ready) in pages.items():
             page.goto(f"{local.url}/ui/{hash_}")

@@ -3,7 +3,7 @@
 
 import { api, all } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
-import { metricCharts } from "./chart.js";
+import { metricCharts, probeCharts } from "./chart.js";
 import { schedulesCard } from "./schedules.js";
 
 const FINAL = new Set(["completed", "stopped", "failed", "skipped"]);
@@ -342,8 +342,13 @@ async function showResult(id, main, mine) {
       h("li", { class: "breadcrumb-item active", "aria-current": "page" }, "Result"))),
     h("h1", { class: "h3" }, "Result ", h("span", { class: "mono small" }, result.id)),
     h("p", {}, `${result.fault} · ${when(result.start_time)} → ${when(result.end_time)} · `,
-      result.success === true ? "succeeded" : result.success === false ? "did not succeed" : "in progress",
+      result.verdict ? `${result.status}, verdict ${result.verdict}` : "in progress",
       result.stop_reason ? ` · stopped: ${result.stop_reason}` : ""),
+    verdictBox(result),
+    h("section", { id: "probes", "aria-labelledby": "probes-heading" },
+      h("h2", { class: "h5", id: "probes-heading" }, "Probes"),
+      h("p", { class: "small text-secondary" }, "Each probe's answers over the run; the fault windows are shaded, failed answers marked, a threshold dashed."),
+      probeCharts(result)),
     h("h2", { class: "h5" }, "Stop conditions' metrics"),
     h("p", { class: "small text-secondary" }, "From before the run to after it; the fault window is shaded, the alarm threshold dashed."),
     box,
@@ -351,6 +356,38 @@ async function showResult(id, main, mine) {
   );
   await showMetrics(id, result, box, mine);
   if (!FINAL.has(result.status)) pollAgain(mine, () => showResult(id, main, mine), RESULT_POLL_MS);
+}
+
+const VERDICT_CLASSES = { passed: "text-bg-success", failed: "text-bg-danger", inconclusive: "text-bg-warning" };
+const PROBE_PHASES = { before: ["before"], during: ["during"], after: ["after"], edge: ["before", "after"] };
+
+/** Why the run's verdict is what it is, in a sentence (docs/probes.md: The verdict). */
+function verdictReason(result) {
+  const probes = result.probes || [];
+  const records = result.probe_records || {};
+  const failedIn = (phases) => Object.values(records).filter((r) => phases.includes(r.failed_in)).map((r) => r.name);
+  if (!result.verdict) return "Given when the run ends.";
+  if (result.verdict === "failed") {
+    return `Probe ${failedIn(["during", "after"]).join(", ")} failed: the system did not hold.`;
+  }
+  if (result.verdict === "passed") return "Every probe was asked in each of its phases, and none failed.";
+  if (!probes.length) return "Inconclusive: no probes. A run that only completed proves nothing about the system.";
+  const before = failedIn(["before"]);
+  if (before.length) return `Inconclusive: the steady state did not hold before anything was injected (${before.join(", ")}); the run tested nothing.`;
+  const unasked = probes.filter((p) => {
+    const asked = new Set(((records[p.name] || {}).evaluations || []).map((e) => e.phase));
+    return !(PROBE_PHASES[p.mode] || []).every((phase) => asked.has(phase));
+  }).map((p) => p.name);
+  return `Inconclusive: not every probe was asked in each of its phases${unasked.length ? ` (${unasked.join(", ")})` : ""}.`;
+}
+
+function verdictBox(result) {
+  const verdict = result.verdict || "pending";
+  return h("div", { class: "d-flex align-items-center flex-wrap gap-2 mb-3", id: "verdict-box" },
+    h("strong", {}, "Verdict"),
+    h("span", { class: `badge fs-6 ${VERDICT_CLASSES[verdict] || "text-bg-secondary"}`, id: "verdict", dataset: { verdict } },
+      result.verdict || "in progress"),
+    h("span", { id: "verdict-reason" }, verdictReason(result)));
 }
 
 // The chart kept when a run ends stops at its end. Until the minutes after it are in (the API's
