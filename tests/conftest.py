@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 from werkzeug.test import Client
 
@@ -42,6 +46,56 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "CHAOSPLANE_METRICS": "prometheus",  # as on `chaosplane local`: the process's registry
     }.items():
         monkeypatch.setenv(key, value)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RealPrometheus:
+    url: str
+
+    def value(self, promql: str) -> float | None:
+        """The query's first sample; None while Prometheus is not up or has no answer."""
+        try:
+            answer = requests.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5).json()
+        except (requests.ConnectionError, ValueError):
+            return None
+        found = answer["data"]["result"]
+        return float(found[0]["value"][1]) if found else None
+
+
+@contextmanager
+def real_prometheus(directory: Path, scraped: list[str]) -> Iterator[RealPrometheus]:
+    """Debian's Prometheus on loopback scraping `scraped` (host:port) every second, once it has
+    scraped them all."""
+    port = free_port()
+    config = directory / "prometheus.yml"
+    targets = ", ".join(f"'{t}'" for t in scraped)
+    config.write_text(
+        "global: {scrape_interval: 1s}\n"
+        f"scrape_configs:\n  - {{job_name: scraped, static_configs: [{{targets: [{targets}]}}]}}\n"
+    )
+    process = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={directory / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    prometheus = RealPrometheus(f"http://127.0.0.1:{port}")
+    try:
+        wait_until(lambda: prometheus.value('sum(up{job="scraped"})') == len(scraped), timeout=60)
+        yield prometheus
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:

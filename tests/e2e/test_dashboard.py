@@ -410,6 +410,17 @@ def test_the_result_charts_each_probe_with_the_fault_window_and_gives_the_verdic
     assert quiet.locator(".badge[data-ok='false']").count() == 0
     assert "did not succeed" not in page.locator("#main").inner_text()
     tab.shot("16b-result-probes")
+    # The experiment's page scores it over its last runs: its one run failed, so 0 %.
+    page.goto(f"{local.url}/ui/#/experiments/{result['experiment_id']}")
+    page.locator("#resilience-score").wait_for()
+    assert page.locator("#resilience-score").inner_text() == "0%"
+    assert "1 failed" in page.locator("#resilience").inner_text()
+    assert page.locator(f"#past-runs a[href='#/results/{result['id']}']").count() == 1
+    assert page.locator("#past-runs [data-verdict='failed']").count() == 1
+    # The target's page scores every experiment acting on it (the demo has decisive runs only here).
+    page.goto(f"{local.url}/ui/#/targets/{result['target_id']}/edit")
+    page.locator("#resilience-score").wait_for()
+    assert page.locator("#resilience-score").inner_text().endswith("%")
 
 
 GAME_DAY = {

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import boto3
 import pytest
 import requests
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, real_prometheus, wait_until
 
 pytestmark = pytest.mark.e2e
 CLI = Path(sys.executable).with_name("chaosplane")
@@ -246,66 +246,37 @@ def test_chaosplane_token_mints_tokens_the_local_platform_accepts(local: Local) 
 
 def test_a_real_prometheus_scrapes_the_platforms_metrics(local: Local, tmp_path: Path) -> None:
     # Given Debian's Prometheus scraping the local platform's /metrics every second...
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    scraped = local.url.removeprefix("http://")
-    config.write_text(
-        "global: {scrape_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - {{job_name: chaosplane, static_configs: [{{targets: ['{scraped}']}}]}}\n"
-    )
-    prometheus = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    query = f"http://127.0.0.1:{port}/api/v1/query"
+    with real_prometheus(tmp_path, [local.url.removeprefix("http://")]) as prometheus:
+        scraped_platform(local, prometheus.value)
 
-    def value(promql: str) -> float | None:
-        try:
-            answer = requests.get(query, params={"query": promql}, timeout=5).json()
-        except (requests.ConnectionError, ValueError):
-            return None  # not up yet
-        found = answer["data"]["result"]
-        return float(found[0]["value"][1]) if found else None
 
+def scraped_platform(local: Local, value: Callable[[str], float | None]) -> None:
+    """...when a run completes, Prometheus's own query sees the platform's counter go up."""
     completed = 'sum(chaosplane_runs_completed_total{fault="ec2-stop"}) or vector(0)'
-    try:
-        wait_until(lambda: value('up{job="chaosplane"}') == 1, timeout=60)
-        before = value(completed)
-        assert before is not None
-        # ...when a run completes...
-        target = local.http.post(
-            f"{local.url}/targets",
-            json={"name": "one demo", "type": "ec2-instances", "selector": "app=demo"},
-            timeout=5,
-        ).json()
-        body = {
-            "name": "scraped",
-            "type": "ec2-stop",
-            "target": target["id"],
-            "duration": 1,
-            "selection": "COUNT(1)",
-        }
-        experiment = local.http.post(f"{local.url}/experiments", json=body, timeout=5).json()
-        run = local.http.post(f"{local.url}/experiments/{experiment['id']}/run", timeout=5)
-        assert run.status_code == 202, run.text
-        result_id = run.json()["result_id"]
-        wait_until(
-            lambda: (
-                local.http.get(f"{local.url}/results/{result_id}", timeout=5).json()["status"] == "completed"
-            ),
-            timeout=60,
-        )
-        # ...Prometheus's own query sees the counter go up by one, and the sweeper's gauge is there.
-        wait_until(lambda: value(completed) == before + 1, timeout=30)
-        assert value("chaosplane_faults_active") is not None
-        assert value("chaosplane_rollback_duration_milliseconds_count") is not None
-    finally:
-        prometheus.terminate()
-        prometheus.wait(timeout=30)
+    before = value(completed)
+    assert before is not None
+    # ...when a run completes...
+    target = local.http.post(
+        f"{local.url}/targets",
+        json={"name": "one demo", "type": "ec2-instances", "selector": "app=demo"},
+        timeout=5,
+    ).json()
+    body = {
+        "name": "scraped",
+        "type": "ec2-stop",
+        "target": target["id"],
+        "duration": 1,
+        "selection": "COUNT(1)",
+    }
+    experiment = local.http.post(f"{local.url}/experiments", json=body, timeout=5).json()
+    run = local.http.post(f"{local.url}/experiments/{experiment['id']}/run", timeout=5)
+    assert run.status_code == 202, run.text
+    result_id = run.json()["result_id"]
+    wait_until(
+        lambda: local.http.get(f"{local.url}/results/{result_id}", timeout=5).json()["status"] == "completed",
+        timeout=60,
+    )
+    # ...Prometheus's own query sees the counter go up by one, and the sweeper's gauge is there.
+    wait_until(lambda: value(completed) == before + 1, timeout=30)
+    assert value("chaosplane_faults_active") is not None
+    assert value("chaosplane_rollback_duration_milliseconds_count") is not None

@@ -9,21 +9,24 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Platform, wait_until
+from tests.conftest import Platform, real_prometheus, wait_until
 from tests.integration.test_cloud_faults import target
 
 
 class Service:
-    """An HTTP endpoint on loopback: healthy (200) until the test says otherwise."""
+    """An HTTP endpoint on loopback: healthy (200) until the test says otherwise; its /metrics
+    says `shop_errors` in Prometheus's text format."""
 
     def __init__(self) -> None:
         self.status = 200
         self.url = ""
         self.asked = 0
+        self.errors = 0.0
 
 
 @pytest.fixture
@@ -32,11 +35,17 @@ def service() -> Iterator[Service]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            state.asked += 1
-            self.send_response(state.status)
-            self.send_header("Content-Length", "2")
+            if self.path == "/metrics":
+                body = f"# TYPE shop_errors gauge\nshop_errors {state.errors}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+            else:
+                state.asked += 1
+                body = b"ok"
+                self.send_response(state.status)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -168,6 +177,28 @@ def test_a_cloudwatch_metric_probe_halts_the_run_without_any_alarm(platform: Pla
     assert result["status"] == "stopped" and result["stop_kind"] == "probe"
     assert "50 not < 5" in result["error"]
     assert platform.states(ids) == {i: "running" for i in ids}
+
+
+def test_a_prometheus_probe_halts_the_run_when_the_scraped_metric_crosses_its_threshold(
+    platform: Platform, service: Service, tmp_path: Path
+) -> None:
+    platform.loosen_policy()
+    exporter = service.url.removeprefix("http://").removesuffix("/health")
+    with real_prometheus(tmp_path, [exporter]) as prometheus:
+        probe = {"name": "errors", "source": "prometheus", "url": prometheus.url, "query": "max(shop_errors)",
+                 "comparison": "<", "threshold": 5, "interval": 1}  # fmt: skip
+        experiment, ids = _experiment(platform, "probe-prom", [probe], duration=600)
+        run_id = _start(platform, experiment)
+        _in_force(platform, run_id)
+
+        service.errors = 50  # the next scrape sees it, the next evaluation after that fails
+        result = platform.wait_for_result(run_id, timeout=60)
+
+    assert result["status"] == "stopped" and result["stop_kind"] == "probe"
+    assert result["error"] == "probe errors failed: 50 not < 5"
+    assert platform.states(ids) == {i: "running" for i in ids}
+    answers = result["probe_records"]["errors"]["evaluations"]
+    assert answers[0]["ok"] and answers[0]["value"] == 0 and answers[-1]["value"] == 50
 
 
 @pytest.mark.parametrize(

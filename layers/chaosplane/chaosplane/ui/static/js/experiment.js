@@ -4,6 +4,7 @@
 import { api, all } from "./api.js";
 import { h, icon, mount, statusBadge, toast, when } from "./dom.js";
 import { metricCharts, probeCharts } from "./chart.js";
+import { resilienceLine, verdictBadge } from "./resilience.js";
 import { schedulesCard } from "./schedules.js";
 
 const FINAL = new Set(["completed", "stopped", "failed", "skipped"]);
@@ -319,9 +320,10 @@ export async function experimentView(id, { can, main }) {
     confirmSlot, previewSlot, runSlot,
     schedulesCard(id, can),
     h("h2", { class: "h5" }, "Past runs"),
+    resilienceLine("experiments", id),
     results.length
       ? h("ul", { class: "list-unstyled", id: "past-runs" }, [...results].reverse().map((r) => h("li", {},
-        statusBadge(r.status), " ", h("a", { href: `#/results/${encodeURIComponent(r.id)}` }, when(r.start_time) || r.id))))
+        statusBadge(r.status), " ", verdictBadge(r.verdict), " ", h("a", { href: `#/results/${encodeURIComponent(r.id)}` }, when(r.start_time) || r.id))))
       : h("p", { class: "text-secondary small" }, "Never run."),
   );
   await refreshRun();

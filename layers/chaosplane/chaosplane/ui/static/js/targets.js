@@ -2,6 +2,7 @@
 // webhook headers and signing secret are write-only: the API never returns them, so editing shows
 // which header names are stored and leaves them as they are unless the user types new ones.
 
+import { resilienceLine } from "./resilience.js";
 import { api, all, ApiError } from "./api.js";
 import { h, icon, mount, toast } from "./dom.js";
 import { clearErrors, field, select, showErrors, textInput } from "./forms.js";
@@ -193,6 +194,7 @@ export async function targetFormView(id, { main }) {
     }
   });
   showFor();
-  mount(main, h("h1", { class: "h3 mb-3" }, existing ? `Edit ${existing.name}` : "New target"), form);
+  mount(main, h("h1", { class: "h3 mb-3" }, existing ? `Edit ${existing.name}` : "New target"),
+    existing ? resilienceLine("targets", existing.id) : null, form);
   name.focus();
 }
