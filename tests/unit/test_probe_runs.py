@@ -211,3 +211,35 @@ def test_a_halted_run_is_inconclusive_when_its_after_probe_is_never_asked(rig: R
     rig.runs.finalize(run_id, StepError.model_validate({"Error": "Halted", "Cause": "stop"}), None)
 
     assert rig.result(run_id).verdict is Verdict.INCONCLUSIVE
+
+
+def test_an_alarm_probe_halts_the_run_through_the_alarm_event_and_fails_the_verdict(rig: Rig) -> None:
+    probe = {"name": "quiet", "source": "cloudwatch-alarm", "alarm": "shop-5xx", "interval": 30}
+    experiment = rig.store.add_experiment(rig.target, duration=600, probes=[probe])
+    run_id = rig.runs.start(experiment.id, team="red").id
+    # A halting alarm probe is one of the run's stop conditions, as a bare alarm name would be.
+    assert rig.result(run_id).stop_conditions == ["shop-5xx"]
+    rig.runs.prepare(None, run_id)
+    rig.runs.advance(run_id)
+
+    assert rig.runs.on_alarm("shop-5xx", "Threshold Crossed") == [run_id]  # the guard's path
+    rig.runs.rollback(run_id)
+    rig.runs.finalize(run_id, StepError.model_validate({"Error": "Halted", "Cause": "stop"}), None)
+
+    result = rig.result(run_id)
+    assert result.status is RunStatus.STOPPED and result.stop_kind is StopKind.ALARM
+    assert result.verdict is Verdict.FAILED
+    assert result.probe_records["quiet"].failed_in is Phase.DURING
+    assert "shop-5xx went into ALARM" in result.probe_records["quiet"].evaluations[-1].detail
+
+
+def test_a_run_halted_by_a_bare_stop_condition_fails_its_verdict_too(rig: Rig) -> None:
+    experiment = rig.store.add_experiment(rig.target, duration=600, stop_conditions=["shop-5xx"])
+    run_id = rig.runs.start(experiment.id, team="red").id
+    rig.runs.prepare(None, run_id)
+    rig.runs.advance(run_id)
+    rig.runs.on_alarm("shop-5xx", "Threshold Crossed")
+    rig.runs.rollback(run_id)
+    rig.runs.finalize(run_id, StepError.model_validate({"Error": "Halted", "Cause": "stop"}), None)
+
+    assert rig.result(run_id).verdict is Verdict.FAILED  # the steady state broke

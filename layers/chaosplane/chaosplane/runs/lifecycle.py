@@ -39,6 +39,7 @@ from chaosplane.models import (
     STOP_STEP,
     ActionProgress,
     ActionStatus,
+    Evaluation,
     ExperimentResult,
     FaultType,
     JournalEntry,
@@ -49,10 +50,11 @@ from chaosplane.models import (
     RunStatus,
     StopKind,
     Trigger,
+    Verdict,
 )
 from chaosplane.parallel import each_in_order
 from chaosplane.plans import RunPlan
-from chaosplane.probes import check_phase, parse_probes
+from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes
 from chaosplane.probes import verdict as probe_verdict
 from chaosplane.runs.base import RunsBase
 from chaosplane.runs.checks import (
@@ -626,7 +628,7 @@ class Lifecycle(RunsBase):
         }
         if result.start_time is not None:
             metrics["run_seconds"] = round((self._clock() - result.start_time).total_seconds(), 3)
-        judged = probe_verdict(parse_probes(result.probes), result.probe_records)
+        judged = self._judge(result, status)
         final = self._store.finish_run(
             result,
             status,
@@ -653,6 +655,28 @@ class Lifecycle(RunsBase):
                 verdict=final.verdict,
             )
         return Finalized(status=final.status, result_id=result_id)
+
+    def _judge(self, result: ExperimentResult, status: RunStatus) -> Verdict:
+        """The verdict, from the probes' records; a halt by an alarm (a stop condition, or an alarm
+        probe, halted through its event before Advance asked it) fails it: the steady state broke."""
+        probes = parse_probes(result.probes)
+        if status is not RunStatus.STOPPED or result.stop_kind is not StopKind.ALARM:
+            return probe_verdict(probes, result.probe_records)
+        records, at = dict(result.probe_records), result.timeline[-1].at if result.timeline else self._clock()
+        for probe in probes:
+            fired = isinstance(probe, CloudWatchAlarmProbe) and (
+                f"stop condition {alarm_name(probe.alarm)} went into ALARM" in (result.stop_reason or "")
+            )
+            if not fired:
+                continue
+            record = records.setdefault(probe.name, ProbeRecord(name=probe.name))
+            if record.failed_in is None:
+                record.evaluations.append(
+                    Evaluation(at=at, phase=Phase.DURING, ok=False, detail=result.stop_reason or "ALARM")
+                )
+                record.failed_in, record.failed_at = Phase.DURING, at
+                self._store.update_run(result.id, probe_records=records)
+        return Verdict.FAILED
 
     def _unrestored(self, result_id: str) -> list[JournalEntry]:
         return [e for e in self._store.journal(result_id) if e.status is not JournalStatus.ROLLED_BACK]
