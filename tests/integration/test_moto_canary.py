@@ -94,8 +94,8 @@ def run_machine(session: object, definition: dict, payload: dict, name: str) -> 
 def finished(session: object, execution: str) -> dict:
     sfn = session.client("stepfunctions")  # type: ignore[attr-defined]
     return wait_until(
-        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, 20
-    )
+        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, 60
+    )  # generous: on a busy 2-core machine the embedded Step Functions' threads can lag
 
 
 def test_a_task_runs_the_handler_in_process_and_errors_are_caught_by_class_name(sfn_with_function) -> None:
