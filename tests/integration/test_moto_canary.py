@@ -37,10 +37,12 @@ def lambda_handler(event, context):
         raise Boom("asked to fail")
     if event.get("token"):
         TOKENS.append(event["token"])
+        BY_EXECUTION[event.get("execution")] = event["token"]
         return {"waiting": True}
     return {"echo": event, "function": context.function_name}
 
 TOKENS = []
+BY_EXECUTION = {}  # a late invocation of an earlier execution must not be mistaken for this one's
 """
 
 
@@ -132,7 +134,10 @@ def test_wait_for_task_token_times_out_after_the_path_and_takes_task_failures(sf
             "Observe": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+                "Parameters": {
+                    "FunctionName": arn,
+                    "Payload": {"token.$": "$$.Task.Token", "execution.$": "$$.Execution.Name"},
+                },
                 "TimeoutSecondsPath": "$.duration",
                 "Catch": [
                     {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.ended", "Next": "TimedOut"},
@@ -154,8 +159,8 @@ def test_wait_for_task_token_times_out_after_the_path_and_takes_task_failures(sf
     _, halting = run_machine(session, definition, {"duration": 600}, "halt")
 
     def latest_token() -> str | None:
-        tokens = [t for module in lambda_patch.environments("canary") for t in module.TOKENS]
-        return tokens[-1] if tokens else None
+        tokens = [m.BY_EXECUTION.get("halt-1") for m in lambda_patch.environments("canary")]
+        return next((t for t in tokens if t), None)
 
     token = wait_until(latest_token, 10)
     session.client("stepfunctions").send_task_failure(taskToken=token, error="Halted", cause="stop")
