@@ -85,12 +85,7 @@ def measure_probe(
         endpoint.failing = False
         result_id = http.post(f"{api}/experiments/{experiment['id']}/run", timeout=30).json()["result_id"]
         wait_for(lambda: states() == {"stopped"})
-        wait_for(
-            lambda rid=result_id: any(
-                e["step"] == "observe"
-                for e in http.get(f"{api}/results/{rid}", timeout=30).json()["timeline"]
-            )
-        )
+        wait_observing(local, result_id)
         time.sleep(interval * (n % 4) / 4)  # fail at different points of the probe's interval
         failed = time.time()
         endpoint.failing = True
@@ -102,6 +97,16 @@ def measure_probe(
             finalized.append(_at(result["timeline"], "finalize") - failed)
     endpoint.server.shutdown()
     return restored, finalized
+
+
+def wait_observing(local: Local, result_id: str) -> None:
+    """Until the run holds its fault (its Observe step has begun)."""
+    wait_for(
+        lambda: any(
+            e["step"] == "observe"
+            for e in local.http.get(f"{local.api}/results/{result_id}", timeout=30).json()["timeline"]
+        )
+    )
 
 
 def wait_for_final(local: Local, result_id: str) -> Any:
@@ -162,12 +167,7 @@ def measure(local: Local, runs: int, lose_events: bool) -> tuple[list[float], li
     for n in range(runs + 1):  # one warm-up run, not counted
         result_id = http.post(f"{api}/experiments/{experiment['id']}/run", timeout=30).json()["result_id"]
         wait_for(lambda: states() == {"stopped"})
-        wait_for(
-            lambda rid=result_id: any(
-                e["step"] == "observe"
-                for e in http.get(f"{api}/results/{rid}", timeout=30).json()["timeline"]
-            )
-        )
+        wait_observing(local, result_id)
         fired = time.time()
         cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="Threshold Crossed")
         # The end is when the run became `stopped`: the time its Finalize step recorded, after every

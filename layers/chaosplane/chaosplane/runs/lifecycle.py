@@ -313,11 +313,10 @@ class Lifecycle(RunsBase):
         result = self._store.get_result(result_id, team=None)
         self._trace(result, "settle")
         probes, records = parse_probes(result.probes), dict(result.probe_records)
-        if not any(p.start_time for p in result.actions.values()):
+        started = any(p.start_time for p in result.actions.values())
+        if not started or not any(Phase.AFTER in p.mode.phases() for p in probes):
             return Settled(done=True, wake_in=0)
         since = next((e.at for e in reversed(result.timeline) if e.step == "rollback"), None)
-        if not any(Phase.AFTER in p.mode.phases() for p in probes):
-            return Settled(done=True, wake_in=0)
         if self._probes is None:
             raise RuntimeError("this component cannot ask probes")
         failed_before = {name for name, r in records.items() if r.failed_in is not None}
