@@ -41,7 +41,7 @@ def service() -> Iterator[Service]:
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
             else:
                 state.asked += 1
-                body = b"ok"
+                body = b'{"status": "up"}'
                 self.send_response(state.status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -81,9 +81,11 @@ def _in_force(platform: Platform, run_id: str) -> None:
 def test_a_probe_that_holds_throughout_gives_a_passed_verdict(platform: Platform, service: Service) -> None:
     platform.loosen_policy()
     probes = [{"name": "shop", "source": "http", "url": service.url, "interval": 1, "mode": "edge"},
-              {"name": "serving", "source": "http", "url": service.url, "interval": 1}]  # fmt: skip
+              {"name": "serving", "source": "http", "url": service.url, "interval": 1,
+               "body_jsonpath": "$.status", "body_equals": "up"}]  # fmt: skip
     experiment, ids = _experiment(platform, "probe-pass", probes, duration=3)
     assert experiment["probes"][0]["tolerance"] == 1  # stored with its defaults
+    assert experiment["probes"][1]["body_equals"] == "up"
 
     result = platform.wait_for_result(_start(platform, experiment), timeout=60)
 

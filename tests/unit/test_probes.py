@@ -140,6 +140,12 @@ def test_probes_are_due_on_their_interval_in_their_own_phases() -> None:
             "comparison",
         ),
         ({"source": "http", "url": "http://127.0.0.1/", "body_regex": "("}, "does not compile"),
+        ({"source": "http", "url": "http://127.0.0.1/", "body_jsonpath": "$.["}, "does not parse"),
+        ({"source": "http", "url": "http://127.0.0.1/", "body_equals": "up"}, "needs body_jsonpath"),
+        (
+            {"source": "http", "url": "http://127.0.0.1/", "body_jsonpath": "$.a", "body_equals": "x" * 1100},
+            "over 1024",
+        ),
         ({"source": "smoke", "url": "http://127.0.0.1/"}, "source"),
     ],
 )
@@ -216,6 +222,25 @@ def test_the_http_reader_checks_status_latency_and_body(server: Server) -> None:
     assert not slow.ok and "over 500 ms" in slow.detail
     server.delay, server.status, server.location = 0, 302, "http://example.invalid/"
     assert observe_http(http_probe(url=server.url), session).detail == "status 302"  # not followed
+
+
+def test_the_http_reader_holds_every_jsonpath_match_to_body_equals(server: Server) -> None:
+    session = requests.Session()
+    healthy = {"checks": [{"name": "db", "status": "up"}, {"name": "cache", "status": "up"}], "version": 7}
+    server.body = json.dumps(healthy).encode()
+    every_check_up = http_probe(url=server.url, body_jsonpath="$.checks[*].status", body_equals="up")
+    assert observe_http(every_check_up, session).ok
+    assert observe_http(http_probe(url=server.url, body_jsonpath="$.version", body_equals=7), session).ok
+    # Without body_equals, the path has to match something (a filter finds the check by name).
+    assert observe_http(http_probe(url=server.url, body_jsonpath='$.checks[?name = "db"]'), session).ok
+
+    healthy["checks"][1]["status"] = "down"
+    server.body = json.dumps(healthy).encode()
+    assert observe_http(every_check_up, session).detail == '$.checks[*].status is "down", not "up"'
+    missing = http_probe(url=server.url, body_jsonpath='$.checks[?name = "queue"]')
+    assert observe_http(missing, session).detail == '$.checks[?name = "queue"] matches nothing'
+    server.body = b"<html>ok</html>"
+    assert observe_http(every_check_up, session).detail == "the body is not JSON"
 
 
 def prometheus(server: Server, **fields: Any) -> PrometheusProbe:

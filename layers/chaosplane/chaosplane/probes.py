@@ -21,6 +21,8 @@ readers at the end use `requests`, imported when first used.
 
 from __future__ import annotations
 
+import functools
+import json
 import operator
 import re
 import time
@@ -56,6 +58,8 @@ from chaosplane.models import (
 )
 
 MAX_SETTLE_SECONDS = 900
+MAX_PROBED_BODY = 65536
+"""How much of an HTTP probe's body its checks read."""
 PROBE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -204,6 +208,14 @@ class HttpProbe(_Probe):
     )
     max_latency_ms: float | None = Field(default=None, gt=0, le=30000)
     body_regex: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    body_jsonpath: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        default=None,
+        description="a JSONPath into the JSON body, e.g. $.checks[*].status; it must match something",
+    )
+    body_equals: Any = Field(
+        default=None,
+        description='with body_jsonpath: the JSON value every match must equal, e.g. "up"',
+    )
 
     @field_validator("body_regex")
     @classmethod
@@ -214,6 +226,21 @@ class HttpProbe(_Probe):
             except re.error as err:
                 raise ValueError(f"body_regex does not compile: {err}") from None
         return value
+
+    @field_validator("body_jsonpath")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            _jsonpath(value)
+        return value
+
+    @model_validator(mode="after")
+    def _equals_needs_a_path(self) -> HttpProbe:
+        if self.body_equals is not None and self.body_jsonpath is None:
+            raise ValueError("body_equals needs body_jsonpath")
+        if len(json.dumps(self.body_equals)) > 1024:
+            raise ValueError("body_equals is over 1024 characters of JSON")
+        return self
 
 
 class KubernetesProbe(_Probe):
@@ -499,9 +526,47 @@ def observe_http(probe: HttpProbe, session: Any) -> Observation:
         return Observation(False, latency_ms, f"status {response.status_code}")
     if probe.max_latency_ms is not None and latency_ms > probe.max_latency_ms:
         return Observation(False, latency_ms, f"{latency_ms:.0f} ms, over {probe.max_latency_ms:.0f} ms")
-    if probe.body_regex is not None and not re.search(probe.body_regex, response.text[:65536]):
+    body = response.text[:MAX_PROBED_BODY]
+    if probe.body_regex is not None and not re.search(probe.body_regex, body):
         return Observation(False, latency_ms, "the body does not match body_regex")
+    if probe.body_jsonpath is not None:
+        problem = _jsonpath_problem(probe, body)
+        if problem:
+            return Observation(False, latency_ms, problem)
     return Observation(True, latency_ms, f"status {response.status_code} in {latency_ms:.0f} ms")
+
+
+def _jsonpath_problem(probe: HttpProbe, body: str) -> str | None:
+    """Why the body fails `body_jsonpath` (and `body_equals`), or None when it holds. A body that is
+    not JSON, a path that matches nothing, and any match that differs all fail: a health endpoint
+    whose every component must be up reads `$.checks[*].status` equals "up"."""
+    assert probe.body_jsonpath is not None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "the body is not JSON"
+    found = [match.value for match in _jsonpath(probe.body_jsonpath).find(document)]
+    if not found:
+        return f"{probe.body_jsonpath} matches nothing"
+    if probe.body_equals is not None:
+        wrong = [value for value in found if value != probe.body_equals]
+        if wrong:
+            found_text, wanted_text = json.dumps(wrong[0])[:100], json.dumps(probe.body_equals)[:100]
+            return f"{probe.body_jsonpath} is {found_text}, not {wanted_text}"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _jsonpath(expression: str) -> Any:
+    """The parsed JSONPath (jsonpath-ng's extended grammar, with filters); a ValueError naming the
+    problem when it does not parse. Parsing is slow next to matching, so each is parsed once."""
+    from jsonpath_ng.exceptions import JSONPathError
+    from jsonpath_ng.ext.parser import parse
+
+    try:
+        return parse(expression)
+    except JSONPathError as err:
+        raise ValueError(f"body_jsonpath does not parse: {err}") from None
 
 
 def observe_prometheus(probe: PrometheusProbe, session: Any, credentials: Any = None) -> Observation:

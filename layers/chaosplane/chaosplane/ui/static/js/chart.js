@@ -101,7 +101,8 @@ export function faultWindowsOf(result) {
 function question(p) {
   switch (p.source) {
     case "http": return `${p.method || "GET"} ${p.url}, expecting ${(p.expected_status || [200]).join(" or ")}`
-      + (p.max_latency_ms ? ` within ${p.max_latency_ms} ms` : "") + (p.body_regex ? `, body matching ${p.body_regex}` : "");
+      + (p.max_latency_ms ? ` within ${p.max_latency_ms} ms` : "") + (p.body_regex ? `, body matching ${p.body_regex}` : "")
+      + (p.body_jsonpath ? `, ${p.body_jsonpath}` + (p.body_equals != null ? ` = ${JSON.stringify(p.body_equals)}` : " present") : "");
     case "prometheus": return `${p.query} ${p.comparison} ${p.threshold} (${p.url})`;
     case "cloudwatch-metric": return `${p.expression || [p.namespace, p.metric_name].join(" ")} ${p.statistic || ""} ${p.comparison} ${p.threshold}`;
     case "cloudwatch-alarm": return `alarm ${p.alarm} not in ALARM`;
