@@ -4,11 +4,13 @@ Prometheus readers against a real HTTP server on loopback that the test controls
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from chaosplane.probes import (
     evaluate,
     observe_http,
     observe_prometheus,
+    parse_probes,
     verdict,
 )
 
@@ -152,6 +155,14 @@ def test_probes_are_due_on_their_interval_in_their_own_phases() -> None:
 def test_a_probe_that_cannot_be_asked_is_refused_naming_why(body: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         PROBE.validate_python({"name": "p", **body})
+
+
+def test_the_probes_documented_are_probes_the_api_takes() -> None:
+    documented = (Path(__file__).parents[2] / "docs/probes.md").read_text()
+    examples = re.findall(r"```json\n(.*?)```", documented, re.DOTALL)
+    assert len(examples) >= 2
+    for example in examples:
+        assert parse_probes(json.loads("{" + example + "}")["probes"])  # each is an experiment's field
 
 
 @pytest.mark.parametrize(
