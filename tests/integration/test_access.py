@@ -225,6 +225,12 @@ def test_the_jwt_attacks_are_refused_by_the_real_authorizer_behind_the_gateway(p
             "no team in token",
         ),
         "garbage": ("a.b.c", "malformed token"),
+        # `*` is the record of the platform-wide emergency stop: a token of that "team" would hold it.
+        "team *": (jwt.encode({**good, "team": "*"}, secret, algorithm="HS256"), "not a team name"),
+        "folded role": (
+            jwt.encode({**good, "roles": ["adm\u0131n"]}, secret, algorithm="HS256"),
+            "no chaosplane role in token",
+        ),
     }
     before = platform.json("GET", "/targets")["items"]
     for name, (token, reason) in attacks.items():

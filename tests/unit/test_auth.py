@@ -114,6 +114,16 @@ def test_other_schemes_are_refused() -> None:
         (claims(team=None), SECRET, "no team in token"),
         (claims(team=["blue"]), SECRET, "no team in token"),
         (claims(team=""), SECRET, "no team in token"),
+        # `*` is the platform-wide lever's record; the others would read differently as a tag or a key.
+        *[
+            (claims(team=t), SECRET, "not a team name")
+            for t in ["*", "Blue", " blue", "blue/x", "-b", "b" * 64]
+        ],
+        # Role names match exactly: "adm\u0131n" (a dotless i) upper-cases to ADMIN.
+        *[
+            (claims(roles=[r]), SECRET, "no chaosplane role in token")
+            for r in ["adm\u0131n", "Admin", " admin", "ADMIN"]
+        ],
     ],
 )
 def test_bad_hs256_tokens_are_refused_with_a_short_reason(
@@ -141,6 +151,45 @@ def test_issuer_and_audience_are_required_when_configured() -> None:
     ]
     for token_claims, expected in cases:
         assert reason(verifier, jwt.encode(token_claims, SECRET, algorithm="HS256")) == expected
+
+
+def test_token_use_is_checked_where_the_issuer_sets_it() -> None:
+    verifier = hs_verifier(jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+    id_token = claims(iss=ISSUER, aud=AUDIENCE, token_use="id")
+    assert reason(verifier, jwt.encode(id_token, SECRET, algorithm="HS256")) == "wrong token use"
+    id_verifier = hs_verifier(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_token_use="id")
+    assert id_verifier.verify("Bearer " + jwt.encode(id_token, SECRET, algorithm="HS256"))
+
+
+def test_a_cognito_access_token_names_its_audience_in_client_id() -> None:
+    verifier = hs_verifier(jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+    access = claims(iss=ISSUER, token_use="access", client_id=AUDIENCE)
+    assert verifier.verify("Bearer " + jwt.encode(access, SECRET, algorithm="HS256")).team == "blue"
+    cases = [
+        ({**access, "client_id": "another-app"}, "wrong audience"),
+        # client_id stands for aud only in an access token.
+        ({**access, "token_use": None}, "missing claim aud"),
+        # With both, aud is the one that counts.
+        ({**access, "aud": "another-app"}, "wrong audience"),
+    ]
+    for token_claims, expected in cases:
+        token_claims = {k: v for k, v in token_claims.items() if v is not None}
+        assert reason(verifier, jwt.encode(token_claims, SECRET, algorithm="HS256")) == expected
+
+
+def test_jwks_mode_is_not_built_without_an_issuer_and_an_audience() -> None:
+    jwks = jwt.PyJWKClient("http://127.0.0.1:9/jwks.json")
+    for missing in [{"jwt_issuer": ISSUER}, {"jwt_audience": AUDIENCE}, {}]:
+        settings = AuthSettings(auth_mode=AuthMode.JWKS, jwks_url="http://127.0.0.1:9/jwks.json", **missing)
+        with pytest.raises(ValueError, match="needs JWT_ISSUER and JWT_AUDIENCE"):
+            TokenVerifier(settings, jwks=jwks)
+
+
+def test_the_context_the_api_reads_back_holds_a_team_name() -> None:
+    context = Caller("alice", Role.ADMIN, "blue").context()
+    assert Caller.from_context(context) == Caller("alice", Role.ADMIN, "blue")
+    assert Caller.from_context({**context, "team": "*"}) is None
+    assert Caller.from_context({**context, "role": "Admin"}) is None
 
 
 def test_claim_names_are_configurable() -> None:

@@ -125,3 +125,10 @@ def test_intrinsics_resolve_to_local_names() -> None:
     )
     with pytest.raises(UnsupportedIntrinsic):
         names.resolve({"Fn::ImportValue": "elsewhere"})
+
+
+def test_jwks_mode_does_not_deploy_without_its_key_set_issuer_and_audience() -> None:
+    rule = load_template(TEMPLATE)["Rules"]["JwksModeNeedsItsIssuer"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWKS"]}
+    required = {a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]}
+    assert required == {"JwksUrl", "JwtIssuer", "JwtAudience"}

@@ -9,11 +9,12 @@ they say which check failed, never what the token contained or what was expected
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
 # PyJWT (with cryptography, a tenth of a second) is imported by the code that signs or verifies:
 # the API imports this module for Caller and Role only; the authorizer imports PyJWT at cold start.
 MAX_LEEWAY_SECONDS = 60
+TEAM_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+"""A team name: what tags, labels, session tags and store keys carry. `*` (the platform-wide
+lever's record) and anything else a tag or a key would read differently is never a team."""
+_TEAM = re.compile(TEAM_PATTERN)
+
+
+def is_team(name: object) -> bool:
+    return isinstance(name, str) and _TEAM.fullmatch(name) is not None
 
 
 class Role(IntEnum):
@@ -34,11 +43,16 @@ class Role(IntEnum):
 
     @classmethod
     def named(cls, name: str) -> Role | None:
-        return cls.__members__.get(name.strip().upper())
+        """The role whose label is exactly `name`: no case or Unicode folding, since "adm\\u0131n"
+        (a dotless i) upper-cases to ADMIN and an issuer's group names are not ours to reinterpret."""
+        return _ROLES_BY_LABEL.get(name)
 
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+_ROLES_BY_LABEL = {role.label: role for role in Role}
 
 
 class AuthMode(StrEnum):
@@ -68,7 +82,7 @@ class Caller:
             return None
         role = Role.named(str(context.get("role", "")))
         principal, team = context.get("principal"), context.get("team")
-        if role is None or not principal or not team:
+        if role is None or not principal or not is_team(team):
             return None
         return cls(principal=str(principal), role=role, team=str(team))
 
@@ -91,6 +105,7 @@ class AuthSettings(BaseModel):
     jwks_url: str = ""
     jwt_issuer: str = ""
     jwt_audience: str = ""
+    jwt_token_use: Literal["access", "id"] = "access"
     role_claim: str = "roles"
     team_claim: str = "team"
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=MAX_LEEWAY_SECONDS)
@@ -129,6 +144,9 @@ class TokenVerifier:
             raise ValueError("HS256 mode needs the shared secret")
         if settings.auth_mode is AuthMode.JWKS and jwks is None:
             raise ValueError("JWKS mode needs a JWKS client")
+        if settings.auth_mode is AuthMode.JWKS and not (settings.jwt_issuer and settings.jwt_audience):
+            # An issuer's keys sign tokens for every client it has: without both, any of them would do.
+            raise ValueError("JWKS mode needs JWT_ISSUER and JWT_AUDIENCE")
         self._settings = settings
         self._secret = secret
         self._jwks = jwks
@@ -182,20 +200,17 @@ class TokenVerifier:
         import jwt
 
         settings = self._settings
-        required = (
-            ["exp", "sub"]
-            + (["iss"] if settings.jwt_issuer else [])
-            + (["aud"] if settings.jwt_audience else [])
-        )
+        required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else [])
         try:
-            return jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=self._algorithms,
                 issuer=settings.jwt_issuer or None,
-                audience=settings.jwt_audience or None,
                 leeway=settings.jwt_leeway_seconds,
-                options={"require": required, "verify_aud": bool(settings.jwt_audience)},
+                # The audience is checked below, once the signature holds: Cognito's access tokens
+                # name their client in client_id, not aud.
+                options={"require": required, "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as err:
             raise Unauthenticated("token expired") from err
@@ -211,6 +226,28 @@ class TokenVerifier:
             raise Unauthenticated("invalid signature") from err
         except jwt.InvalidTokenError as err:
             raise Unauthenticated("invalid token") from err
+        self._check_use_and_audience(claims)
+        return claims
+
+    def _check_use_and_audience(self, claims: Mapping[str, Any]) -> None:
+        """`token_use`, where the issuer sets it (Cognito: access or id), is the one this API takes;
+        the audience is `aud`, or for an access token without one, `client_id`."""
+        settings = self._settings
+        use = claims.get("token_use")
+        if use is not None and use != settings.jwt_token_use:
+            raise Unauthenticated("wrong token use")
+        if not settings.jwt_audience:
+            return
+        aud = claims.get("aud")
+        if aud is None and use == "access" and "client_id" in claims:
+            if claims["client_id"] != settings.jwt_audience:
+                raise Unauthenticated("wrong audience")
+            return
+        if aud is None:
+            raise Unauthenticated("missing claim aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if settings.jwt_audience not in audiences:
+            raise Unauthenticated("wrong audience")
 
     def _caller(self, claims: Mapping[str, Any]) -> Caller:
         settings = self._settings
@@ -218,12 +255,14 @@ class TokenVerifier:
         if role is None:
             raise Unauthenticated("no chaosplane role in token")
         team = _claim(claims, settings.team_claim)
-        if not isinstance(team, str) or not team.strip() or len(team) > 64:
+        if not isinstance(team, str) or not team:
             raise Unauthenticated("no team in token")
+        if not is_team(team):
+            raise Unauthenticated("not a team name")
         principal = claims.get("sub")
         if not isinstance(principal, str) or not principal:
             raise Unauthenticated("missing claim sub")
-        return Caller(principal=principal, role=role, team=team.strip())
+        return Caller(principal=principal, role=role, team=team)
 
 
 def mint_token(

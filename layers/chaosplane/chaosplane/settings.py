@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from chaosplane.auth import TEAM_PATTERN
 from chaosplane.parallel import CHANGES_AT_ONCE
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -61,7 +62,7 @@ class Settings(BaseModel):
     max_body_bytes: int = 64 * 1024
     parallel_changes: int = Field(default=CHANGES_AT_ONCE, ge=1, le=50)  # resources a run changes at once
     # Admins of this team may engage the emergency stop for every team.
-    platform_team: str = "platform"
+    platform_team: str = Field(default="platform", pattern=TEAM_PATTERN)
     # Where people get a token (an OIDC issuer's sign-in page): the dashboard's sign-in page links it.
     token_url: str = ""
     # EventBridge: where run state changes go, and the schedules' group, role and dead-letter queue.
