@@ -22,6 +22,7 @@ from chaosplane.auth import Role, mint_token
 from chaosplane.local import emulation, lambda_patch
 from chaosplane.local.deploy import Deployment, deploy
 from chaosplane.local.gateway import LocalGateway
+from chaosplane.tenancy import TEAM_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -46,6 +47,11 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "CHAOSPLANE_METRICS": "prometheus",  # as on `chaosplane local`: the process's registry
     }.items():
         monkeypatch.setenv(key, value)
+
+
+def owned(tags: dict[str, str], team: str = TEAM) -> dict[str, str]:
+    """`tags` with the team's chaosplane/team tag: what the team's runs may act on."""
+    return {TEAM_TAG: team, **tags}
 
 
 def free_port() -> int:
@@ -193,7 +199,9 @@ class Platform:
     def sfn(self) -> Any:
         return self.session.client("stepfunctions")
 
-    def instances(self, count: int, tags: dict[str, str]) -> list[str]:
+    def instances(self, count: int, tags: dict[str, str], team: str | None = TEAM) -> list[str]:
+        """`count` running instances with `tags`, the `team`'s own by its tag (None: nobody's)."""
+        tags = owned(tags, team) if team is not None else tags
         reservation = self.ec2.run_instances(
             ImageId="ami-12c6146b",
             MinCount=count,

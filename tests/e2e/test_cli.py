@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from chaosplane.auth import Role, mint_token
 from chaosplane.cli import app
+from chaosplane.tenancy import TEAM_TAG
 from tests.conftest import ROOT, wait_until
 from tests.e2e.test_local_runtime import CLI, Local, shut_down, start_local
 from tests.junit_schema import assert_valid_junit
@@ -84,13 +85,15 @@ class Env:
             cwd=ROOT,
         )
 
-    def instances(self, tag: str, count: int = 2) -> list[str]:
+    def instances(self, tag: str, count: int = 2, team: str = "demo") -> list[str]:
+        """`count` instances tagged app=`tag`, the `team`'s own."""
+        tags = [{"Key": "app", "Value": tag}, {"Key": TEAM_TAG, "Value": team}]
         found = self.aws("ec2").run_instances(
             ImageId="ami-12c6146b",
             MinCount=count,
             MaxCount=count,
             InstanceType="t3.micro",
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": tag}]}],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
         )
         return [i["InstanceId"] for i in found["Instances"]]
 
@@ -380,9 +383,10 @@ def test_a_run_refused_by_preflight_exits_3(env: Env) -> None:
 
 
 def test_the_emergency_stop_refuses_runs_with_exit_3_until_released(env: Env) -> None:
-    as_team = {"CHAOSPLANE_TOKEN": env.token_for(Role.ADMIN, team=unique("team"))}
+    team = unique("team")
+    as_team = {"CHAOSPLANE_TOKEN": env.token_for(Role.ADMIN, team=team)}
     tag = unique("lever")
-    env.instances(tag)
+    env.instances(tag, team=team)
     target = env.target(tag, env=as_team)
     args = [
         "--name",

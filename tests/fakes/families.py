@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from chaosplane.errors import InjectionFailed, NotEligible
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.models import FaultType, JournalEntry, Target
+from chaosplane.tenancy import TEAM_TAG
 
 
 @dataclass
@@ -19,6 +20,8 @@ class FakeInstances:
 
     states: dict[str, str] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    team: str = "red"
+    """The team whose chaosplane/team tag `add` puts on the instances (the tests' team)."""
     eligible_states: frozenset[str] = frozenset({"running"})
     deny: set[str] = field(default_factory=set)
     rollback_failures: list[Exception] = field(default_factory=list)
@@ -31,7 +34,7 @@ class FakeInstances:
         ids = [f"i-{start + n:04d}" for n in range(count)]
         for instance in ids:
             self.states[instance] = state
-            self.labels[instance] = {"app": "web", **labels}
+            self.labels[instance] = {"app": "web", TEAM_TAG: self.team, **labels}
         return ids
 
     def resolve(self, target: Target, fault: FaultType) -> list[Resource]:
@@ -41,7 +44,8 @@ class FakeInstances:
         return [
             Resource(instance, "ec2:instance", state, labels=dict(self.labels[instance]))
             for instance, state in self.states.items()
-            if not key or self.labels[instance].get(key) == value
+            if (not key or self.labels[instance].get(key) == value)
+            and (not target.resource_ids or instance in target.resource_ids)
         ]
 
     def stop(self, resource: Resource, force: bool, journal: Journal) -> str:

@@ -33,6 +33,7 @@ from chaosplane.models import (
 from chaosplane.plans import RunPlan
 from chaosplane.safety import ALL_TEAMS_LEVER, SafetyPolicy
 from chaosplane.store.journal import journal_key
+from chaosplane.tenancy import TeamSettings
 
 
 @dataclass
@@ -54,6 +55,7 @@ class InMemoryStore:
         self.entries: dict[tuple[str, str], JournalEntry] = {}
         self.plans: dict[str, RunPlan] = {}
         self.policies: dict[str, SafetyPolicy] = {}
+        self.settings: dict[str, TeamSettings] = {}
         self.levers: dict[str, Lever] = {}
         self.task_tokens: dict[str, str] = {}
         self.schedule_maps: dict[str, dict[str, dict[str, Any]]] = {}
@@ -138,6 +140,9 @@ class InMemoryStore:
 
     def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]:
         return self.policy(team), self.lever(team)
+
+    def team_settings(self, team: str) -> TeamSettings:
+        return self.settings.get(team, TeamSettings())
 
     # -- runs ----------------------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ def test_a_forbidden_request_learns_nothing_from_validation(platform: Platform) 
 
 
 def test_teams_never_see_or_touch_each_others_items(platform: Platform) -> None:
-    platform.instances(1, {"app": "web"})
+    platform.instances(1, {"app": "web"}, team="blue")
     platform.loosen_policy("blue")
     blue, red = platform.token(team="blue"), platform.token(team="red")
     target = platform.json(

@@ -20,7 +20,7 @@ from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend
 from moto.ssm.models import SimpleSystemManagerBackend
 
-from tests.conftest import Platform, wait_until
+from tests.conftest import Platform, owned, wait_until
 from tests.integration.test_runs import invoke_executor, journal
 
 PASSWORD = "correct-horse-battery"
@@ -180,7 +180,7 @@ def db_instances(platform: Platform, count: int, tags: dict[str, str], prefix: s
             AllocatedStorage=20,
             MasterUsername="chaos",
             MasterUserPassword=PASSWORD,
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in owned(tags).items()],
         )
         names.append(name)
     return names
@@ -234,7 +234,7 @@ def db_cluster(platform: Platform, name: str, members: int, tags: dict[str, str]
         Engine="aurora-postgresql",
         MasterUsername="chaos",
         MasterUserPassword=PASSWORD,
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        Tags=[{"Key": k, "Value": v} for k, v in owned(tags).items()],
     )
     for n in range(members):
         rds.create_db_instance(
@@ -310,7 +310,7 @@ def test_rds_clusters_are_resolved_across_pages(platform: Platform) -> None:
             Engine="aurora-postgresql",
             MasterUsername="chaos",
             MasterUserPassword=PASSWORD,
-            Tags=[{"Key": "app", "Value": "fleet"}],
+            Tags=[{"Key": k, "Value": v} for k, v in owned({"app": "fleet"}).items()],
         )
     t = target(platform, "rds-clusters", selector="app=fleet")
     assert preview_count(platform, experiment(platform, "rds-failover", t["id"])["id"]) == 103
@@ -336,7 +336,7 @@ def ecs_tasks(
             count=min(10, count - len(arns)),
             group=group,
             launchType="FARGATE",
-            tags=[{"key": k, "value": v} for k, v in tags.items()],
+            tags=[{"key": k, "value": v} for k, v in owned(tags).items()],
         )
         arns += [task["taskArn"] for task in started["tasks"]]
     return arns
@@ -405,7 +405,7 @@ def functions(platform: Platform, names: list[str], tags: dict[str, str]) -> Non
             Role=role,
             Handler="app.handler",
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-            Tags=tags,
+            Tags=owned(tags),
         )
 
 
@@ -489,7 +489,7 @@ def managed_instances(platform: Platform, count: int, tags: dict[str, str]) -> l
             InstanceType="t3.micro",
             IamInstanceProfile={"Name": "ssm-managed"},
             TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in owned(tags).items()]}
             ],
         )["Instances"][0]["InstanceId"]
         for _ in range(count)
@@ -594,7 +594,7 @@ def subnets(
             VpcId=vpc,
             CidrBlock=next(free),
             TagSpecifications=[
-                {"ResourceType": "subnet", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                {"ResourceType": "subnet", "Tags": [{"Key": k, "Value": v} for k, v in owned(tags).items()]}
             ],
         )["Subnet"]["SubnetId"]
         for _ in range(count)

@@ -50,7 +50,7 @@ def test_the_emergency_stop_is_an_emergency_stop(platform: Platform) -> None:
 
 
 def test_preflight_and_policy_refusals_are_told_apart_from_other_failures(platform: Platform) -> None:
-    platform.instances(4, {"app": "web"})
+    platform.instances(4, {"app": "web"}, team="strict")
     platform.alarm("latency", state="OK")
     experiment = setup_experiment(platform, stop_conditions=["latency"], selection="COUNT(1)")
     platform.alarm("latency", state="ALARM", reason="p99 above 2s")

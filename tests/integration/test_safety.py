@@ -118,7 +118,7 @@ def test_the_sweeper_halts_a_run_whose_alarm_event_was_missed(platform: Platform
 
 
 def test_a_plan_over_policy_is_refused_never_trimmed(platform: Platform) -> None:
-    web = platform.instances(4, {"app": "web"})
+    web = platform.instances(4, {"app": "web"}, team="strict")
     strict = platform.token(team="strict")  # the default policy: at most 50% of a target
     target = platform.json(
         "POST",

@@ -10,6 +10,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from chaosplane.tenancy import TEAM_TAG
+from tests.conftest import TEAM
 from tests.kube.cluster import KubeCluster
 
 
@@ -33,7 +35,9 @@ def kube_namespace(kube_cluster: KubeCluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     with kube_cluster.api_client("admin") as api:
         core = client.CoreV1Api(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        # The tests' team's own: its runs act only on pods in namespaces labelled with it.
+        labels = {TEAM_TAG: TEAM}
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -54,14 +54,21 @@ def admin(kube_cluster: KubeCluster) -> k8s.CoreV1Api:
 def grant_executor(kube_cluster: KubeCluster, namespace: str) -> None:
     """Apply infra/kubernetes/rbac.yaml as a cluster admin would, bound in `namespace`."""
     rbac = k8s.RbacAuthorizationV1Api(kube_cluster.api_client("admin"))
-    role, binding = yaml.safe_load_all(RBAC.read_text())
-    try:
-        rbac.create_cluster_role(role)
-    except ApiException as err:
-        if err.status != 409:  # an earlier test created it
-            raise
-    binding["metadata"]["namespace"] = namespace
-    rbac.create_namespaced_role_binding(namespace, binding)
+    for document in yaml.safe_load_all(RBAC.read_text()):
+        if document["kind"] == "RoleBinding":
+            document["metadata"]["namespace"] = namespace
+            rbac.create_namespaced_role_binding(namespace, document)
+            continue
+        create = (
+            rbac.create_cluster_role
+            if document["kind"] == "ClusterRole"
+            else rbac.create_cluster_role_binding
+        )
+        try:
+            create(document)
+        except ApiException as err:
+            if err.status != 409:  # an earlier test created it
+                raise
 
 
 def pod(name: str, labels: dict[str, str]) -> k8s.V1Pod:

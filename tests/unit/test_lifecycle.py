@@ -36,6 +36,7 @@ from chaosplane.models import (
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
 from chaosplane.telemetry import Metric
+from chaosplane.tenancy import TEAM_TAG
 from tests.fakes import (
     FakeClock,
     FakeInstances,
@@ -407,7 +408,7 @@ def test_inject_acts_on_the_planned_resource_labels_and_all(world: World) -> Non
     experiment = world.experiment(selection="ALL")
     preview = world.runs.preview(experiment.id, team="red")
     held(world, experiment, plan_id=preview.plan_id)
-    assert world.family.injected_with["i-0000"].labels == {"app": "web", "owner": "payments"}
+    assert world.family.injected_with["i-0000"].labels == {"app": "web", TEAM_TAG: "red", "owner": "payments"}
 
 
 def test_a_stale_plan_is_refused_naming_each_resource_and_nothing_is_touched(world: World) -> None:

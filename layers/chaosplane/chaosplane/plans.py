@@ -38,6 +38,7 @@ class PlannedResource(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     detail: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, str] = Field(default_factory=dict)
+    scope_labels: dict[str, str] | None = None
     step: str | None = None
     """The step target of a multi-step run that selected it; None: a single fault's one target."""
 
@@ -51,6 +52,7 @@ class PlannedResource(BaseModel):
             labels=dict(resource.labels),
             detail=dict(resource.detail),
             attributes=dict(resource.attributes),
+            scope_labels=None if resource.scope_labels is None else dict(resource.scope_labels),
         )
 
     def resource(self) -> Resource:
@@ -61,6 +63,7 @@ class PlannedResource(BaseModel):
             labels=dict(self.labels),
             detail=dict(self.detail),
             attributes=dict(self.attributes),
+            scope_labels=None if self.scope_labels is None else dict(self.scope_labels),
         )
 
 
@@ -94,6 +97,9 @@ class RunPlan(BaseModel):
     refusals: list[str]
     steps: dict[str, str] = Field(default_factory=dict)
     """A multi-step run's fault actions, each with the step target it hits; empty: one fault."""
+    outside: dict[str, int] = Field(default_factory=dict)
+    """How many resolved resources were not the team's to act on, by why (`tenancy.Outside`):
+    counted, never listed."""
 
     @classmethod
     def for_preview(cls, plan: StepPlans, experiment: Experiment, now: datetime) -> RunPlan:
@@ -165,6 +171,7 @@ class RunPlan(BaseModel):
             ],
             refusals=plans.refusals,
             steps=dict(plans.actions),
+            outside=plans.outside,
         )
 
     def resources(self) -> list[ResourceState]:
@@ -220,6 +227,14 @@ class StepPlans:
     @property
     def selected(self) -> int:
         return sum(len(p.selected) for p in self.by_step.values())
+
+    @property
+    def outside(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for p in self.by_step.values():
+            for reason, count in p.outside.items():
+                total[reason] = total.get(reason, 0) + count
+        return total
 
     @property
     def refusals(self) -> list[str]:
@@ -325,6 +340,11 @@ class Preview(BaseModel):
         default_factory=dict,
         description="when each action would start and end (seconds from the start), injecting at once",
     )
+    outside: dict[str, int] = Field(
+        default_factory=dict,
+        description="resources the target matched that are not the team's to act on, counted by why "
+        "(outside the team's boundary; the platform's own): never listed",
+    )
 
     @classmethod
     def of(
@@ -355,4 +375,5 @@ class Preview(BaseModel):
             verdict=Verdict(allowed=not refusals, reasons=refusals),
             steps=dict(plan.steps),
             schedule=schedule,
+            outside=dict(plan.outside),
         )

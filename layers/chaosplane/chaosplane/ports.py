@@ -31,6 +31,7 @@ from chaosplane.models import (
 )
 from chaosplane.plans import RunPlan
 from chaosplane.safety import SafetyPolicy
+from chaosplane.tenancy import TeamSettings
 
 Clock = Callable[[], datetime]
 
@@ -59,6 +60,10 @@ class TeamReader(Protocol):
     def policy(self, team: str) -> SafetyPolicy: ...
 
     def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]: ...
+
+    def team_settings(self, team: str) -> TeamSettings:
+        """What a platform admin decided for the team: its boundary (the defaults with no record)."""
+        ...
 
 
 class RunRepository(Protocol):

@@ -66,6 +66,8 @@ class Plan:
     eligible_not_selected: list[Resource]
     excluded: list[Excluded]
     refusals: list[str] = field(default_factory=list)
+    outside: Mapping[str, int] = field(default_factory=dict)
+    """Resources resolved but not the team's to act on, counted by why (`tenancy.Outside`)."""
 
     @property
     def allowed(self) -> bool:

@@ -63,6 +63,11 @@ class Settings(BaseModel):
     parallel_changes: int = Field(default=CHANGES_AT_ONCE, ge=1, le=50)  # resources a run changes at once
     # Admins of this team may engage the emergency stop for every team.
     platform_team: str = Field(default="platform", pattern=TEAM_PATTERN)
+    # What the platform knows as its own, never to be faulted (chaosplane/tenancy.py): its stack's
+    # name (CloudFormation's tag on what the stack made, and its functions' name prefix), and ids
+    # or ARNs named outright (comma-separated).
+    stack_name: str = ""
+    platform_resources: str = ""
     # Where people get a token (an OIDC issuer's sign-in page): the dashboard's sign-in page links it.
     token_url: str = ""
     # EventBridge: where run state changes go, and the schedules' group, role and dead-letter queue.
@@ -98,6 +103,10 @@ class Settings(BaseModel):
         """HTTP connections per AWS or Kubernetes client: one per change running at once, and a few
         for the run's own record (DynamoDB) and stop checks on the caller's thread."""
         return max(10, self.parallel_changes + 4)
+
+    @property
+    def platform_resource_ids(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.platform_resources.split(",") if r.strip())
 
     @property
     def allowed_webhook_hosts(self) -> frozenset[str]:

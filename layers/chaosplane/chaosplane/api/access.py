@@ -57,6 +57,9 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/safety/policy"): Role.ADMIN,
     ("POST", "/safety/halt"): Role.ADMIN,
     ("POST", "/safety/release"): Role.ADMIN,
+    # A team's admins read their team's boundary; the platform team's admins set any team's.
+    ("GET", "/teams/<team>"): Role.ADMIN,
+    ("PUT", "/teams/<team>"): Role.ADMIN,
     # Reading shows masked hints only; changing decides where a team's incidents go: admins.
     ("GET", "/notifications"): Role.VIEWER,
     ("PUT", "/notifications"): Role.ADMIN,

@@ -37,6 +37,7 @@ from chaosplane.api import (
     safety,
     schedules,
     targets,
+    teams,
     ui,
 )
 from chaosplane.auth import Caller
@@ -368,6 +369,7 @@ def build_app(
     app.include_router(results.router(store, runs, caller))
     app.include_router(audit.router(store, caller))
     app.include_router(safety.router(store, runs, caller, platform_team))
+    app.include_router(teams.router(store, caller, platform_team))
     app.include_router(notifications.router(notifications_of, caller))
     app.include_router(ui.router(token_url))
 

@@ -39,6 +39,9 @@ class Resource:
     attributes: Mapping[str, str] = field(default_factory=dict)
     """What a multi-step target's `filters` match on, by the Describe API's path
     (`Placement.AvailabilityZone`): the paths of `graph.FILTER_PATHS` for its type."""
+    scope_labels: Mapping[str, str] | None = None
+    """The labels of what holds the resource, where they and not its own say whose it is (a pod's
+    namespace's: `tenancy.owner`); None: its own labels (an AWS resource's tags) say it."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import boto3
 
 from chaosplane.local import lambda_patch
 from chaosplane.local.template import ACCOUNT_ID, Names, load_template
+from chaosplane.tenancy import STACK_TAG
 
 LOCAL_ROLE = "chaosplane-local"
 
@@ -285,6 +286,7 @@ def deploy(
             Timeout=int(properties.get("Timeout", 3)),
             MemorySize=int(properties.get("MemorySize", 128)),
             Environment={"Variables": {k: str(v) for k, v in environment.items()}},
+            Tags={STACK_TAG: names.prefix},  # as CloudFormation tags what a stack makes
         )
         lambda_patch.register_code(name, (root / properties["CodeUri"]).resolve())
         deployment.functions[logical_id] = name

@@ -25,14 +25,15 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from chaosplane.auth import Role, mint_token
+from chaosplane.tenancy import TEAM_TAG
 
 if TYPE_CHECKING:
     from chaosplane.local.scheduler import ScheduleFirer
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-DEMO_TAGS = {"app": "demo", "env": "local"}
 DEMO_TEAM = "demo"
+DEMO_TAGS = {"app": "demo", "env": "local", TEAM_TAG: DEMO_TEAM}  # the demo team's own, by its tag
 SECRET_LOGICAL_ID = "JwtSecret"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from chaosplane.events import EventStatus, RunEvent
@@ -20,6 +21,7 @@ from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
+from chaosplane.tenancy import PlatformSelf, Scope, counted
 from chaosplane.tracing import NoTracing, Tracing, run_annotations
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ RunEventPublisher = Callable[[RunEvent], None]
 WorkflowStarter = Callable[[ExperimentResult], None]
 Halter = Callable[[str], None]  # sends the Observe task's token a Halted failure
 ExecutionStatus = Callable[[str], str | None]  # RUNNING, SUCCEEDED, ...; None: no such execution
+
+
+def named_outside(target: Target, outside: Mapping[str, int]) -> list[str]:
+    """The refusal of a target that names resources not the team's to act on. Resolving named ids
+    finds only those, so each one outside was named; which ones is not said, nor whose they are."""
+    if not target.resource_ids or not outside:
+        return []
+    return [f"{sum(outside.values())} of the target's resource ids are not the team's to act on"]
 
 
 class RunsBase:
@@ -61,8 +71,10 @@ class RunsBase:
         telemetry: Telemetry | None = None,
         tracing: Tracing | None = None,
         probes: Readers | None = None,
+        platform: PlatformSelf | None = None,
     ) -> None:
         self._store = store
+        self._platform = platform or PlatformSelf()
         self._probes = probes
         self._parallel_changes = parallel_changes
         self._families = families
@@ -131,12 +143,18 @@ class RunsBase:
         except Exception:
             logger.exception("could not publish the run event %s -> %s of run %s", old, new, result.id)
 
+    def _scope(self, team: str) -> Scope:
+        return Scope(team, self._store.team_settings(team).boundary, self._platform)
+
     def _resolve(
         self, target: Target, fault: FaultType, filters: Sequence[AttributeFilter] = ()
-    ) -> tuple[list[Resource], frozenset[str]]:
-        """What `target` matches now that `fault` could act on, filters applied (as FIS's)."""
+    ) -> tuple[list[Resource], frozenset[str], dict[str, int]]:
+        """What `target` matches now that `fault` could act on, filters applied (as FIS's), within
+        the team's boundary; and how many others it matched, by why they are not the team's."""
         family = self._families(fault)
-        return [r for r in family.resolve(target, fault) if passes(r, filters)], family.eligible_states
+        matched = [r for r in family.resolve(target, fault) if passes(r, filters)]
+        inside, outside = self._scope(target.team).admits(matched)
+        return inside, family.eligible_states, counted(outside)
 
     def _plan(
         self,
@@ -147,8 +165,9 @@ class RunsBase:
         policy: SafetyPolicy,
         filters: Sequence[AttributeFilter] = (),
     ) -> Plan:
-        matched, eligible_states = self._resolve(target, fault, filters)
-        return plan_run(matched, eligible_states, Selection.parse(selection), duration, policy, self._rng)
+        matched, eligible_states, outside = self._resolve(target, fault, filters)
+        plan = plan_run(matched, eligible_states, Selection.parse(selection), duration, policy, self._rng)
+        return replace(plan, refusals=plan.refusals + named_outside(target, outside), outside=outside)
 
     def _step_targets(self, graph: ExperimentGraph, team: str) -> dict[str, Target]:
         """The target of each step a fault acts on, by step name, each read once."""
@@ -191,10 +210,12 @@ class RunsBase:
         refusals: list[str] = []
         for name, fault in graph.step_faults().items():
             part = plan.of_step(name if multi_step else None, targets[name].id)
-            matched, eligible_states = self._resolve(targets[name], fault, graph.targets[name].filters)
+            target = targets[name]
+            matched, eligible_states, outside = self._resolve(target, fault, graph.targets[name].filters)
             prefix = f"targets.{name}: " if multi_step else ""
             stale += [prefix + why for why in no_longer_eligible(part, matched, eligible_states, policy)]
             refusals += [prefix + why for why in over_policy(part, matched, eligible_states, policy)]
+            refusals += [prefix + why for why in named_outside(target, outside)]
         return stale, refusals
 
     def _access_problems(self, target: Target, fault: FaultType) -> list[str]:

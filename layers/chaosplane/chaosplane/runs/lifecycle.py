@@ -56,7 +56,7 @@ from chaosplane.parallel import each_in_order
 from chaosplane.plans import RunPlan
 from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes
 from chaosplane.probes import verdict as probe_verdict
-from chaosplane.runs.base import RunsBase
+from chaosplane.runs.base import RunsBase, named_outside
 from chaosplane.runs.checks import (
     alarm_name,
     check_graph_fits,
@@ -190,7 +190,10 @@ class Lifecycle(RunsBase):
         else:
             planned = self._plan_steps(graph, targets, result.duration, policy, multi_step=multi_step)
             for name, fault in graph.step_faults().items():
-                if not planned.by_step[name if multi_step else None].selected:
+                step_plan = planned.by_step[name if multi_step else None]
+                if not step_plan.selected:
+                    if crossing := named_outside(targets[name], step_plan.outside):
+                        raise PolicyRefused("; ".join(crossing))  # not "nothing": something not its own
                     where = f"step target {name} ({targets[name].id})" if multi_step else "target"
                     raise NothingToHit(
                         f"{where} {'' if multi_step else targets[name].id + ' '}matched no resource "

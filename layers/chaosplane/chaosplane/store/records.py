@@ -190,6 +190,8 @@ class TeamRecord(Model):
     # of this record and of one shared secret, so they take turns (Teams.changing_notifications).
     notifications_changed_by = UnicodeAttribute(null=True)
     notifications_change_until = UTCDateTimeAttribute(null=True)
+    # What a platform admin decided for the team (chaosplane/tenancy.py: TeamSettings).
+    settings = JSONAttribute(null=True)
 
 
 class PlanRecord(Model):

@@ -13,6 +13,7 @@ from chaosplane.errors import Conflict
 from chaosplane.models import Lever, new_id
 from chaosplane.safety import SafetyPolicy
 from chaosplane.store.base import ALL_TEAMS, StoreBase, is_condition_failure
+from chaosplane.tenancy import TeamSettings
 
 if TYPE_CHECKING:  # imported where used: notify brings the HTTP sender, which the guard never needs
     from chaosplane.notify import TeamNotifications
@@ -32,6 +33,14 @@ class Teams(StoreBase):
     def set_policy(self, team: str, policy: SafetyPolicy) -> SafetyPolicy:
         self._teams(team=team).update(actions=[self._teams.policy.set(policy.model_dump(mode="json"))])
         return policy
+
+    def team_settings(self, team: str) -> TeamSettings:
+        record = self._get_or_none(self._teams, team)
+        return TeamSettings.model_validate((record.settings if record is not None else None) or {})
+
+    def set_team_settings(self, team: str, settings: TeamSettings) -> TeamSettings:
+        self._teams(team=team).update(actions=[self._teams.settings.set(settings.model_dump(mode="json"))])
+        return settings
 
     def notifications(self, team: str) -> TeamNotifications:
         from chaosplane.notify import TeamNotifications

@@ -25,6 +25,7 @@ from chaosplane.probes import ProbeReaders
 from chaosplane.runs import AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
+from chaosplane.tenancy import PlatformSelf
 from chaosplane.wiring.clients import Clients
 from chaosplane.wiring.families import cluster_access, fault_families
 from chaosplane.wiring.telemetry import build_telemetry
@@ -218,6 +219,13 @@ def probe_readers(clients: Clients, clusters: Callable[[], Clusters]) -> ProbeRe
     )
 
 
+def platform_self(settings: Settings) -> PlatformSelf:
+    """The platform's own resources: its stack's, those named outright, and this very function
+    (Lambda names it in the environment)."""
+    own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    return PlatformSelf(settings.stack_name, settings.platform_resource_ids | ({own} if own else set()))
+
+
 def build_runs(
     settings: Settings | None = None, *, clients: Clients | None = None, store: Store | None = None
 ) -> Runs:
@@ -239,6 +247,7 @@ def build_runs(
         telemetry=build_telemetry(settings),
         tracing=PowertoolsTracing(),
         probes=probe_readers(clients, clusters),
+        platform=platform_self(settings),
     )
 
 

@@ -59,6 +59,15 @@ function stepsPreview(plan) {
     resourceTable(byStep[step], false))));
 }
 
+/** What the target matched that is not the team's to act on: counted by why, never listed. */
+function outsideNote(outside) {
+  const reasons = Object.entries(outside);
+  if (!reasons.length) return null;
+  return h("p", { class: "text-secondary small mt-2 mb-0", id: "preview-outside" }, icon("shield-lock"), " Not listed: ",
+    reasons.map(([why, count], i) => [i ? "; " : "", `${count} ${count === 1 ? "resource" : "resources"} ${why}`]),
+    " (never selected).");
+}
+
 function previewCard(plan) {
   const steps = plan.steps && Object.keys(plan.steps).length;
   return h("div", { class: "card mb-3", id: "preview" }, h("div", { class: "card-body" },
@@ -74,6 +83,7 @@ function previewCard(plan) {
     resourceTable(plan.eligible_not_selected, false),
     h("h3", { class: "h6 mt-3" }, `Excluded (${plan.excluded.length})`),
     resourceTable(plan.excluded, true),
+    outsideNote(plan.outside || {}),
     h("h3", { class: "h6 mt-3" }, "Stop conditions"),
     plan.stop_conditions.length
       ? h("ul", { class: "list-unstyled mb-0" }, plan.stop_conditions.map((s) => h("li", {}, alarmBadge(s.state), " ", h("span", { class: "mono" }, s.alarm))))

@@ -1,0 +1,122 @@
+"""Team boundaries below the API: what a team's runs may act on, and what no run ever acts on.
+
+The API keeps each team's records to itself; this module keeps each team's *faults* to what it
+owns. By default a team acts only on resources tagged `chaosplane/team=<team>` (for Kubernetes
+pods, in namespaces labelled so); a platform admin may give a team a whole account instead
+(`boundary: account`). Whatever the boundary, the platform's own resources (its functions, and
+anything its stack made) are never acted on: a throttled executor would leave every team's faults
+injected.
+
+Resolution applies it (`Scope.admits`), before the planner sees anything: a resource outside the
+boundary is never selected and never listed, only counted. The executor's IAM policy carries the
+same condition, so a bug here cannot cross it (template.yaml).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaosplane.faults.base import Resource
+
+TEAM_TAG = "chaosplane/team"
+"""The tag (AWS) or namespace label (Kubernetes) naming the team a resource belongs to."""
+STACK_TAG = "aws:cloudformation:stack-name"
+"""What CloudFormation tags every resource of a stack with."""
+
+
+class Boundary(StrEnum):
+    TAG = "tag"
+    """Only resources tagged (pods: in namespaces labelled) chaosplane/team=<team>."""
+    ACCOUNT = "account"
+    """Anything in the account, the platform's own resources excepted."""
+
+
+class TeamSettings(BaseModel):
+    """What a platform admin decides for a team (`PUT /teams/{team}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boundary: Boundary = Field(
+        default=Boundary.TAG,
+        description=f"tag: only resources tagged {TEAM_TAG}=<team>; account: the whole account",
+    )
+
+
+class Outside(StrEnum):
+    """Why a resolved resource is not the team's to act on. The preview counts them by reason."""
+
+    PLATFORM = "the platform's own"
+    BOUNDARY = "outside the team's boundary"
+
+
+@dataclass(frozen=True)
+class PlatformSelf:
+    """How the platform knows its own resources: its stack's tag, its functions' name prefix
+    (CloudFormation names them `<stack>-<LogicalId>-<suffix>`), and ids or ARNs named outright."""
+
+    stack_name: str = ""
+    ids: frozenset[str] = frozenset()
+
+    def owns(self, resource: Resource) -> bool:
+        if self.stack_name and resource.labels.get(STACK_TAG) == self.stack_name:
+            return True
+        names = {resource.id, str(resource.detail.get("arn", ""))} - {""}
+        if names & self.ids:
+            return True
+        return (
+            bool(self.stack_name)
+            and resource.kind == "lambda:function"
+            and (resource.id.startswith(self.stack_name + "-"))
+        )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one team's runs may act on."""
+
+    team: str
+    boundary: Boundary = Boundary.TAG
+    platform: PlatformSelf = field(default_factory=PlatformSelf)
+
+    def outside(self, resource: Resource) -> Outside | None:
+        """Why `resource` is not this team's to act on (None: it is)."""
+        if self.platform.owns(resource):
+            return Outside.PLATFORM
+        if self.boundary is Boundary.ACCOUNT or resource.kind in UNBOUNDED_KINDS:
+            return None
+        return None if owner(resource) == self.team else Outside.BOUNDARY
+
+    def admits(self, resources: Iterable[Resource]) -> tuple[list[Resource], Counter[Outside]]:
+        """The resources this team may act on, and how many others there were, by why."""
+        inside: list[Resource] = []
+        left: Counter[Outside] = Counter()
+        for resource in resources:
+            reason = self.outside(resource)
+            if reason is None:
+                inside.append(resource)
+            else:
+                left[reason] += 1
+        return inside, left
+
+
+UNBOUNDED_KINDS = frozenset({"http:endpoint"})
+"""Kinds no tag can own: an external endpoint a team registers is the team's by registering it
+(the outbound URL policy keeps it off the platform's own network)."""
+
+
+def owner(resource: Resource) -> str | None:
+    """The team a resource belongs to: its `chaosplane/team` tag, or for what lives in a namespace
+    (a pod), the namespace's label; a pod's own labels are the workload's to set, not a grant."""
+    if resource.scope_labels is not None:
+        return resource.scope_labels.get(TEAM_TAG)
+    return resource.labels.get(TEAM_TAG)
+
+
+def counted(outside: Mapping[Outside, int]) -> dict[str, int]:
+    """What a preview says of the resources it does not list: how many, by why."""
+    return {reason.value: count for reason, count in outside.items() if count}

@@ -1,0 +1,107 @@
+"""Team boundaries below the API, black-box over HTTP against the local platform: two teams, and
+resources of each, of neither, and of the platform itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaosplane.tenancy import Outside
+from tests.conftest import Platform
+from tests.integration.test_cloud_faults import functions, reserved
+
+EVERYTHING = "!nope"  # matches every resource without a `nope` tag: all of them
+
+
+def _team(platform: Platform, team: str) -> str:
+    platform.loosen_policy(team, max_percent=100, max_resources=100)
+    return platform.token(team=team)
+
+
+def _experiment(platform: Platform, token: str, kind: str, fault: str, **target: Any) -> dict:
+    made = platform.json("POST", "/targets", {"name": "all", "type": kind, **target}, token=token, expect=201)
+    body = {"name": "all", "type": fault, "target": made["id"], "duration": 2, "selection": "ALL"}
+    return platform.json("POST", "/experiments", body, token=token, expect=201)
+
+
+def test_a_match_everything_target_never_selects_lists_or_touches_another_team_s_resources(
+    platform: Platform,
+) -> None:
+    red = _team(platform, "red")
+    reds = platform.instances(2, {"app": "shop"}, team="red")
+    blues = platform.instances(2, {"app": "shop"}, team="blue")
+    nobodys = platform.instances(1, {"app": "shop"}, team=None)
+    experiment = _experiment(platform, red, "ec2-instances", "ec2-stop", selector=EVERYTHING)
+
+    preview = platform.json("POST", f"/experiments/{experiment['id']}/preview", token=red)
+
+    assert sorted(r["id"] for r in preview["selected"]) == sorted(reds)
+    assert preview["eligible_not_selected"] == [] and preview["excluded"] == []
+    assert preview["outside"] == {Outside.BOUNDARY.value: 3}
+    shown = str(preview)
+    assert not any(i in shown for i in blues + nobodys) and "blue" not in shown
+
+    run = platform.json(
+        "POST", f"/experiments/{experiment['id']}/run", {"plan_id": preview["plan_id"]}, token=red, expect=202
+    )
+    result = platform.wait_for_result(run["result_id"], token=red, timeout=60)
+
+    assert result["status"] == "completed"
+    assert sorted(r["id"] for r in result["resources"]) == sorted(reds)
+    assert all(r["after"] in ("stopping", "stopped") for r in result["resources"])  # red's were hit...
+    assert platform.states(blues + nobodys) == {i: "running" for i in blues + nobodys}  # ...nothing else
+    assert platform.states(reds) == {i: "running" for i in reds}  # and red's are back
+
+
+def test_another_team_s_resource_ids_are_refused_and_left_alone(platform: Platform) -> None:
+    red = _team(platform, "red")
+    (blues,) = platform.instances(1, {"app": "shop"}, team="blue")
+    experiment = _experiment(platform, red, "ec2-instances", "ec2-stop", resource_ids=[blues])
+
+    preview = platform.json("POST", f"/experiments/{experiment['id']}/preview", token=red)
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", token=red, expect=202)
+    result = platform.wait_for_result(run["result_id"], token=red, timeout=60)
+
+    refusal = "1 of the target's resource ids are not the team's to act on"
+    assert preview["selected"] == [] and refusal in preview["verdict"]["reasons"]
+    assert result["status"] == "failed" and refusal in result["error"]
+    assert platform.states([blues]) == {blues: "running"}
+
+
+def test_the_platform_s_own_functions_are_never_faulted_even_by_an_account_boundary_team(
+    platform: Platform,
+) -> None:
+    red = _team(platform, "red")
+    admin = platform.token(team="platform")
+    settings = platform.json("PUT", "/teams/red", {"boundary": "account"}, token=admin)
+    assert settings == {"team": "red", "boundary": "account"}
+    functions(platform, ["shop-api"], {"app": "shop"})  # red-tagged; but the account is red's anyway
+    own = [f["FunctionName"] for f in platform.session.client("lambda").list_functions()["Functions"]]
+    platform_functions = [name for name in own if name.startswith("chaosplane-")]
+    assert "chaosplane-ExecutorFunction" in platform_functions
+    experiment = _experiment(platform, red, "lambda-functions", "lambda-throttle", selector=EVERYTHING)
+
+    preview = platform.json("POST", f"/experiments/{experiment['id']}/preview", token=red)
+
+    assert [r["id"] for r in preview["selected"]] == ["shop-api"]
+    assert preview["outside"] == {Outside.PLATFORM.value: len(platform_functions)}
+    run = platform.json(
+        "POST", f"/experiments/{experiment['id']}/run", {"plan_id": preview["plan_id"]}, token=red, expect=202
+    )
+    assert platform.wait_for_result(run["result_id"], token=red, timeout=60)["status"] == "completed"
+    assert all(reserved(platform, name) is None for name in platform_functions)
+
+
+def test_a_team_s_boundary_is_set_by_platform_admins_and_read_by_the_team_s(platform: Platform) -> None:
+    red, blue, admin = (
+        platform.token(team="red"),
+        platform.token(team="blue"),
+        platform.token(team="platform"),
+    )
+
+    assert platform.json("GET", "/teams/red", token=red) == {"team": "red", "boundary": "tag"}  # the default
+    assert platform.api("PUT", "/teams/red", {"boundary": "account"}, token=red).status_code == 404
+    assert platform.api("GET", "/teams/red", token=blue).status_code == 404
+    for bad in [{"boundary": "galaxy"}, {"boundary": "account", "extra": 1}, []]:
+        assert platform.api("PUT", "/teams/red", bad, token=admin).status_code == 422
+    assert platform.api("PUT", "/teams/*", {"boundary": "account"}, token=admin).status_code == 404
+    assert platform.json("GET", "/teams/red", token=admin)["boundary"] == "tag"  # no refusal changed it

@@ -1,0 +1,150 @@
+"""Team boundaries below the API: a team's runs act only on what is its own, and never on the
+platform's. The rules on resources, then the run service planning over an in-memory fleet."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from chaosplane.errors import PolicyRefused
+from chaosplane.faults.base import Resource
+from chaosplane.runs import Runs
+from chaosplane.tenancy import STACK_TAG, TEAM_TAG, Boundary, Outside, PlatformSelf, Scope, TeamSettings
+from tests.fakes.clock import FakeClock
+from tests.fakes.families import FakeInstances
+from tests.fakes.store import InMemoryStore
+from tests.fakes.workflow import FakeWorkflow
+
+PLATFORM = PlatformSelf(stack_name="chaosplane", ids=frozenset({"arn:aws:sqs:us-east-1:1:chaosplane-dlq"}))
+
+
+def instance(id_: str, **labels: str) -> Resource:
+    return Resource(id_, "ec2:instance", "running", labels=labels)
+
+
+@pytest.mark.parametrize(
+    ("resource", "boundary", "outside"),
+    [
+        (instance("i-1", **{TEAM_TAG: "red"}), Boundary.TAG, None),
+        (instance("i-2", **{TEAM_TAG: "blue"}), Boundary.TAG, Outside.BOUNDARY),
+        (instance("i-3"), Boundary.TAG, Outside.BOUNDARY),  # untagged: nobody's, so not red's
+        (instance("i-4", **{TEAM_TAG: "Red"}), Boundary.TAG, Outside.BOUNDARY),  # exact, as tags are
+        (instance("i-3"), Boundary.ACCOUNT, None),
+        (instance("i-2", **{TEAM_TAG: "blue"}), Boundary.ACCOUNT, None),
+        # The platform's own, in every boundary: by its stack's tag, its functions' names, named ids.
+        (instance("i-5", **{TEAM_TAG: "red", STACK_TAG: "chaosplane"}), Boundary.TAG, Outside.PLATFORM),
+        (instance("i-5", **{STACK_TAG: "chaosplane"}), Boundary.ACCOUNT, Outside.PLATFORM),
+        (
+            Resource("chaosplane-ExecutorFunction-AbC1", "lambda:function", "Active"),
+            Boundary.ACCOUNT,
+            Outside.PLATFORM,
+        ),
+        (
+            Resource("dlq", "sqs:queue", "ok", detail={"arn": "arn:aws:sqs:us-east-1:1:chaosplane-dlq"}),
+            Boundary.ACCOUNT,
+            Outside.PLATFORM,
+        ),
+        (Resource("shop-api", "lambda:function", "Active"), Boundary.ACCOUNT, None),
+        # Another stack's tag is not ours.
+        (instance("i-6", **{STACK_TAG: "chaosplane-staging"}), Boundary.ACCOUNT, None),
+        # An endpoint a team registers is its own by registering it.
+        (Resource("https://shop.example/", "http:endpoint", "reachable"), Boundary.TAG, None),
+    ],
+)
+def test_what_a_team_may_act_on(resource: Resource, boundary: Boundary, outside: Outside | None) -> None:
+    assert Scope("red", boundary, PLATFORM).outside(resource) is outside
+
+
+def test_a_pod_is_the_team_s_by_its_namespace_label_never_by_its_own() -> None:
+    scope = Scope("red", Boundary.TAG, PLATFORM)
+    in_reds = Resource("web-1", "k8s:pod", "Running", labels={}, scope_labels={TEAM_TAG: "red"})
+    claims_red = Resource("web-2", "k8s:pod", "Running", labels={TEAM_TAG: "red"}, scope_labels={})
+    assert scope.outside(in_reds) is None
+    assert scope.outside(claims_red) is Outside.BOUNDARY
+
+
+# -- planning over a fleet of three teams' instances -----------------------------------------------
+
+
+@pytest.fixture
+def fleet() -> tuple[InMemoryStore, FakeInstances, Runs]:
+    clock = FakeClock()
+    store = InMemoryStore(clock)
+    family = FakeInstances()
+    family.add(2)  # red's
+    family.add(3, **{TEAM_TAG: "blue"})
+    family.add(1, **{TEAM_TAG: ""})  # untagged in effect
+    family.add(1, **{STACK_TAG: "chaosplane"})  # red-tagged, but made by the platform's stack
+    store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100, "max_resources": 100})
+    workflow = FakeWorkflow()
+    runs = Runs(
+        store,
+        lambda fault: family,
+        start_workflow=workflow.start,
+        clock=clock,
+        rng=random.Random(1),
+        platform=PLATFORM,
+    )
+    return store, family, runs
+
+
+def test_a_match_everything_target_previews_only_the_team_s_own_and_counts_the_rest(
+    fleet: tuple[InMemoryStore, FakeInstances, Runs],
+) -> None:
+    store, _, runs = fleet
+    everything = store.add_target()  # app=web: every instance of the fleet
+    experiment = store.add_experiment(everything, selection="ALL")
+
+    preview = runs.preview(experiment.id, team="red")
+
+    assert [r.id for r in preview.selected] == ["i-0000", "i-0001"]
+    assert preview.eligible_not_selected == [] and preview.excluded == []
+    assert preview.outside == {Outside.BOUNDARY.value: 4, Outside.PLATFORM.value: 1}
+    listed = str(preview.model_dump())
+    assert "blue" not in listed and "i-0002" not in listed  # never listed, labels or ids
+
+
+def test_a_run_never_touches_what_is_not_the_team_s(fleet: tuple[InMemoryStore, FakeInstances, Runs]) -> None:
+    store, family, runs = fleet
+    experiment = store.add_experiment(store.add_target(), selection="ALL")
+    run = runs.start(experiment.id, team="red")
+    runs.prepare(None, run.id)
+    runs.advance(run.id)
+    assert sorted(i for i, s in family.states.items() if s == "stopped") == ["i-0000", "i-0001"]
+
+
+def test_another_team_s_resource_ids_are_refused_without_saying_whose(
+    fleet: tuple[InMemoryStore, FakeInstances, Runs],
+) -> None:
+    store, family, runs = fleet
+    reds, blues = "i-00000000000000aa", "i-00000000000000bb"
+    family.states |= {reds: "running", blues: "running"}
+    family.labels |= {reds: {TEAM_TAG: "red"}, blues: {TEAM_TAG: "blue"}}
+    named = store.add_target(selector=None, resource_ids=[reds, blues])
+    experiment = store.add_experiment(named, selection="ALL")
+
+    preview = runs.preview(experiment.id, team="red")
+
+    assert not preview.verdict.allowed
+    assert "1 of the target's resource ids are not the team's to act on" in preview.verdict.reasons
+    assert "blue" not in str(preview.model_dump())
+    for plan_id in (preview.plan_id, None):  # the previewed plan, or one the run makes itself
+        run = runs.start(experiment.id, team="red", plan_id=plan_id)
+        with pytest.raises(PolicyRefused, match="resource ids are not the team's"):
+            runs.prepare(None, run.id)
+        runs.finalize(run.id, None, None)
+    assert set(family.states.values()) == {"running"}
+
+
+def test_an_account_boundary_reaches_every_team_s_resources_but_never_the_platform_s(
+    fleet: tuple[InMemoryStore, FakeInstances, Runs],
+) -> None:
+    store, _, runs = fleet
+    store.settings["red"] = TeamSettings(boundary=Boundary.ACCOUNT)
+    experiment = store.add_experiment(store.add_target(), selection="ALL")
+
+    preview = runs.preview(experiment.id, team="red")
+
+    assert len(preview.selected) == 6 and "i-0006" not in {r.id for r in preview.selected}
+    assert preview.outside == {Outside.PLATFORM.value: 1}
