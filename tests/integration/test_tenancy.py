@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosplane.tenancy import Outside
+from chaosplane.settings import load_settings
+from chaosplane.tenancy import SESSION_TEAM_TAG, Outside
+from chaosplane.wiring.clients import Clients
 from tests.conftest import Platform
 from tests.integration.test_cloud_faults import functions, reserved
 
@@ -105,3 +107,17 @@ def test_a_team_s_boundary_is_set_by_platform_admins_and_read_by_the_team_s(plat
         assert platform.api("PUT", "/teams/red", bad, token=admin).status_code == 422
     assert platform.api("PUT", "/teams/*", {"boundary": "account"}, token=admin).status_code == 404
     assert platform.json("GET", "/teams/red", token=admin)["boundary"] == "tag"  # no refusal changed it
+
+
+def test_a_team_s_session_is_the_team_role_assumed_with_the_team_as_its_session_tag(
+    platform: Platform,
+) -> None:
+    role = platform.deployment.environment["TEAM_FAULT_ROLE_ARN"]
+    assert role.endswith(":role/chaosplane-team-faults")  # the name the executor's policy allows
+    own = Clients(load_settings())
+    as_red = own.assuming(role, session_name="chaosplane-red", tags={SESSION_TEAM_TAG: "red"})
+
+    assert as_red.sts.get_caller_identity()["Arn"].endswith(
+        ":assumed-role/chaosplane-team-faults/chaosplane-red"
+    )
+    assert own.sts.get_caller_identity()["Arn"] != as_red.sts.get_caller_identity()["Arn"]

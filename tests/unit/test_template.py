@@ -132,3 +132,79 @@ def test_jwks_mode_does_not_deploy_without_its_key_set_issuer_and_audience() -> 
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWKS"]}
     required = {a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]}
     assert required == {"JwksUrl", "JwtIssuer", "JwtAudience"}
+
+
+def _statements(policies: list) -> list[dict]:
+    return [
+        s for p in policies if isinstance(p, dict) for s in p.get("PolicyDocument", p).get("Statement", [])
+    ]
+
+
+def _changes(statements: list[dict]) -> set[str]:
+    """The fault actions that change a resource, of the services faults act through."""
+    services = ("ec2:", "rds:", "ecs:", "lambda:", "ssm:")
+    reads = ("Describe", "List", "Get")
+    return {
+        action
+        for s in statements
+        if s["Effect"] == "Allow"
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if action.startswith(services) and not action.split(":", 1)[1].startswith(reads)
+    }
+
+
+def test_a_tag_boundary_team_s_identity_changes_only_what_is_tagged_as_the_team_s() -> None:
+    resources = load_template(TEMPLATE)["Resources"]
+    role = resources["TeamFaultRole"]["Properties"]
+    team = _statements(role["Policies"])
+    executor = _statements(resources["ExecutorFunction"]["Properties"]["Policies"])
+    # Every fault an account-boundary team's run may make, a tag-boundary team's may make too...
+    assert _changes(executor) <= _changes(team)
+    # ...each on a resource tagged as the team's (the session's tag), or on one of AWS's that no
+    # team owns and that it reaches only through the team's resource (a document, the ACL swap).
+    same_team = {"StringEquals": {"aws:ResourceTag/chaosplane/team": "${aws:PrincipalTag/chaosplane:team}"}}
+    for statement in team:
+        if statement["Effect"] != "Allow" or not _changes([statement]):
+            continue
+        resources_named = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        arns = " ".join(str(r) for r in resources_named)
+        owned_kinds = (":instance/", ":subnet/", ":db:", ":cluster:", ":task/", ":function:")
+        if any(kind in arns for kind in owned_kinds):
+            assert statement.get("Condition", {}).get("StringEquals") == same_team["StringEquals"], statement
+        elif statement["Action"] == ["ec2:CreateNetworkAcl"] and "network-acl" in arns:
+            assert "aws:RequestTag/chaosplane/team" in statement["Condition"]["StringEquals"]
+        else:  # each resource one no team owns: a document, a VPC, an ACL; "*" only to cancel a command
+            for named in map(str, resources_named):
+                assert any(k in named for k in (":document/", ":network-acl/", ":vpc/")) or (
+                    named == "*" and statement["Action"] == ["ssm:CancelCommand"]
+                ), statement
+    # Only the executor may take it on, with the team named.
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert "ExecutorFunctionRole-*" in str(trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
+    assert trust["Condition"]["StringLike"] == {"aws:RequestTag/chaosplane:team": "?*"}
+
+
+def test_no_identity_of_the_platform_may_fault_the_platform() -> None:
+    resources = load_template(TEMPLATE)["Resources"]
+    never = {"Ref": "NeverThePlatformPolicy"}
+    assert never in resources["ExecutorFunction"]["Properties"]["Policies"]
+    assert never in resources["TeamFaultRole"]["Properties"]["ManagedPolicyArns"]
+    denies = resources["NeverThePlatformPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Effect"] for s in denies} == {"Deny"}
+    by_stack = next(s for s in denies if "Condition" in s)
+    assert by_stack["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/aws:cloudformation:stack-name": {"Ref": "AWS::StackName"}
+    }
+    executor = _statements(resources["ExecutorFunction"]["Properties"]["Policies"])
+    assert _changes(executor) - {
+        "ec2:StartInstances",
+        "ec2:CreateNetworkAcl",
+        "ec2:CreateTags",
+        "ec2:DeleteNetworkAcl",
+        "lambda:DeleteFunctionConcurrency",
+        "ssm:CancelCommand",
+    } <= set(by_stack["Action"])
+    functions = next(s for s in denies if "Condition" not in s)
+    assert "function:${AWS::StackName}-*" in str(functions["Resource"])

@@ -4,13 +4,26 @@ platform's. The rules on resources, then the run service planning over an in-mem
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
 from chaosplane.errors import PolicyRefused
 from chaosplane.faults.base import Resource
+from chaosplane.models import FaultType
 from chaosplane.runs import Runs
-from chaosplane.tenancy import STACK_TAG, TEAM_TAG, Boundary, Outside, PlatformSelf, Scope, TeamSettings
+from chaosplane.settings import Settings
+from chaosplane.tenancy import (
+    SESSION_TEAM_TAG,
+    STACK_TAG,
+    TEAM_TAG,
+    Boundary,
+    Outside,
+    PlatformSelf,
+    Scope,
+    TeamSettings,
+)
+from chaosplane.wiring.families import team_identities
 from tests.fakes.clock import FakeClock
 from tests.fakes.families import FakeInstances
 from tests.fakes.store import InMemoryStore
@@ -148,3 +161,69 @@ def test_an_account_boundary_reaches_every_team_s_resources_but_never_the_platfo
 
     assert len(preview.selected) == 6 and "i-0006" not in {r.id for r in preview.selected}
     assert preview.outside == {Outside.PLATFORM.value: 1}
+
+
+def test_a_tag_boundary_run_changes_and_restores_as_the_team_and_an_account_one_as_itself() -> None:
+    clock, store = FakeClock(), InMemoryStore(FakeClock())
+    own, reds = FakeInstances(), FakeInstances()
+    reds.add(2)  # the same instances, as the team's session sees them
+    own.states, own.labels = reds.states, reds.labels
+    asked: list[str] = []
+
+    def acting_as(team: str) -> Callable[[FaultType], FakeInstances]:
+        asked.append(team)
+        return lambda fault: reds
+
+    workflow = FakeWorkflow()
+    runs = Runs(store, lambda fault: own, start_workflow=workflow.start, clock=clock, acting_as=acting_as)
+    store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100, "max_resources": 100})
+    experiment = store.add_experiment(store.add_target(), selection="ALL")
+
+    for boundary, acted_by in [(Boundary.TAG, reds), (Boundary.ACCOUNT, own)]:
+        store.settings["red"] = TeamSettings(boundary=boundary)
+        run = runs.start(experiment.id, team="red")
+        runs.prepare(None, run.id)
+        runs.advance(run.id)
+        store.settings["red"] = TeamSettings(boundary=Boundary.ACCOUNT if acted_by is reds else Boundary.TAG)
+        runs.rollback(run.id)  # as the run acted, whatever the team's boundary is now
+        runs.finalize(run.id, None, None)
+        other = own if acted_by is reds else reds
+        assert sorted(acted_by.injected_with) == sorted(acted_by.restored) == ["i-0000", "i-0001"]
+        assert other.injected_with == {} and other.restored == []
+        acted_by.injected_with.clear()
+        acted_by.restored.clear()
+    assert set(asked) == {"red"}
+
+
+class _Clients:
+    """Stands for the function's clients: each assumed session is one of these, made once."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.sessions = name, []
+        self.ec2, self.secretsmanager = f"{name}-ec2", f"{name}-secrets"
+
+    def assuming(self, role_arn: str, *, session_name: str, tags: dict[str, str]) -> _Clients:
+        self.sessions.append((role_arn, session_name, tags))
+        return _Clients(session_name)
+
+
+def test_each_team_acts_in_its_own_session_of_the_team_role_but_pods_and_endpoints_as_the_function() -> None:
+    settings = Settings.model_validate(
+        {name: "x" for name in ("targets_table", "experiments_table", "results_table", "journal_table")}
+        | {"audit_table": "x", "teams_table": "x", "plans_table": "x", "webhook_secret_prefix": "p/"}
+        | {"aws_region": "us-east-1", "team_fault_role_arn": "arn:aws:iam::1:role/chaosplane-team-faults"}
+    )
+    own = _Clients("own")
+    families = team_identities(own, settings, clusters=lambda: None)  # type: ignore[arg-type]
+    assert families is not None
+
+    assert families("red")(FaultType.EC2_STOP)._ec2 == "chaosplane-red-ec2"
+    assert families("red")(FaultType.EC2_REBOOT)._ec2 == "chaosplane-red-ec2"
+    assert families("blue")(FaultType.EC2_STOP)._ec2 == "chaosplane-blue-ec2"
+    assert own.sessions == [  # once per team, with the team as the session tag
+        ("arn:aws:iam::1:role/chaosplane-team-faults", "chaosplane-red", {SESSION_TEAM_TAG: "red"}),
+        ("arn:aws:iam::1:role/chaosplane-team-faults", "chaosplane-blue", {SESSION_TEAM_TAG: "blue"}),
+    ]
+    webhook = families("red")(FaultType.HTTP_WEBHOOK)
+    assert webhook._secrets._client == "own-secrets"  # the team's by registering it: the function's own
+    assert team_identities(own, settings.model_copy(update={"team_fault_role_arn": None})) is None

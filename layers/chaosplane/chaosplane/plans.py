@@ -22,6 +22,7 @@ from chaosplane.faults.base import Resource
 from chaosplane.graph import PlannedWindow
 from chaosplane.models import Experiment, ExperimentResult, FaultType, ResourceState, new_id
 from chaosplane.safety import Exclusion, Plan, SafetyPolicy, protection, refusals_for
+from chaosplane.tenancy import Boundary
 
 PREVIEW_LIFETIME = timedelta(minutes=15)  # a previewed plan may start a run this long
 KEEP_AFTER = timedelta(days=1)  # how long DynamoDB keeps a plan past its use (TTL)
@@ -100,6 +101,9 @@ class RunPlan(BaseModel):
     outside: dict[str, int] = Field(default_factory=dict)
     """How many resolved resources were not the team's to act on, by why (`tenancy.Outside`):
     counted, never listed."""
+    boundary: Boundary | None = None
+    """The team's boundary when the plan was made: the identity its changes and their rollback
+    act with (None: a plan from before boundaries, whose changes the executor made as itself)."""
 
     @classmethod
     def for_preview(cls, plan: StepPlans, experiment: Experiment, now: datetime) -> RunPlan:
@@ -172,6 +176,7 @@ class RunPlan(BaseModel):
             refusals=plans.refusals,
             steps=dict(plans.actions),
             outside=plans.outside,
+            boundary=plans.boundary,
         )
 
     def resources(self) -> list[ResourceState]:
@@ -223,6 +228,7 @@ class StepPlans:
 
     by_step: Mapping[str | None, Plan]
     actions: Mapping[str, str] = field(default_factory=dict)
+    boundary: Boundary | None = None
 
     @property
     def selected(self) -> int:

@@ -27,6 +27,8 @@ TEAM_TAG = "chaosplane/team"
 """The tag (AWS) or namespace label (Kubernetes) naming the team a resource belongs to."""
 STACK_TAG = "aws:cloudformation:stack-name"
 """What CloudFormation tags every resource of a stack with."""
+SESSION_TEAM_TAG = "chaosplane:team"
+"""The session tag a team's runs act with (IAM compares it to the resource's TEAM_TAG)."""
 
 
 class Boundary(StrEnum):

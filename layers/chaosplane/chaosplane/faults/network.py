@@ -18,6 +18,7 @@ from chaosplane.faults.aws import Matcher, acting, attributes, error_code, pages
 from chaosplane.faults.base import Journal, Resource
 from chaosplane.graph import FILTER_PATHS
 from chaosplane.models import FaultType, JournalEntry, Target, TargetType
+from chaosplane.tenancy import TEAM_TAG
 
 KIND = "ec2:subnet"
 BLACKHOLE = "ec2:ReplaceNetworkAclAssociation"
@@ -81,6 +82,9 @@ class Subnets:
             {"Key": SUBNET_TAG, "Value": resource.id},
             {"Key": "Name", "Value": f"chaosplane blackhole of {resource.id}"},
         ]
+        if team := resource.labels.get(TEAM_TAG):
+            # The team's own, as its subnet is: a team's identity may create only ACLs tagged so.
+            tags.append({"Key": TEAM_TAG, "Value": team})
         created = acting(
             self._ec2.create_network_acl,
             "create_network_acl",

@@ -55,6 +55,7 @@ SKIPPED = {
     "AWS::ApiGateway::UsagePlanKey": "the local gateway checks no API keys",
     "AWS::Logs::LogGroup": "the functions run in this process and log to its stderr",
     "AWS::SQS::QueuePolicy": "the embedded AWS enforces no resource policies",
+    "AWS::IAM::ManagedPolicy": "the embedded AWS enforces no IAM policies (test_template.py reads them)",
     "AWS::SNS::Subscription": "email is not delivered locally",
     "AWS::CloudWatch::Alarm": (
         "the platform's own alarms watch metrics nothing emits locally; an alarm here would also "

@@ -68,8 +68,10 @@ class Names:
         return self.template["Resources"][logical_id]
 
     def physical_name(self, logical_id: str) -> str:
-        """The resource's `Name` when the template gives one, else <prefix>-<logical id>."""
-        name = self.resource(logical_id).get("Properties", {}).get("Name")
+        """The resource's `Name` (a role's `RoleName`) when the template gives one, else
+        <prefix>-<logical id>."""
+        properties = self.resource(logical_id).get("Properties", {})
+        name = properties.get("Name", properties.get("RoleName"))
         return str(self.resolve(name)) if name is not None else f"{self.prefix}-{logical_id}"
 
     def ref(self, logical_id: str) -> str:

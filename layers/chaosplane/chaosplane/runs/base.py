@@ -21,7 +21,7 @@ from chaosplane.runs.checks import AlarmReader
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
-from chaosplane.tenancy import PlatformSelf, Scope, counted
+from chaosplane.tenancy import Boundary, PlatformSelf, Scope, counted
 from chaosplane.tracing import NoTracing, Tracing, run_annotations
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,11 @@ class RunsBase:
         tracing: Tracing | None = None,
         probes: Readers | None = None,
         platform: PlatformSelf | None = None,
+        acting_as: Callable[[str], Callable[[FaultType], FaultFamily]] | None = None,
     ) -> None:
         self._store = store
         self._platform = platform or PlatformSelf()
+        self._acting_as = acting_as
         self._probes = probes
         self._parallel_changes = parallel_changes
         self._families = families
@@ -147,14 +149,28 @@ class RunsBase:
         return Scope(team, self._store.team_settings(team).boundary, self._platform)
 
     def _resolve(
-        self, target: Target, fault: FaultType, filters: Sequence[AttributeFilter] = ()
+        self,
+        target: Target,
+        fault: FaultType,
+        filters: Sequence[AttributeFilter] = (),
+        scope: Scope | None = None,
     ) -> tuple[list[Resource], frozenset[str], dict[str, int]]:
         """What `target` matches now that `fault` could act on, filters applied (as FIS's), within
-        the team's boundary; and how many others it matched, by why they are not the team's."""
-        family = self._families(fault)
+        the team's boundary (`scope`, if it was read already); and how many others it matched, by
+        why they are not the team's."""
+        scope = scope or self._scope(target.team)
+        family = self._family(fault, target.team, scope.boundary)
         matched = [r for r in family.resolve(target, fault) if passes(r, filters)]
-        inside, outside = self._scope(target.team).admits(matched)
+        inside, outside = scope.admits(matched)
         return inside, family.eligible_states, counted(outside)
+
+    def _family(self, fault: FaultType, team: str, boundary: Boundary | None) -> FaultFamily:
+        """The family of `fault`, acting as the team within its tag boundary (an identity that may
+        change only what is tagged as the team's), or as this function (an account boundary, or a
+        run planned before boundaries existed)."""
+        if self._acting_as is None or boundary in (None, Boundary.ACCOUNT):
+            return self._families(fault)
+        return self._acting_as(team)(fault)
 
     def _plan(
         self,
@@ -164,8 +180,9 @@ class RunsBase:
         duration: int,
         policy: SafetyPolicy,
         filters: Sequence[AttributeFilter] = (),
+        scope: Scope | None = None,
     ) -> Plan:
-        matched, eligible_states, outside = self._resolve(target, fault, filters)
+        matched, eligible_states, outside = self._resolve(target, fault, filters, scope)
         plan = plan_run(matched, eligible_states, Selection.parse(selection), duration, policy, self._rng)
         return replace(plan, refusals=plan.refusals + named_outside(target, outside), outside=outside)
 
@@ -187,13 +204,14 @@ class RunsBase:
         """The one planning path: the preview stores exactly what a run with its plan carries out.
         Each step target is planned once, and every fault action on it hits what it selected."""
         by_step: dict[str | None, Plan] = {}
+        scope = self._scope(next(iter(targets.values())).team)  # one team's targets, all of them
         for name, fault in graph.step_faults().items():
             step = graph.targets[name]
             by_step[name if multi_step else None] = self._plan(
-                targets[name], fault, step.selection, duration, policy, step.filters
+                targets[name], fault, step.selection, duration, policy, step.filters, scope
             )
         actions = {name: str(action.target) for name, action in graph.faults()} if multi_step else {}
-        return StepPlans(by_step, actions)
+        return StepPlans(by_step, actions, scope.boundary)
 
     def _plan_problems(
         self,
@@ -208,10 +226,13 @@ class RunsBase:
         refusals of its selection as a whole (each a step target's, named, in a multi-step run)."""
         stale: list[str] = []
         refusals: list[str] = []
+        scope = self._scope(plan.team)
         for name, fault in graph.step_faults().items():
             part = plan.of_step(name if multi_step else None, targets[name].id)
             target = targets[name]
-            matched, eligible_states, outside = self._resolve(target, fault, graph.targets[name].filters)
+            matched, eligible_states, outside = self._resolve(
+                target, fault, graph.targets[name].filters, scope
+            )
             prefix = f"targets.{name}: " if multi_step else ""
             stale += [prefix + why for why in no_longer_eligible(part, matched, eligible_states, policy)]
             refusals += [prefix + why for why in over_policy(part, matched, eligible_states, policy)]

@@ -78,6 +78,7 @@ from chaosplane.steps import (
 )
 from chaosplane.store.journal import RunJournal
 from chaosplane.telemetry import Metric
+from chaosplane.tenancy import Boundary
 
 logger = logging.getLogger(__name__)
 STOP_CHECK_EVERY = timedelta(seconds=1)  # how often a long Inject reads its stop flag
@@ -416,7 +417,10 @@ class Lifecycle(RunsBase):
         write."""
         result_id = result.id
         fault_type = FaultType(action.fault)
-        fault, family = catalogue.spec(fault_type), self._families(fault_type)
+        if plan is None and result.plan_id is not None:
+            plan = self._store.get_plan(result.plan_id, team=None)
+        boundary = plan.boundary if plan is not None else None
+        fault, family = catalogue.spec(fault_type), self._family(fault_type, result.team, boundary)
         parameters = catalogue.parse_parameters(fault_type, action.parameters)
         planned = self._planned_resources(result, name, plan)
         step = journal_step(result, name)
@@ -528,6 +532,13 @@ class Lifecycle(RunsBase):
                 self._emit(Metric.TIME_TO_HALT, (restored_at - stopped_at).total_seconds() * 1000)
         return RolledBack(rolled_back=undone)
 
+    def _acted_within(self, result: ExperimentResult) -> Boundary | None:
+        """The boundary the run's changes were made within, so that they are undone as the same
+        identity (read from its plan only where that identity can differ: the executor's)."""
+        if self._acting_as is None or result.plan_id is None:
+            return None
+        return self._store.get_plan(result.plan_id, team=None).boundary
+
     def _undo(self, result: ExperimentResult, groups: list[list[JournalEntry]], progress: Progress) -> int:
         """Undo each group of entries in turn (a group's entries in parallel); the number undone.
 
@@ -544,7 +555,8 @@ class Lifecycle(RunsBase):
         # Each entry is undone by the fault that wrote it (entries from before that was recorded:
         # the run's fault), through that fault's family, one family per fault for the whole rollback.
         faults = {e.fault or result.fault for group in groups for e in group}
-        families = {f: self._families(f) for f in faults}
+        boundary = self._acted_within(result) if faults else None
+        families = {f: self._family(f, result.team, boundary) for f in faults}
 
         def undo(entry: JournalEntry) -> tuple[JournalEntry, str, Exception | None]:
             """The entry with the state it is left in, or with what went wrong."""

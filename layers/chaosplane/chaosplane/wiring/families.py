@@ -119,3 +119,41 @@ def fault_families(
         return by_target_type[spec(fault).target_type]()
 
     return family
+
+
+# What acts as the function itself whatever the team's boundary: pods (Kubernetes RBAC and the
+# namespace's label hold the boundary there; the cluster knows the function's identity, not a
+# team session's) and external endpoints (the team's by registering them).
+OWN_IDENTITY = frozenset({TargetType.EKS_PODS, TargetType.HTTP_ENDPOINT})
+
+
+def team_identities(
+    clients: Clients, settings: Settings, clusters: Callable[[], Clusters] | None = None
+) -> Callable[[str], Families] | None:
+    """The fault families of each team, acting as `TEAM_FAULT_ROLE_ARN` with the team as a session
+    tag: an identity that may change only what is tagged as the team's. Each team's clients are
+    made once and keep their credentials fresh. None without the role (the API, which only reads)."""
+    role = settings.team_fault_role_arn
+    if not role:
+        return None
+    clusters = clusters or cluster_access(clients, settings)
+    own = fault_families(clients, settings, clusters)
+    made: dict[str, Families] = {}
+    lock = threading.Lock()
+
+    def of_team(team: str) -> Families:
+        from chaosplane.faults.catalogue import spec
+        from chaosplane.tenancy import SESSION_TEAM_TAG
+
+        with lock:
+            if team not in made:
+                assumed = clients.assuming(
+                    role, session_name=f"chaosplane-{team}", tags={SESSION_TEAM_TAG: team}
+                )
+                as_team = fault_families(assumed, settings, clusters)
+                made[team] = lambda fault: (
+                    own(fault) if spec(fault).target_type in OWN_IDENTITY else as_team(fault)
+                )
+            return made[team]
+
+    return of_team

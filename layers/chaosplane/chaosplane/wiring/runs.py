@@ -27,7 +27,7 @@ from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.tenancy import PlatformSelf
 from chaosplane.wiring.clients import Clients
-from chaosplane.wiring.families import cluster_access, fault_families
+from chaosplane.wiring.families import cluster_access, fault_families, team_identities
 from chaosplane.wiring.telemetry import build_telemetry
 from chaosplane.wiring.tracing import PowertoolsTracing
 
@@ -248,6 +248,7 @@ def build_runs(
         tracing=PowertoolsTracing(),
         probes=probe_readers(clients, clusters),
         platform=platform_self(settings),
+        acting_as=team_identities(clients, settings, clusters),
     )
 
 
