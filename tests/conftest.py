@@ -45,6 +45,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "ChaosplaneTest",
         "CHAOSPLANE_METRICS": "prometheus",  # as on `chaosplane local`: the process's registry
+        "CHAOSPLANE_EGRESS": "local",  # as on `chaosplane local`: the tests' servers are on loopback
     }.items():
         monkeypatch.setenv(key, value)
 

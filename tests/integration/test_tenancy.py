@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from chaosplane.egress import Egress, Refused, check_url
 from chaosplane.settings import load_settings
 from chaosplane.tenancy import SESSION_TEAM_TAG, Outside
 from chaosplane.wiring.clients import Clients
 from tests.conftest import Platform
 from tests.integration.test_cloud_faults import functions, reserved
+from tests.unit.test_egress import SSRF as EGRESS_SSRF
 
 EVERYTHING = "!nope"  # matches every resource without a `nope` tag: all of them
 
@@ -121,3 +125,33 @@ def test_a_team_s_session_is_the_team_role_assumed_with_the_team_as_its_session_
         ":assumed-role/chaosplane-team-faults/chaosplane-red"
     )
     assert own.sts.get_caller_identity()["Arn"] != as_red.sts.get_caller_identity()["Arn"]
+
+
+def _loopback(url: str) -> bool:
+    try:
+        check_url(url.replace("https://", "http://"), Egress.LOCAL)
+    except Refused:
+        return False
+    return True
+
+
+# Every notation of an address a tenant's URL must never reach (tests/unit/test_egress.py has the
+# rules); the local platform allows loopback, so these are the others, in plain http as it allows.
+SSRF = [url.replace("https://", "http://") for url in EGRESS_SSRF if not _loopback(url)]
+
+
+@pytest.mark.parametrize("url", SSRF)
+def test_every_ssrf_notation_is_refused_with_422_and_nothing_is_created(platform: Platform, url: str) -> None:
+    hook = {"url": url, "method": "POST"}
+    webhook = {"inject": hook, "rollback": hook, "signing_secret": "s" * 32}
+    endpoint = platform.api("POST", "/targets", {"name": "t", "type": "http-endpoint", "webhook": webhook})
+    web = platform.json(
+        "POST", "/targets", {"name": "w", "type": "ec2-instances", "selector": "a=b"}, expect=201
+    )
+    probe = {"name": "p", "source": "http", "url": url}
+    experiment = {"name": "e", "type": "ec2-stop", "target": web["id"], "duration": 60, "probes": [probe]}
+    probed = platform.api("POST", "/experiments", experiment)
+
+    assert (endpoint.status_code, probed.status_code) == (422, 422), url
+    assert [t["id"] for t in platform.json("GET", "/targets")["items"]] == [web["id"]]
+    assert platform.json("GET", "/experiments")["items"] == []

@@ -114,7 +114,7 @@ def test_probes_are_due_on_their_interval_in_their_own_phases() -> None:
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        ({"source": "http", "url": "http://169.254.169.254/latest/meta-data"}, "link-local"),
+        ({"source": "http", "url": "http://169.254.169.254/latest/meta-data"}, "metadata service"),
         ({"source": "http", "url": "http://127.0.0.1/", "timeout": 20, "interval": 10}, "timeout"),
         ({"source": "cloudwatch-metric", "comparison": "<", "threshold": 1}, "namespace and metric_name"),
         (

@@ -6,14 +6,12 @@ Field names are the API contract (the seed's data model, extended). Models that 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -75,21 +73,10 @@ credentials, no fragment, no space or control character."""
 
 
 def check_webhook_url(value: str) -> str:
-    """An absolute http(s) URL with a host; no credentials in it, no fragment, no link-local host."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not hold credentials; put them in headers (stored as a secret)")
-    if parts.fragment:
-        raise ValueError("must not have a #fragment")
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return value
-    if address.is_link_local or address.is_multicast or address.is_unspecified:
-        raise ValueError("must not point at a link-local, multicast or unspecified address")
-    return value
+    """A URL a tenant gave, that the platform may call: the outbound URL policy (egress.py)."""
+    from chaosplane.egress import check_url
+
+    return check_url(value)
 
 
 def utcnow() -> datetime:

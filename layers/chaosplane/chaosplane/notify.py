@@ -30,11 +30,11 @@ from urllib.parse import urlsplit
 import requests
 from aws_lambda_powertools.utilities.parser.envelopes import EventBridgeEnvelope
 from pydantic import BaseModel, Field, ValidationError
-from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from chaosplane.egress import guarded_session
 from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, EventStatus, RunEvent
 from chaosplane.models import StopKind
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
@@ -397,9 +397,7 @@ class HttpSender:
         )
         _sending.active = True
         try:
-            with requests.Session() as session:  # one per send: sessions are not thread-safe
-                session.mount("https://", HTTPAdapter(max_retries=retry))
-                session.mount("http://", HTTPAdapter(max_retries=retry))
+            with guarded_session(retries=retry) as session:  # one per send: sessions are not thread-safe
                 response = session.post(url, json=payload, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as err:
             # str(err) would carry the URL, i.e. the secret: only the error's kind is logged.

@@ -36,6 +36,7 @@ from typing import Any
 import requests
 from botocore.exceptions import ClientError
 
+from chaosplane.egress import guarded_session
 from chaosplane.errors import ChaosplaneError, InjectionFailed, TransientError
 from chaosplane.faults.aws import error_code, reading
 from chaosplane.faults.base import Journal, Resource
@@ -172,7 +173,7 @@ class HttpEndpoints:
     ) -> None:
         self._secrets = secrets
         self._telemetry = telemetry or NoTelemetry()
-        self._http = session or requests.Session()
+        self._http = session or guarded_session()
         self._sleep = sleep
         self._clock = clock
         self._backoff = backoff_seconds

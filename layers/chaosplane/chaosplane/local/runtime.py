@@ -91,6 +91,8 @@ class LocalPlatform:
                 "POWERTOOLS_METRICS_DISABLED": "1",
                 # The platform's metrics go to this process's Prometheus registry, at /metrics.
                 "CHAOSPLANE_METRICS": "prometheus",
+                # Tenants' URLs may be on loopback here (a developer's servers), and nowhere private.
+                "CHAOSPLANE_EGRESS": "local",
             }
         )
         os.environ.pop("AWS_PROFILE", None)

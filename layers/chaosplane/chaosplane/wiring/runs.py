@@ -204,9 +204,9 @@ def probe_readers(clients: Clients, clusters: Callable[[], Clusters]) -> ProbeRe
 
     def session() -> Any:
         if not sessions:
-            import requests
+            from chaosplane.egress import guarded_session
 
-            sessions.append(requests.Session())
+            sessions.append(guarded_session())
         return sessions[0]
 
     return ProbeReaders(
