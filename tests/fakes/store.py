@@ -141,6 +141,10 @@ class InMemoryStore:
     def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]:
         return self.policy(team), self.lever(team)
 
+    def engage_lever(self, scope: str, principal: str) -> Lever:
+        engaged = Lever(team=scope, engaged_by=principal, engaged_at=self._clock())
+        return self.levers.setdefault(scope, engaged)
+
     def team_settings(self, team: str) -> TeamSettings:
         return self.settings.get(team, TeamSettings())
 

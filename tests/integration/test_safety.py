@@ -92,12 +92,12 @@ def test_the_sweeper_recovers_a_run_whose_execution_event_was_lost(platform: Pla
     assert set(platform.states(web).values()) == {"stopped"}
 
     report = sweep(platform)
-    assert report == {"halted": [], "recovered": [run["result_id"]], "failed": []}
+    assert report == {"halted": [], "recovered": [run["result_id"]], "failed": [], "deferred": []}
     assert set(platform.states(web).values()) == {"running"}
     result = platform.json("GET", f"/results/{run['result_id']}")
     assert result["status"] == "failed" and "execution aborted" in result["error"]
     assert {e["status"]["S"] for e in journal(platform, run["result_id"])} == {"rolled_back"}
-    assert sweep(platform) == {"halted": [], "recovered": [], "failed": []}  # nothing left to do
+    assert sweep(platform) == {"halted": [], "recovered": [], "failed": [], "deferred": []}  # nothing left to do
     runs_again(platform, experiment)
 
 
@@ -189,7 +189,7 @@ def test_the_emergency_stop_halts_the_team_and_refuses_new_runs_until_released(p
     wait_until(lambda: platform.states(api) == {api[0]: "stopped"})
 
     lever = platform.json("POST", "/safety/halt", token=platform.token(subject="oncall"))
-    assert sorted(lever["halted"]) == sorted([run_a["result_id"], run_b["result_id"]])
+    assert sorted(lever["halting"]) == sorted([run_a["result_id"], run_b["result_id"]])
     assert lever["lever"]["engaged_by"] == "oncall" and lever["lever"]["team"] == TEAM
     for run in (run_a, run_b):
         result = platform.wait_for_result(run["result_id"])
@@ -215,7 +215,7 @@ def test_the_platform_wide_lever_is_for_platform_admins_and_stops_every_team(pla
 
     platform_admin = platform.token(team="platform", subject="sre-lead")
     lever = platform.json("POST", "/safety/halt", {"scope": "all"}, token=platform_admin)
-    assert lever["halted"] == [run["result_id"]] and lever["lever"]["team"] == "*"
+    assert lever["halting"] == [run["result_id"]] and lever["lever"]["team"] == "*"
     assert platform.wait_for_result(run["result_id"])["status"] == "stopped"
     refused = platform.api("POST", f"/experiments/{experiment['id']}/run")
     assert (
@@ -254,3 +254,22 @@ def test_an_instance_its_owner_starts_again_mid_run_is_not_touched_by_rollback(p
     restored = {r["id"]: r["restored"] for r in result["resources"]}
     assert restored[web[0]] == "running" and restored[web[1]] in ("pending", "running")
     assert {e["status"]["S"] for e in journal(platform, run["result_id"])} == {"rolled_back"}
+
+
+def test_the_lever_halts_fifty_running_runs_with_none_missed(platform: Platform) -> None:
+    platform.loosen_policy(max_concurrent_runs=60)
+    instances = [platform.instances(1, {"app": f"fleet-{n}"})[0] for n in range(50)]
+    runs = []
+    for n in range(50):
+        experiment = setup_experiment(platform, selector=f"app=fleet-{n}", duration=3600, selection="ALL")
+        runs.append(platform.json("POST", f"/experiments/{experiment['id']}/run", expect=202)["result_id"])
+    wait_until(lambda: set(platform.states(instances).values()) == {"stopped"}, timeout=180)
+
+    lever = platform.json("POST", "/safety/halt", token=platform.token(subject="oncall"))
+
+    assert sorted(lever["halting"]) == sorted(runs)
+    results = [platform.wait_for_result(run, timeout=180) for run in runs]
+    assert [r["status"] for r in results] == ["stopped"] * 50
+    assert all("emergency stop engaged by oncall" in r["error"] for r in results)
+    assert set(platform.states(instances).values()) == {"running"}
+    platform.json("POST", "/safety/release")

@@ -39,7 +39,11 @@ class LeverRequest(BaseModel):
 
 class LeverResult(BaseModel):
     lever: Lever | None = None
-    halted: list[str] = Field(default_factory=list)
+    halting: list[str] = Field(
+        default_factory=list,
+        description="the runs in progress when the lever was engaged: each is being halted "
+        "(the sweeper halts, every minute, any run of an engaged team left)",
+    )
 
 
 class StopConditionState(BaseModel):

@@ -15,6 +15,8 @@ from chaosplane.models import StopKind, Verdict
 
 RUN_EVENT_SOURCE = "chaosplane"
 RUN_STATE_CHANGE = "Chaosplane Run State Change"
+LEVER_ENGAGED = "Chaosplane Emergency Stop"
+"""The event that fans an engaged emergency stop out to the executor, which halts the runs."""
 
 
 class EventStatus(StrEnum):

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chaosplane.events import LEVER_ENGAGED
 from chaosplane.runs import Runs
-from chaosplane.steps import ExecutionEnded, ScheduledTick, Step, StepEvent, WorkflowState
+from chaosplane.steps import ExecutionEnded, LeverEngaged, ScheduledTick, Step, StepEvent, WorkflowState
 
 EXECUTION_ENDED = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
@@ -29,6 +30,10 @@ def handle(runs: Runs, event: dict[str, Any]) -> dict[str, Any]:
     if event.get("detail-type") == SCHEDULED:
         # The every-minute fallback (template.yaml: ExecutorFunction Sweep).
         return runs.sweep(ScheduledTick.model_validate(event).time)
+    if event.get("detail-type") == LEVER_ENGAGED:
+        # An engaged emergency stop, fanned out by the API (Runs.engage).
+        lever = LeverEngaged.model_validate(event.get("detail") or {})
+        return {"halted": runs.on_lever(lever.scope, lever.engaged_by)}
     if event.get("detail-type") == EXECUTION_ENDED:
         # EventBridge: a run's execution ended (aborted, timed out, failed). The execution is named
         # after its run, so the journal says what, if anything, is left to roll back.

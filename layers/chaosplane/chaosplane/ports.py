@@ -61,6 +61,14 @@ class TeamReader(Protocol):
 
     def policy_and_lever(self, team: str) -> tuple[SafetyPolicy, Lever | None]: ...
 
+    def lever(self, team: str) -> Lever | None:
+        """The emergency stop in force for `team`: its own, or the platform-wide one."""
+        ...
+
+    def engage_lever(self, scope: str, principal: str) -> Lever:
+        """Engage the emergency stop of `scope` (a team, or every team); engaged already: as it is."""
+        ...
+
     def team_settings(self, team: str) -> TeamSettings:
         """What a platform admin decided for the team: its boundary (the defaults with no record)."""
         ...

@@ -152,6 +152,15 @@ class ExecutionEnded(BaseModel):
     status: str = "ENDED"
 
 
+class LeverEngaged(BaseModel):
+    """The detail of "Chaosplane Emergency Stop": whose lever, engaged by whom."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scope: str = Field(min_length=1, max_length=64)
+    engaged_by: str = Field(min_length=1, max_length=256)
+
+
 class ScheduledTick(BaseModel):
     """EventBridge's scheduled event, which runs the sweeper: only its time matters."""
 

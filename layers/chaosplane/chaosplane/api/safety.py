@@ -47,15 +47,13 @@ def router(store: Store, runs: Runs, caller: Callable[[], Caller], platform_team
     # 404: the platform-wide lever (scope "all") is not found by other teams.
     @r.post("/safety/halt", tags=["safety"], responses=errors(404))
     def halt(request: LeverRequest | None = None) -> LeverResult:
-        scope = scope_of(request or LeverRequest())
-        who = caller().principal
-        lever = store.engage_lever(scope, who)  # first: no new run can start from here on
-        return LeverResult(lever=lever, halted=runs.halt_all(scope, who))
+        lever, halting = runs.engage(scope_of(request or LeverRequest()), caller().principal)
+        return LeverResult(lever=lever, halting=halting)
 
     @r.post("/safety/release", tags=["safety"], responses=errors(404))
     def release(request: LeverRequest | None = None) -> LeverResult:
         store.release_lever(scope_of(request or LeverRequest()))
-        return LeverResult(lever=store.lever(caller().team), halted=[])
+        return LeverResult(lever=store.lever(caller().team))
 
     @r.post("/experiments/<experiment_id>/preview", tags=["runs"])
     def preview(experiment_id: ExperimentId) -> Preview:

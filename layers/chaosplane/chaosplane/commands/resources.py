@@ -712,7 +712,7 @@ def safety_halt(all_teams: ScopeOpt = False, output: OutputOpt = None) -> None:
         found,
         fmt,
         lambda: Text(
-            f"emergency stop engaged; halted {len(found.halted)} run(s): {', '.join(found.halted) or '-'}"
+            f"emergency stop engaged; halting {len(found.halting)} run(s): {', '.join(found.halting) or '-'}"
         ),
     )
 

@@ -145,7 +145,9 @@ class Deployment:
             arn = authorizer["FunctionArn"]
             authorizer_function = arn.rsplit(":", 1)[-1]
         identity = authorizer.get("Identity", {})
-        (throttle,) = props.get("MethodSettings", [{}])
+        # The stage's limits (the local gateway has one bucket a principal, not one per method).
+        settings = props.get("MethodSettings", [{}])
+        throttle = next(m for m in settings if m.get("ResourcePath", "/*") == "/*")
         return ApiConfig(
             function=function,
             authorizer_function=authorizer_function,

@@ -73,7 +73,9 @@ class RunsBase:
         probes: Readers | None = None,
         platform: PlatformSelf | None = None,
         acting_as: Callable[[str], Callable[[FaultType], FaultFamily]] | None = None,
+        fan_out: Callable[[str, str], None] | None = None,
     ) -> None:
+        self._fan_out = fan_out  # puts an engaged emergency stop on the bus, for the executor
         self._store = store
         self._platform = platform or PlatformSelf()
         self._acting_as = acting_as

@@ -4,12 +4,14 @@ and recovery of runs whose workflow died."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from typing import Any
 
 from chaosplane.errors import Conflict, InvalidRequest, NotFound
 from chaosplane.events import EventStatus
 from chaosplane.graph import ExperimentGraph
-from chaosplane.models import ExperimentResult, RunStatus, StopKind
+from chaosplane.models import ExperimentResult, Lever, RunStatus, StopKind
 from chaosplane.plans import refusal_to_start
 from chaosplane.runs.checks import alarm_name, preflight
 from chaosplane.runs.lifecycle import Lifecycle
@@ -21,9 +23,21 @@ logger = logging.getLogger(__name__)
 PENDING_GRACE = timedelta(minutes=5)  # a pending run with no execution after this never will have one
 # A run's faults are overdue this long after its end: more than a rollback of its resources takes.
 OVERDUE_AFTER = timedelta(minutes=10)
+SWEEP_PARALLEL = 8  # runs swept at once
+SWEEP_BUDGET_SECONDS = 40.0  # under the minute between two sweeps
+SWEEP_BACKOFF_MAX = timedelta(minutes=30)
 
 
 class Control(Lifecycle):
+    # The sweep's memory across ticks in one function instance: runs still being swept on a thread
+    # of an earlier tick, and each failing run's failures and when to try it again. A new instance
+    # starts afresh, which only means an early retry.
+    def __init__(self, *args: Any, sweep_budget: float = SWEEP_BUDGET_SECONDS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sweep_budget = sweep_budget
+        self._sweeping: set[str] = set()
+        self._sweep_backoff: dict[str, tuple[int, datetime]] = {}
+
     # -- API side -------------------------------------------------------------------------------
 
     def start(self, experiment_id: str, *, team: str, plan_id: str | None = None) -> ExperimentResult:
@@ -131,6 +145,38 @@ class Control(Lifecycle):
         self._emit(Metric.GUARD_HALTS, len(halted))
         return halted
 
+    def engage(self, scope: str, engaged_by: str) -> tuple[Lever, list[str]]:
+        """The emergency stop: record it (no new run of `scope` starts from here on), then have
+        every run in progress halted, and return at once: the lever and the runs being halted.
+
+        The halts fan out through an event to the executor (`on_lever`), not in this request;
+        the sweeper halts every minute whatever runs of an engaged team are left. Without an
+        event path (a test's, a script's), they are halted here.
+        """
+        lever = self._store.engage_lever(scope, engaged_by)
+        halting = [
+            run.id
+            for run in self._store.active_runs()
+            if not run.status.is_final and (scope == ALL_TEAMS_LEVER or run.team == scope)
+        ]
+        if self._fan_out is None:
+            self.halt_all(scope, engaged_by)
+            return lever, halting
+        try:
+            self._fan_out(scope, engaged_by)
+        except Exception:  # the lever is engaged: the sweeper halts the runs within the minute
+            logger.exception("the emergency stop of %s could not be fanned out", scope)
+        return lever, halting
+
+    def on_lever(self, scope: str, engaged_by: str) -> list[str]:
+        """The fanned-out emergency stop: halt the runs of `scope`, if its lever is engaged in the
+        store (an event anyone could have put on the bus proves nothing by itself)."""
+        lever = self._store.lever(scope)  # the platform-wide one, when that is engaged
+        if lever is None or lever.team != scope:
+            logger.warning("emergency stop event for %s, whose lever is not engaged: ignored", scope)
+            return []
+        return self.halt_all(scope, lever.engaged_by)
+
     def halt_all(self, team: str, engaged_by: str) -> list[str]:
         """The emergency stop: halt every run in progress of `team` (or of every team)."""
         halted = []
@@ -147,14 +193,20 @@ class Control(Lifecycle):
     def sweep(self, scheduled_at: datetime | None = None) -> dict[str, list[str]]:
         """The fallback for every event that might be missed, run every minute.
 
+        - a run of a team whose emergency stop is engaged is halted (a halt the lever missed);
         - a run in progress whose stop condition is in ALARM is halted (a missed alarm event);
         - a run whose execution is gone (aborted, timed out, crashed, never started) is recovered;
         - a run that ended with changes not rolled back is rolled back again.
 
+        Runs are swept in parallel within SWEEP_BUDGET: a run whose rollback hangs (a webhook that
+        never answers, or drips its answer) is left to finish on its own thread and reported, and
+        the others are swept all the same. A run that fails, or runs over, backs off (1, 2, 4...
+        minutes, up to SWEEP_BACKOFF_MAX) without holding up the rest.
+
         It also samples the faults in force (every run's resources hit and not yet restored), and
         how late it started against `scheduled_at` (the schedule's tick): its own heartbeat.
         """
-        report: dict[str, list[str]] = {"halted": [], "recovered": [], "failed": []}
+        report: dict[str, list[str]] = {"halted": [], "recovered": [], "failed": [], "deferred": []}
         active = self._store.active_runs()
         if scheduled_at is not None:
             lag = (self._clock() - scheduled_at).total_seconds() * 1000
@@ -162,31 +214,86 @@ class Control(Lifecycle):
         faulted = {run.id: faults_in_force(run) for run in active}
         self._emit(Metric.FAULTS_ACTIVE, sum(faulted.values()))
         self._emit(Metric.FAULTS_OVERDUE, sum(faulted[run.id] for run in active if self._overdue(run)))
+        levers = self._levers({run.team for run in active if not run.status.is_final})
+        now = self._clock()
+        due = []
         for run in active:
+            waiting = self._sweep_backoff.get(run.id)
+            if run.id in self._sweeping or (waiting is not None and now < waiting[1]):
+                report["deferred"].append(run.id)
+            else:
+                due.append(run)
+        if not due:
+            return report
+        pool = ThreadPoolExecutor(max_workers=min(SWEEP_PARALLEL, len(due)), thread_name_prefix="sweep")
+        futures = {}
+        for run in due:
+            self._sweeping.add(run.id)
+            futures[pool.submit(self._sweep_one, run, levers)] = run
+        done, late = wait(futures, timeout=self._sweep_budget)
+        pool.shutdown(wait=False)  # a hung run's thread finishes (or not) without holding the sweep
+        for future in done:
+            run = futures[future]
             try:
-                if run.status.is_final:
-                    self.recover(run.id, "run ended with changes not rolled back")
-                    report["recovered"].append(run.id)
-                    continue
-                status = self._execution_status(run.id) if self._execution_status else "RUNNING"
-                if status is None and self._clock() - run.created_at < PENDING_GRACE:
-                    continue  # just created; its execution is being started
-                if status != "RUNNING":
-                    self.recover(run.id, f"execution {(status or 'missing').lower()}")
-                    report["recovered"].append(run.id)
-                    continue
-                if run.status is RunStatus.RUNNING and not run.stop_requested:
-                    states, _ = preflight(run.stop_conditions, self._alarms, InsufficientData.ALLOW)
-                    firing = [name for name, st in states.items() if st.state == "ALARM"]
-                    if firing:
-                        reason = states[firing[0]].reason
-                        why = f"stop condition {firing[0]} is in ALARM (sweeper): {reason}"
-                        self.halt(run.id, why, StopKind.ALARM)
-                        report["halted"].append(run.id)
-            except Exception as err:  # one stuck run must not stop the sweep of the others
+                outcome = future.result()
+            except Exception as err:  # one run's failure is its own
                 logger.exception("sweep: run %s", run.id)
                 report["failed"].append(f"{run.id}: {type(err).__name__}: {err}")
+                self._back_off(run.id)
+                continue
+            self._sweep_backoff.pop(run.id, None)
+            if outcome is not None:
+                report[outcome].append(run.id)
+        for future in late:
+            run = futures[future]
+            report["failed"].append(f"{run.id}: over the sweep's budget of {self._sweep_budget:g}s")
+            self._back_off(run.id)
         return report
+
+    def _sweep_one(self, run: ExperimentResult, levers: dict[str, Lever]) -> str | None:
+        """What the sweep did to one run: "halted", "recovered", or nothing (None)."""
+        try:
+            if run.status.is_final:
+                self.recover(run.id, "run ended with changes not rolled back")
+                return "recovered"
+            status = self._execution_status(run.id) if self._execution_status else "RUNNING"
+            if status is None and self._clock() - run.created_at < PENDING_GRACE:
+                return None  # just created; its execution is being started
+            if status != "RUNNING":
+                self.recover(run.id, f"execution {(status or 'missing').lower()}")
+                return "recovered"
+            if run.stop_requested:
+                return None
+            lever = levers.get(run.team) or levers.get(ALL_TEAMS_LEVER)
+            if lever is not None:
+                self.halt(run.id, f"emergency stop engaged by {lever.engaged_by}", StopKind.EMERGENCY)
+                return "halted"
+            if run.status is RunStatus.RUNNING:
+                states, _ = preflight(run.stop_conditions, self._alarms, InsufficientData.ALLOW)
+                firing = [name for name, st in states.items() if st.state == "ALARM"]
+                if firing:
+                    why = f"stop condition {firing[0]} is in ALARM (sweeper): {states[firing[0]].reason}"
+                    self.halt(run.id, why, StopKind.ALARM)
+                    return "halted"
+            return None
+        except Conflict:
+            return None  # it ended meanwhile
+        finally:
+            self._sweeping.discard(run.id)
+
+    def _levers(self, teams: set[str]) -> dict[str, Lever]:
+        """The emergency stops engaged, by team (ALL_TEAMS_LEVER: every team's), of these teams."""
+        engaged: dict[str, Lever] = {}
+        for team in teams:
+            lever = self._store.lever(team)
+            if lever is not None:
+                engaged[lever.team] = lever
+        return engaged
+
+    def _back_off(self, run_id: str) -> None:
+        failures = self._sweep_backoff.get(run_id, (0, self._clock()))[0] + 1
+        wait_for = min(SWEEP_BACKOFF_MAX, timedelta(minutes=2 ** (failures - 1)))
+        self._sweep_backoff[run_id] = (failures, self._clock() + wait_for)
 
     def _overdue(self, run: ExperimentResult) -> bool:
         """Past its end and the time a rollback takes: what it still holds should be restored."""

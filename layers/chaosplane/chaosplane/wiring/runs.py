@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chaosplane.errors import ErrorName
-from chaosplane.events import RUN_EVENT_SOURCE, RUN_STATE_CHANGE, RunEvent
+from chaosplane.events import LEVER_ENGAGED, RUN_EVENT_SOURCE, RUN_STATE_CHANGE, RunEvent
 from chaosplane.metrics import MetricReader
 from chaosplane.models import ExperimentResult, FaultType, utcnow
 from chaosplane.probes import ProbeReaders
@@ -219,6 +219,24 @@ def probe_readers(clients: Clients, clusters: Callable[[], Clusters]) -> ProbeRe
     )
 
 
+def lever_fan_out(clients: Clients, bus: str) -> Callable[[str, str], None]:
+    """Puts an engaged emergency stop on the bus, where the executor's rule takes it."""
+
+    def fan_out(scope: str, engaged_by: str) -> None:
+        detail = json.dumps({"scope": scope, "engaged_by": engaged_by})
+        entry = {
+            "Source": RUN_EVENT_SOURCE,
+            "DetailType": LEVER_ENGAGED,
+            "Detail": detail,
+            "EventBusName": bus,
+        }
+        response = clients.events.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the event: {response['Entries'][0].get('ErrorMessage')}")
+
+    return fan_out
+
+
 def platform_self(settings: Settings) -> PlatformSelf:
     """The platform's own resources: its stack's, those named outright, and this very function
     (Lambda names it in the environment)."""
@@ -249,6 +267,7 @@ def build_runs(
         probes=probe_readers(clients, clusters),
         platform=platform_self(settings),
         acting_as=team_identities(clients, settings, clusters),
+        fan_out=lever_fan_out(clients, settings.event_bus_name),
     )
 
 
