@@ -97,7 +97,8 @@ def test_the_sweeper_recovers_a_run_whose_execution_event_was_lost(platform: Pla
     result = platform.json("GET", f"/results/{run['result_id']}")
     assert result["status"] == "failed" and "execution aborted" in result["error"]
     assert {e["status"]["S"] for e in journal(platform, run["result_id"])} == {"rolled_back"}
-    assert sweep(platform) == {"halted": [], "recovered": [], "failed": [], "deferred": []}  # nothing left to do
+    nothing_left = {"halted": [], "recovered": [], "failed": [], "deferred": []}
+    assert sweep(platform) == nothing_left
     runs_again(platform, experiment)
 
 
