@@ -143,10 +143,8 @@ def guarded_session(
             self._dns_host = _checked(self._dns_host, self.port, policy)
             return super()._new_conn()
 
-    class TlsConnection(HTTPSConnection):  # the certificate is still checked against the name
-        def _new_conn(self) -> socket.socket:
-            self._dns_host = _checked(self._dns_host, self.port, policy)
-            return super()._new_conn()
+    class TlsConnection(Connection, HTTPSConnection):  # checked as above; TLS still verifies the name
+        pass
 
     class Pool(HTTPConnectionPool):
         ConnectionCls = Connection
