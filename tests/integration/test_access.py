@@ -160,22 +160,33 @@ def test_mutations_and_denials_are_audited_for_the_team_admins(platform: Platfor
     assert rest["next_token"] is None
 
 
-def test_the_local_gateway_throttles_each_principal_with_429_and_retry_after(platform: Platform) -> None:
+def test_the_local_gateway_throttles_each_method_for_every_caller_as_api_gateway_does(
+    platform: Platform,
+) -> None:
     now = [1000.0]
     config = dataclasses.replace(platform.deployment.api(), rate_limit=1.0, burst_limit=3)
     gateway = Client(LocalGateway(platform.session.client("lambda"), config, clock=lambda: now[0]))
     alice = {"Authorization": f"Bearer {platform.token(subject='alice')}"}
     bob = {"Authorization": f"Bearer {platform.token(subject='bob')}"}
+    forged = {"Authorization": "Bearer not-a-token"}
 
-    statuses = [gateway.get("/targets", headers=alice).status_code for _ in range(5)]
-    assert statuses == [200, 200, 200, 429, 429]
+    # Unauthenticated requests spend the method's bucket too: API Gateway throttles first...
+    assert [gateway.get("/targets", headers=forged).status_code for _ in range(3)] == [401, 401, 401]
     throttled = gateway.get("/targets", headers=alice)
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
     assert throttled.get_json() == {"message": "Too Many Requests"}
-    assert gateway.get("/targets", headers=bob).status_code == 200  # per principal
-    now[0] += 1.0  # one token refills per second
+    # ...and one bucket serves every caller of a method (per-client limits would need usage plans).
+    # Every route but a few is the one method ANY /{proxy+}, so it is one bucket for the whole API.
+    assert gateway.get("/targets", headers=bob).status_code == 429
+    assert gateway.post("/safety/release", headers=alice, json={}).status_code == 429
+    # The emergency stop has a bucket of its own, from its MethodSettings, and is still answered.
+    assert config.method_throttles[("POST", "/safety/halt")] == (10.0, 20)
+    assert gateway.post("/safety/halt", headers=alice, json={}).status_code == 200
+    assert gateway.delete("/safety/halt", headers=alice).status_code == 405  # its ANY: the API answers
+    now[0] += 2.0  # the stage's rate refills one token a second
+    assert gateway.post("/safety/release", headers=alice, json={}).status_code == 200
     assert gateway.get("/targets", headers=alice).status_code == 200
-    assert gateway.get("/targets", headers=alice).status_code == 429
+    assert gateway.get("/targets", headers=bob).status_code == 429
 
 
 def _b64(data: dict) -> str:

@@ -86,9 +86,12 @@ class ApiConfig:
     authorizer_ttl_seconds: int
     public_routes: frozenset[tuple[str, str]]  # (method, path) with Auth: {Authorizer: NONE}
     gateway_responses: dict[str, dict[str, Any]]
-    rate_limit: float
+    rate_limit: float  # the stage's MethodSettings "/*" "*": every method without its own
     burst_limit: int
     binary_media_types: tuple[str, ...] = ()  # BinaryMediaTypes, with SAM's "~1" back to "/"
+    methods: frozenset[tuple[str, str]] = frozenset()  # (method or ANY, resource path) of every Api event
+    method_throttles: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    """(method, resource path) -> (rate, burst), from the MethodSettings naming one method."""
 
 
 @dataclass(frozen=True)
@@ -128,12 +131,13 @@ class Deployment:
         names = self.names
         ((api_id, api),) = names.of_type("AWS::Serverless::Api").items()
         props = names.resolve(api["Properties"])
-        function, public = None, set()
+        function, public, methods = None, set(), set()
         for logical_id, resource in names.of_type("AWS::Serverless::Function").items():
             for event in resource.get("Properties", {}).get("Events", {}).values():
                 if event.get("Type") != "Api" or event["Properties"].get("RestApiId") != {"Ref": api_id}:
                     continue
                 function = self.functions[logical_id]
+                methods.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
                 if event["Properties"].get("Auth", {}).get("Authorizer") == "NONE":
                     public.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
         if function is None:
@@ -145,9 +149,22 @@ class Deployment:
             arn = authorizer["FunctionArn"]
             authorizer_function = arn.rsplit(":", 1)[-1]
         identity = authorizer.get("Identity", {})
-        # The stage's limits (the local gateway has one bucket a principal, not one per method).
+        # API Gateway applies a stage's limits to each method on its own; a setting that names one
+        # method replaces them for that method. Every caller of a method shares its bucket. A
+        # setting's path is "/" and the resource's path with each "/" escaped as "~1".
         settings = props.get("MethodSettings", [{}])
         throttle = next(m for m in settings if m.get("ResourcePath", "/*") == "/*")
+        method_throttles = {
+            (str(m["HttpMethod"]).upper(), str(m["ResourcePath"])[1:].replace("~1", "/")): (
+                float(m.get("ThrottlingRateLimit", throttle.get("ThrottlingRateLimit", 10000))),
+                int(m.get("ThrottlingBurstLimit", throttle.get("ThrottlingBurstLimit", 5000))),
+            )
+            for m in settings
+            if m.get("ResourcePath", "/*") != "/*"
+        }
+        if unknown := {key for key in method_throttles if key not in methods}:
+            # API Gateway refuses to deploy a stage whose setting names a method the API lacks.
+            raise ValueError(f"MethodSettings name methods the API does not have: {sorted(unknown)}")
         return ApiConfig(
             function=function,
             authorizer_function=authorizer_function,
@@ -158,6 +175,8 @@ class Deployment:
             rate_limit=float(throttle.get("ThrottlingRateLimit", 10000)),
             burst_limit=int(throttle.get("ThrottlingBurstLimit", 5000)),
             binary_media_types=tuple(str(t).replace("~1", "/") for t in props.get("BinaryMediaTypes", [])),
+            methods=frozenset(methods),
+            method_throttles=method_throttles,
         )
 
     @property

@@ -1,9 +1,10 @@
-"""A local API Gateway: HTTP request -> authorizer -> throttle -> REST proxy event -> Lambda.
+"""A local API Gateway: HTTP request -> throttle -> authorizer -> REST proxy event -> Lambda.
 
 Powertools' local resolver neither emulates a REST proxy event nor runs a Lambda authorizer; this
 does both, in API Gateway's order, from what template.yaml configures: the TOKEN authorizer and its
 cache TTL, the routes that need no token, the gateway responses (401 with a reason, 429), the
-stage throttle, which is applied here per principal, and the binary media types (see `arriving`).
+throttles, one bucket per method shared by every caller as on AWS (`method_of`), and the binary
+media types (see `arriving`).
 """
 
 from __future__ import annotations
@@ -149,12 +150,26 @@ def _path_matches(resource: str, path: str) -> bool:
     return re.fullmatch(pattern, path.rstrip("/") or "/") is not None
 
 
+def method_of(methods: Iterable[tuple[str, str]], method: str, path: str) -> tuple[str, str] | None:
+    """The API method (method or ANY, resource path) that serves a request, as API Gateway picks it:
+    the resource with the fewest greedy `{name+}` segments, then its own method before ANY."""
+    resources = sorted(
+        {resource for _, resource in methods if _path_matches(resource, path)},
+        key=lambda resource: ("+}" in resource, -len(resource)),
+    )
+    for resource in resources[:1]:
+        for candidate in ((method, resource), ("ANY", resource)):
+            if candidate in methods:
+                return candidate
+    return None
+
+
 def _matches(pattern: str, value: str) -> bool:
     return fnmatch.fnmatchcase(value, pattern)
 
 
 class LocalGateway:
-    """WSGI app: the authorizer, throttling and the API function, in API Gateway's order."""
+    """WSGI app: throttling, the authorizer and the API function, in API Gateway's order."""
 
     def __init__(
         self,
@@ -168,7 +183,7 @@ class LocalGateway:
         self._max_body = max_body_bytes  # API Gateway's own payload limit
         self._clock = clock
         self._decisions: dict[str, _Decision] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[tuple[str, str] | None, TokenBucket] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -203,7 +218,15 @@ class LocalGateway:
             source_ip=request.remote_addr or "127.0.0.1",
         )
         event["isBase64Encoded"] = encoded
-        principal = request.remote_addr or "anonymous"
+        # Throttled before the authorizer: a flood without tokens spends the same method's bucket.
+        wait = self._bucket(method_of(self._config.methods, request.method, request.path)).take()
+        if wait > 0:
+            return self._gateway_response(
+                "THROTTLED",
+                {},
+                default=(429, {"message": "Too Many Requests"}),
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         if self._needs_authorizer(request.method, request.path):
             token = request.headers.get(self._config.identity_header)
             if not token:
@@ -216,15 +239,6 @@ class LocalGateway:
                     "ACCESS_DENIED", decision.context, default=(403, {"message": "Forbidden"})
                 )
             event["requestContext"]["authorizer"] = {"principalId": decision.principal, **decision.context}
-            principal = decision.principal
-        wait = self._bucket(principal).take()
-        if wait > 0:
-            return self._gateway_response(
-                "THROTTLED",
-                {},
-                default=(429, {"message": "Too Many Requests"}),
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
         return self._invoke(event, request.headers.get("Accept"))
 
     def _needs_authorizer(self, method: str, path: str) -> bool:
@@ -262,12 +276,15 @@ class LocalGateway:
                 self._decisions[token] = decision
         return decision
 
-    def _bucket(self, principal: str) -> TokenBucket:
+    def _bucket(self, api_method: tuple[str, str] | None) -> TokenBucket:
         with self._lock:
-            bucket = self._buckets.get(principal)
+            bucket = self._buckets.get(api_method)
             if bucket is None:
-                bucket = TokenBucket(self._config.rate_limit, self._config.burst_limit, self._clock)
-                self._buckets[principal] = bucket
+                rate, burst = self._config.method_throttles.get(
+                    api_method or ("", ""), (self._config.rate_limit, self._config.burst_limit)
+                )
+                bucket = TokenBucket(rate, burst, self._clock)
+                self._buckets[api_method] = bucket
             return bucket
 
     def _gateway_response(
