@@ -117,6 +117,14 @@ def test_teams_never_see_or_touch_each_others_items(platform: Platform) -> None:
     for method, path, payload in not_found:
         response = platform.api(method, path, payload, token=red)
         assert response.status_code == 404, (method, path, response.get_data(as_text=True))
+    # Each probe of another team's ids is in red's trail, with the reason it was refused...
+    probes = [e for e in platform.json("GET", "/audit", token=red, limit=100)["items"] if e["status"] == 404]
+    assert sorted((e["method"], e["path"]) for e in probes) == sorted((m, p) for m, p, _ in not_found)
+    assert all("not found" in e["reason"] and e["outcome"] == "rejected" for e in probes), probes
+    # ...and nothing of it in blue's.
+    assert {e["principal"] for e in platform.json("GET", "/audit", token=blue, limit=100)["items"]} == {
+        "tester"
+    }
     # Nor can red aim its own experiment at blue's target.
     stolen = platform.api("POST", "/experiments", body, token=red)
     assert stolen.status_code == 422 and "does not exist" in stolen.get_json()["message"]
@@ -152,12 +160,40 @@ def test_mutations_and_denials_are_audited_for_the_team_admins(platform: Platfor
         ("tester", "PUT", "/safety/policy", 200, "allowed"),  # the fixture's loosened policy
     ]
     assert entries[2]["resource_id"] == entries[3]["resource_id"] == target["id"]
+    assert "requires the admin role" in entries[0]["reason"] and entries[3]["reason"] is None
+    assert entries[1]["reason"] == "request is invalid"
     assert {e["team"] for e in entries} == {"test"}
     page = platform.json("GET", "/audit", limit=3)
     assert len(page["items"]) == 3 and page["next_token"]
     rest = platform.json("GET", "/audit", limit=3, next_token=page["next_token"])
     assert [e["request_id"] for e in page["items"] + rest["items"]] == [e["request_id"] for e in entries]
     assert rest["next_token"] is None
+
+
+def test_a_request_whose_audit_entry_cannot_be_written_is_answered_500_and_logged(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    dynamodb = platform.session.client("dynamodb")
+    name = platform.deployment.tables["AuditTable"]
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    dynamodb.delete_table(TableName=name)  # every write of an entry now fails, retries and all
+    try:
+        response = platform.api("POST", "/targets", {"name": "t", "type": "ec2-instances", "selector": "a=b"})
+    finally:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    assert response.status_code == 500
+    message = response.get_json()["message"]
+    assert message.startswith("the audit trail could not record this request") and "check" in message
+    # The entry is in the function's log whole, so the change can still be traced.
+    (logged,) = [
+        r.getMessage() for r in caplog.records if "audit entry could not be written" in r.getMessage()
+    ]
+    assert '"route":"/targets"' in logged and '"status":201' in logged and '"principal":"tester"' in logged
 
 
 def test_the_local_gateway_throttles_each_method_for_every_caller_as_api_gateway_does(
@@ -251,3 +287,22 @@ def test_the_jwt_attacks_are_refused_by_the_real_authorizer_behind_the_gateway(p
         assert response.status_code == 401, name
         assert response.get_json() == {"message": "Unauthorized", "reason": reason}, name
     assert platform.json("GET", "/targets")["items"] == before  # no attack changed anything
+
+
+def test_every_request_has_an_access_log_line_in_the_stage_s_format_401s_and_why_included(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    caplog.set_level("INFO", logger="gateway")
+    assert platform.deployment.api().access_log_format is not None  # ApiAccessLogs defaults to on
+    platform.api("GET", "/targets", token="forged")
+    platform.api("GET", "/audit", token=platform.token(Role.VIEWER, subject="val"))
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway"]
+    refused, forbidden = lines[-2:]
+    assert refused["status"] == "401" and refused["reason"] == "malformed token"
+    assert refused["principal"] == "anonymous" and refused["errorType"] == "ACCESS_DENIED"
+    assert refused["resource"] == "/{proxy+}" and refused["path"] == "/v1/targets"
+    assert forbidden["status"] == "403" and (forbidden["principal"], forbidden["role"]) == ("val", "viewer")
+    assert forbidden["team"] == "test" and forbidden["reason"] == "-"
+    assert all(line["requestId"] != "-" and line["latencyMs"] != "-" for line in lines)

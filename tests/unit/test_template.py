@@ -208,3 +208,21 @@ def test_no_identity_of_the_platform_may_fault_the_platform() -> None:
     } <= set(by_stack["Action"])
     functions = next(s for s in denies if "Condition" not in s)
     assert "function:${AWS::StackName}-*" in str(functions["Resource"])
+
+
+def test_the_api_may_only_append_to_and_read_the_audit_trail() -> None:
+    resources = load_template(TEMPLATE)["Resources"]
+    audit = ({"Ref": "AuditTable"}, {"Fn::GetAtt": ["AuditTable", "Arn"]})
+    for name, resource in resources.items():
+        policies = resource.get("Properties", {}).get("Policies", [])
+        templated = [p for p in policies if isinstance(p, dict) and "Statement" not in p]
+        tables = [v.get("TableName") for p in templated for v in p.values() if isinstance(v, dict)]
+        assert not any(table in audit for table in tables), name
+        on_audit = [
+            s["Action"]
+            for s in _statements(policies)
+            if any(
+                r in audit for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+            )
+        ]
+        assert on_audit == ([["dynamodb:PutItem", "dynamodb:Query"]] if name == "ApiFunction" else []), name

@@ -797,7 +797,8 @@ class AuditOutcome(StrEnum):
 
 
 class AuditEntry(BaseModel):
-    """One mutating (or denied) request: who, which team, when, what, on what, and how it ended."""
+    """One mutating or denied request, or one naming a resource the team has not: who, which team,
+    when, what, on what, and how it ended."""
 
     at: datetime
     team: str
@@ -810,6 +811,9 @@ class AuditEntry(BaseModel):
     status: int
     outcome: AuditOutcome
     request_id: str
+    reason: str | None = Field(
+        default=None, description="why it was denied, rejected or failed: the answer's message"
+    )
 
 
 MAX_SCHEDULES = 10  # per experiment

@@ -5,7 +5,10 @@ they are given, so tests and the local runtime pass real or fake ones without pa
 
 Every request passes one gate before Powertools parses it: body size and encoding, then the route's minimum
 role (api/access.py), so a caller without the role learns nothing from validation errors. After
-the response, every mutating request and every denied one is written to the audit trail.
+the response, every mutating request, every denied one and every one naming a resource the team has
+not (a 404 on a path with an id: another team's looks exactly like a missing one) is written to the
+audit trail, with the answer's message as its reason. An entry that cannot be written turns the
+answer into a 500: an unrecorded change is never reported as done.
 
 Bad input is a 4xx, never a 5xx: a body that is not JSON, or nests deeper than api/body.py allows,
 is a 400; a body sent as anything but JSON (a form, multipart) is a 415; a known path asked with a
@@ -171,6 +174,16 @@ def _outcome(status: int) -> AuditOutcome:
     return AuditOutcome.ALLOWED
 
 
+def _reason(response: dict[str, Any]) -> str | None:
+    """The message of an error answer, which says why (at most 500 characters)."""
+    try:
+        body = json.loads(response.get("body") or "null")
+    except ValueError:
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:500] if message else None
+
+
 def _resource_id(path_arguments: dict[str, str], response: dict[str, Any]) -> str | None:
     for name in ("target_id", "experiment_id", "result_id"):
         if name in path_arguments:
@@ -291,8 +304,11 @@ class _Resolver(APIGatewayRestResolver):
                     self._event, self._lambda_context = None, None
         except access.Denied as denied:
             response = _proxy_error(denied.status, str(denied))
-        if caller is not None and (method not in SAFE_METHODS or response["statusCode"] in (401, 403)):
-            self._audit(event, caller, method, route.path if route else path, arguments, response)
+        status = response["statusCode"]
+        if caller is not None and (
+            method not in SAFE_METHODS or status in (401, 403) or (status == 404 and arguments)
+        ):
+            return self._audit(event, caller, method, route.path if route else path, arguments, response)
         return response
 
     def _audit(
@@ -303,7 +319,8 @@ class _Resolver(APIGatewayRestResolver):
         rule: str,
         arguments: dict[str, str],
         response: dict[str, Any],
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Record the request; the response as it was, or a 500 if the entry could not be written."""
         status = int(response["statusCode"])
         entry = AuditEntry(
             at=utcnow(),
@@ -317,11 +334,20 @@ class _Resolver(APIGatewayRestResolver):
             status=status,
             outcome=_outcome(status),
             request_id=str((event.get("requestContext") or {}).get("requestId", "")),
+            reason=_reason(response) if status >= 400 else None,
         )
         try:
             self._record_audit(entry)
-        except Exception:  # the request's own outcome stands; a lost audit entry is logged loudly
+        except Exception:
+            # The entry goes to the log whole, and the caller is told: a change nobody can trace is
+            # never answered as done (it may have been made: the request id finds it in the log).
             logger.exception("audit entry could not be written: %s", entry.model_dump_json())
+            return _proxy_error(
+                500,
+                f"the audit trail could not record this request ({entry.request_id}); what it asked "
+                "may have been done: check before you repeat it",
+            )
+        return response
 
 
 def build_app(

@@ -92,6 +92,7 @@ class ApiConfig:
     methods: frozenset[tuple[str, str]] = frozenset()  # (method or ANY, resource path) of every Api event
     method_throttles: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     """(method, resource path) -> (rate, burst), from the MethodSettings naming one method."""
+    access_log_format: str | None = None  # AccessLogSetting's Format, when access logs are on
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class Deployment:
             binary_media_types=tuple(str(t).replace("~1", "/") for t in props.get("BinaryMediaTypes", [])),
             methods=frozenset(methods),
             method_throttles=method_throttles,
+            access_log_format=(props.get("AccessLogSetting") or {}).get("Format"),
         )
 
     @property

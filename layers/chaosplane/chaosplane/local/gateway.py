@@ -150,6 +150,24 @@ def _path_matches(resource: str, path: str) -> bool:
     return re.fullmatch(pattern, path.rstrip("/") or "/") is not None
 
 
+def access_line(log_format: str, context: Mapping[str, str]) -> str:
+    """An access log line in the stage's Format: each $context.name as API Gateway fills it, "-"
+    where it has no value, escaped for the JSON string it stands in."""
+    return re.sub(
+        r"\$context\.([\w.]+)",
+        lambda m: json.dumps(context.get(m[1]) or "-")[1:-1],
+        log_format,
+    )
+
+
+def _message_of(response: Response) -> str:
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return ""
+    return str(body.get("message") or "") if isinstance(body, dict) else ""
+
+
 def method_of(methods: Iterable[tuple[str, str]], method: str, path: str) -> tuple[str, str] | None:
     """The API method (method or ANY, resource path) that serves a request, as API Gateway picks it:
     the resource with the fewest greedy `{name+}` segments, then its own method before ANY."""
@@ -189,14 +207,50 @@ class LocalGateway:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         started = time.perf_counter()
-        response = self.handle(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        access_log.info(
-            "%s %s %s %.0fms", request.method, request.full_path.rstrip("?"), response.status_code, elapsed_ms
+        context: dict[str, str] = {}
+        response = self.handle(request, context)
+        context.update(
+            {
+                "status": str(response.status_code),
+                "responseLatency": f"{(time.perf_counter() - started) * 1000:.0f}",
+                "responseLength": str(response.content_length or 0),
+            }
         )
+        if self._config.access_log_format is None:
+            access_log.info(
+                "%s %s %s %sms",
+                request.method,
+                request.full_path.rstrip("?"),
+                context["status"],
+                context["responseLatency"],
+            )
+        else:
+            access_log.info("%s", access_line(self._config.access_log_format, context))
         return response(environ, start_response)
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request, context: dict[str, str] | None = None) -> Response:
+        """Answer `request`; `context` gets what its access log line says ($context.* by name)."""
+        context = {} if context is None else context
+        api_method = method_of(self._config.methods, request.method, request.path)
+        context.update(
+            {
+                "requestId": str(uuid.uuid4()),
+                "identity.sourceIp": request.remote_addr or "127.0.0.1",
+                "identity.userAgent": request.headers.get("User-Agent", ""),
+                "requestTime": datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "httpMethod": request.method,
+                "resourcePath": api_method[1] if api_method else "",
+                "path": f"/{STAGE}{request.path}",
+            }
+        )
+        response = self._handle(request, api_method, context)
+        if response.status_code >= 400 and "error.message" not in context:
+            context["error.message"] = _message_of(response)
+        return response
+
+    def _handle(
+        self, request: Request, api_method: tuple[str, str] | None, context: dict[str, str]
+    ) -> Response:
         if (request.content_length or 0) > self._max_body:
             return _json(413, {"message": "Request Too Long"})
         raw = request.get_data()
@@ -218,9 +272,11 @@ class LocalGateway:
             source_ip=request.remote_addr or "127.0.0.1",
         )
         event["isBase64Encoded"] = encoded
+        event["requestContext"]["requestId"] = context["requestId"]
         # Throttled before the authorizer: a flood without tokens spends the same method's bucket.
-        wait = self._bucket(method_of(self._config.methods, request.method, request.path)).take()
+        wait = self._bucket(api_method).take()
         if wait > 0:
+            context["error.responseType"] = "THROTTLED"
             return self._gateway_response(
                 "THROTTLED",
                 {},
@@ -230,11 +286,16 @@ class LocalGateway:
         if self._needs_authorizer(request.method, request.path):
             token = request.headers.get(self._config.identity_header)
             if not token:
+                context["error.responseType"] = "UNAUTHORIZED"
                 return self._gateway_response("UNAUTHORIZED", {}, default=(401, {"message": "Unauthorized"}))
             decision = self._authorize(token, request.method, request.path)
             if decision is None:
+                context["error.responseType"] = "AUTHORIZER_FAILURE"
                 return _json(500, {"message": None})  # what API Gateway answers when the authorizer fails
+            context.update({f"authorizer.{k}": v for k, v in decision.context.items()})
+            context["authorizer.principalId"] = decision.principal
             if not decision.allowed:
+                context["error.responseType"] = "ACCESS_DENIED"
                 return self._gateway_response(
                     "ACCESS_DENIED", decision.context, default=(403, {"message": "Forbidden"})
                 )

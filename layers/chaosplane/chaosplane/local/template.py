@@ -119,6 +119,9 @@ class Names:
             )
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.physical_name(logical_id)}"
+        if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
+            name = self.resolve(self.resource(logical_id)["Properties"]["LogGroupName"])
+            return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
         raise UnsupportedIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
 
     def state_machine_arn(self, logical_id: str) -> str:

@@ -8,8 +8,13 @@ from chaosplane.store.base import MAX_PAGE, StoreBase, decode_token, encode_toke
 
 class Audit(StoreBase):
     def record_audit(self, entry: AuditEntry) -> None:
+        """Append one entry, never over another: the API's role may put audit items, not change them.
+
+        pynamodb retries a throttled or failed write (its max_retry_attempts); what still fails is
+        raised, for the API to answer 500 instead of the request's own answer."""
         at_id = f"{entry.at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{entry.request_id}"
-        self._audit(team=entry.team, at_id=at_id, entry=entry.model_dump(mode="json")).save()
+        record = self._audit(team=entry.team, at_id=at_id, entry=entry.model_dump(mode="json"))
+        record.save(condition=self._audit.at_id.does_not_exist())
 
     def list_audit(self, limit: int, next_token: str | None, *, team: str) -> Page[AuditEntry]:
         limit = max(1, min(limit, MAX_PAGE))
