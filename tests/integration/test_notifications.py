@@ -101,6 +101,7 @@ def notify(
     monkeypatch.setenv("PAGERDUTY_EVENTS_URL", loopback.url(PD_PATH))
     load_settings.cache_clear()
     lambda_patch.reset_loaded_handlers()
+    store_run(platform)  # the notifier acts only on events of runs the store has
     yield platform
     load_settings.cache_clear()
     lambda_patch.reset_loaded_handlers()
@@ -125,13 +126,32 @@ def event(new_status: str, old_status: str | None = "running", **detail: Any) ->
     }
 
 
+def store_run(platform: Platform, status: str = "failed", unrestored: str | None = None) -> None:
+    """RUN as the store has it: TEAM's, `status`, with a journal entry of `unrestored` not rolled back."""
+    dynamodb = platform.session.client("dynamodb")
+    now = {"S": "2026-11-25T10:00:00.000000+0000"}
+    run = {"id": {"S": RUN}, "scope": {"S": TEAM}, "experiment_id": {"S": EXPERIMENT}, "created_at": now}
+    run |= {"status": {"S": status}, "fault": {"S": "ec2-stop"}, "target_id": {"S": EXPERIMENT}}
+    run |= {"selection": {"S": "ALL"}, "duration": {"N": "60"}}
+    dynamodb.put_item(TableName=platform.deployment.tables["ResultsTable"], Item=run)
+    if unrestored is not None:
+        entry = {
+            "result_id": {"S": RUN},
+            "key": {"S": f"{unrestored}#ec2-stop"},
+            "resource_id": {"S": unrestored},
+        }
+        entry |= {"kind": {"S": "ec2:instance"}, "action": {"S": "ec2-stop"}, "prior_state": {"S": "{}"}}
+        entry |= {"status": {"S": "applied"}, "created_at": now, "updated_at": now}
+        dynamodb.put_item(TableName=platform.deployment.tables["JournalTable"], Item=entry)
+
+
 def put_event(platform: Platform, detail: dict[str, Any]) -> None:
     entries = [
         {
             "Source": "chaosplane",
             "DetailType": "Chaosplane Run State Change",
             "Detail": json.dumps(detail),
-            "EventBusName": "default",
+            "EventBusName": platform.deployment.event_bus,
         }
     ]
     response = platform.session.client("events").put_events(Entries=entries)
@@ -461,6 +481,7 @@ def test_pagerduty_triggers_on_an_alarm_halt_and_resolves_when_rolled_back(
     notify: Platform, loopback: LoopbackServer
 ) -> None:
     configure(notify, loopback, slack=False)
+    store_run(notify, status="stopping")
     put_event(notify, event("stopping", reason="alarm web-5xx is in ALARM", stop_kind="alarm"))
     (trigger,) = received(loopback, 1)
     assert trigger.path == PD_PATH
@@ -489,6 +510,7 @@ def test_pagerduty_triggers_on_an_alarm_halt_and_resolves_when_rolled_back(
         },
         "client": "Chaosplane",
     }
+    store_run(notify, status="stopped")
     put_event(
         notify,
         event("stopped", "stopping", reason="alarm web-5xx", stop_kind="alarm", rollback_complete=True),
@@ -636,3 +658,38 @@ def test_real_runs_feed_the_notifier_and_a_dead_endpoint_never_touches_a_run(
     assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
     assert trigger["dedup_key"] == resolve["dedup_key"] == f"chaosplane-{failed['result_id']}"
     assert trigger["routing_key"] == ROUTING_KEY
+
+
+def test_a_forged_event_can_neither_resolve_an_incident_nor_page_for_another_team(
+    notify: Platform, loopback: LoopbackServer
+) -> None:
+    configure(notify, loopback, slack=False)
+    # The run ended with i-0abc still stopped; an event claims its rollback completed...
+    store_run(notify, status="failed", unrestored="i-0abc")
+    result = invoke_notifier(notify, event("failed", reason="boom", rollback_complete=True))
+    # ...the incident is triggered, and stays open: the store says what is restored, not the event.
+    assert [(d["channel"], d["action"]) for d in result["deliveries"]] == [("pagerduty", "trigger")]
+    (trigger,) = received(loopback, 1)
+    assert trigger.body["event_action"] == "trigger"
+    # An event naming the run under another team's name pages nobody.
+    assert invoke_notifier(notify, event("failed", team="other", rollback_complete=False)) == {
+        "ignored": "no such run of the team",
+        "run_id": RUN,
+    }
+
+
+def test_run_events_reach_the_notifier_and_the_executor_only_from_the_stack_s_own_bus(
+    notify: Platform,
+) -> None:
+    events = notify.session.client("events")
+    for function in ("NotifierFunction", "ExecutorFunction"):
+        arn = notify.session.client("lambda").get_function(
+            FunctionName=notify.deployment.functions[function]
+        )["Configuration"]["FunctionArn"]
+        on_ours = events.list_rule_names_by_target(TargetArn=arn, EventBusName=notify.deployment.event_bus)
+        on_default = events.list_rule_names_by_target(TargetArn=arn)["RuleNames"]
+        patterns = [
+            json.loads(events.describe_rule(Name=rule)["EventPattern"]) for rule in on_default
+        ]  # what the default bus still brings: only AWS's own events (alarms, executions)
+        assert all(p["source"][0].startswith("aws.") for p in patterns), (function, patterns)
+        assert on_ours["RuleNames"], function  # the run events and the lever's fan-out

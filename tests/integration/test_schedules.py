@@ -258,11 +258,13 @@ def event_queue(platform: Platform) -> str:
     url = sqs.create_queue(QueueName="run-events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = platform.session.client("events")
+    bus = platform.deployment.event_bus  # the stack's own, not the default bus
     events.put_rule(
         Name="runs-to-queue",
+        EventBusName=bus,
         EventPattern=json.dumps({"source": ["chaosplane"], "detail-type": ["Chaosplane Run State Change"]}),
     )
-    events.put_targets(Rule="runs-to-queue", Targets=[{"Id": "queue", "Arn": arn}])
+    events.put_targets(Rule="runs-to-queue", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
     return str(url)
 
 

@@ -22,6 +22,7 @@ from chaosplane.notify import (
     PagerDutyAction,
     RunEvent,
     Severity,
+    StoredRun,
     TeamNotifications,
     chat_worthy,
     email_message,
@@ -240,27 +241,74 @@ class _RecordingSender(HttpSender):
         return Delivery(channel, action, ok=True, status=202, attempts=1)
 
 
-def test_a_late_stopping_event_does_not_reopen_an_incident_of_a_run_that_ended() -> None:
-    config = TeamNotifications(secret_arn="arn:secret", pagerduty="…1234", notify_on=[])
-    sender = _RecordingSender()
-    finished: set[str] = set()
-    notifier = Notifier(
-        config=lambda team: config,
+def _pagerduty_notifier(sender: HttpSender, stored: dict[str, StoredRun | Exception]) -> Notifier:
+    def stored_run(run_id: str) -> StoredRun | None:
+        found = stored.get(run_id)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    return Notifier(
+        config=lambda team: TeamNotifications(secret_arn="arn:secret", pagerduty="…1234", notify_on=[]),
         secrets=lambda arn: {"pagerduty_routing_key": "k" * 32},
         http=sender,
         publish_email=None,
         pagerduty_url="https://pd.example/v2/enqueue",
-        run_is_final=lambda run_id: run_id in finished,
+        stored_run=stored_run,
     )
+
+
+def _raw(event: RunEvent) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Chaosplane Run State Change",
+        "source": "chaosplane",
+        "account": "123456789012",
+        "time": "2026-12-01T09:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event.model_dump(mode="json"),
+    }
+
+
+def test_a_late_stopping_event_does_not_reopen_an_incident_of_a_run_that_ended() -> None:
+    sender = _RecordingSender()
+    stored: dict[str, StoredRun | Exception] = {"r1": StoredRun(team="shop", final=False, restored=False)}
+    notifier = _pagerduty_notifier(sender, stored)
     halted = run_event("stopping", stop_kind="alarm")
-    notifier.notify(halted)
+    notifier.handle(_raw(halted))
     assert [p["event_action"] for _, p in sender.sent] == ["trigger"]
-    finished.add("r1")
-    notifier.notify(halted)
+    stored["r1"] = StoredRun(team="shop", final=True, restored=True)
+    notifier.handle(_raw(halted))
     assert len(sender.sent) == 1
-    notifier.notify(run_event("failed", rollback_complete=True))  # final events are never held back
+    notifier.handle(_raw(run_event("failed", rollback_complete=True)))
     assert [p["event_action"] for _, p in sender.sent] == ["trigger", "trigger", "resolve"]
     assert sender.sent[0][0] == "https://pd.example/v2/enqueue"
+
+
+def test_an_incident_is_resolved_only_when_the_store_says_the_run_ended_restored() -> None:
+    sender = _RecordingSender()
+    stored: dict[str, StoredRun | Exception] = {"r1": StoredRun(team="shop", final=True, restored=False)}
+    notifier = _pagerduty_notifier(sender, stored)
+    claims_restored = run_event("failed", rollback_complete=True)  # what a forged event would say
+    notifier.handle(_raw(claims_restored))
+    assert [p["event_action"] for _, p in sender.sent] == ["trigger"]  # paged, never resolved
+    stored["r1"] = RuntimeError("throttled")  # the store cannot say: still never resolved
+    notifier.handle(_raw(claims_restored))
+    assert [p["event_action"] for _, p in sender.sent] == ["trigger", "trigger"]
+    stored["r1"] = StoredRun(team="shop", final=True, restored=True)  # recovery restored it all
+    notifier.handle(_raw(claims_restored))
+    assert [p["event_action"] for _, p in sender.sent] == ["trigger", "trigger", "trigger", "resolve"]
+
+
+@pytest.mark.parametrize("stored", [None, StoredRun(team="other", final=True, restored=True)])
+def test_an_event_of_a_run_the_team_has_not_notifies_no_one(stored: StoredRun | None) -> None:
+    sender = _RecordingSender()
+    notifier = _pagerduty_notifier(sender, {"r1": stored} if stored else {})
+    answer = notifier.handle(_raw(run_event("failed", rollback_complete=False)))
+    assert answer == {"ignored": "no such run of the team", "run_id": "r1"}
+    assert sender.sent == []
 
 
 def test_an_unreadable_secret_is_reported_and_email_still_goes_out() -> None:

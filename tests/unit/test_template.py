@@ -226,3 +226,30 @@ def test_the_api_may_only_append_to_and_read_the_audit_trail() -> None:
             )
         ]
         assert on_audit == ([["dynamodb:PutItem", "dynamodb:Query"]] if name == "ApiFunction" else []), name
+
+
+def test_run_events_travel_on_the_stack_s_own_bus_which_only_the_platform_may_put_on() -> None:
+    resources = load_template(TEMPLATE)["Resources"]
+    ours = {"Ref": "RunEventBus"}
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        for event in properties.get("Events", {}).values():
+            if event["Type"] == "EventBridgeRule":
+                sources = event["Properties"]["Pattern"]["source"]
+                # AWS puts its own events (alarms, executions) on the default bus; ours go on ours.
+                expected = None if all(s.startswith("aws.") for s in sources) else ours
+                assert event["Properties"].get("EventBusName") == expected, (name, sources)
+        puts = [s for s in _statements(properties.get("Policies", [])) if "events:PutEvents" in s["Action"]]
+        assert all(s["Resource"] == {"Fn::GetAtt": ["RunEventBus", "Arn"]} for s in puts), name
+    statement = resources["RunEventBusPolicy"]["Properties"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "events:PutEvents",
+    )
+    allowed = statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert sorted(a["Fn::Sub"].rsplit("}-", 1)[1] for a in allowed) == [
+        "ApiFunctionRole-*",
+        "ExecutorFunctionRole-*",
+        "GuardFunctionRole-*",
+    ]

@@ -431,13 +431,26 @@ def _describe(delivery: Delivery, shown_as: str) -> str:
 # -- the notifier ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    """What the store says of an event's run: the notifier trusts the store, not the event."""
+
+    team: str
+    final: bool
+    restored: bool  # every change its journal holds is rolled back
+
+
 @dataclass
 class Notifier:
     """Sends the notifications of one run event to its team's channels.
 
     Collaborators: `config(team)` reads the team's settings; `secrets(arn)` reads its secret;
     `publish_email(message)` publishes to the SNS topic (None: email is not deployed);
-    `run_is_final(run_id)` tells whether the run has already ended (None: unknown).
+    `stored_run(run_id)` reads the run from the store (None: no such run). Without it the event
+    is taken at its word, which only the tests of the messages do. An event whose run the store
+    does not have for its team is ignored, and an incident is resolved only when the store says
+    the run ended with everything restored: an event alone, forged or replayed, can neither page
+    a team nor close its incident.
     """
 
     config: Callable[[str], TeamNotifications]
@@ -446,7 +459,7 @@ class Notifier:
     publish_email: Callable[[EmailMessage], None] | None
     pagerduty_url: str = PAGERDUTY_EVENTS_URL
     allowed_hosts: frozenset[str] = frozenset({SLACK_HOST})
-    run_is_final: Callable[[str], bool] | None = None
+    stored_run: Callable[[str], StoredRun | None] | None = None
     telemetry: Telemetry = field(default_factory=NoTelemetry)
 
     def handle(self, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -462,7 +475,11 @@ class Notifier:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in err.errors()})
             logger.error("ignoring a malformed run event (fields: %s)", ", ".join(fields))
             return {"ignored": "malformed run event", "fields": fields}
-        deliveries = self.notify(event)
+        stored, known = self._stored(event)
+        if known and (stored is None or stored.team != event.team):
+            logger.warning("ignoring an event of run %s, which team %s has not", event.run_id, event.team)
+            return {"ignored": "no such run of the team", "run_id": event.run_id}
+        deliveries = self.notify(event, stored if known else None)
         for failed in (d for d in deliveries if not d.ok):
             emit_safely(self.telemetry, Metric.NOTIFICATION_FAILURES, Channel=failed.channel)
         return {
@@ -471,7 +488,18 @@ class Notifier:
             "deliveries": [asdict(d) for d in deliveries],
         }
 
-    def notify(self, event: RunEvent) -> list[Delivery]:
+    def _stored(self, event: RunEvent) -> tuple[StoredRun | None, bool]:
+        """The run as stored, and whether the store answered."""
+        if self.stored_run is None:
+            return None, False
+        try:
+            return self.stored_run(event.run_id), True
+        except Exception as err:
+            logger.warning("could not read run %s: %s", event.run_id, type(err).__name__)
+            return None, False
+
+    def notify(self, event: RunEvent, stored: StoredRun | None = None) -> list[Delivery]:
+        """`stored`: the run as the store has it, None when the store could not say."""
         try:
             config = self.config(event.team)
         except Exception as err:
@@ -479,8 +507,7 @@ class Notifier:
             return [Delivery("settings", "read", ok=False, error=type(err).__name__)]
         chat = chat_worthy(event, config.notify_on)
         plan = pagerduty_plan(event) if config.pagerduty else []
-        if plan and plan[0][0] is PagerDutyAction.TRIGGER and event.new_status is EventStatus.STOPPING:
-            plan = self._unless_already_final(event, plan)
+        plan = self._as_stored(event, plan, stored)
         deliveries: list[Delivery] = []
         secret: Mapping[str, str] = {}
         if ((chat and config.slack) or plan) and config.secret_arn:
@@ -510,21 +537,37 @@ class Notifier:
             deliveries.append(self._email(event))
         return deliveries
 
-    def _unless_already_final(
-        self, event: RunEvent, plan: list[tuple[PagerDutyAction, Severity | None]]
+    def _as_stored(
+        self,
+        event: RunEvent,
+        plan: list[tuple[PagerDutyAction, Severity | None]],
+        stored: StoredRun | None,
     ) -> list[tuple[PagerDutyAction, Severity | None]]:
-        """A late "stopping" must not reopen an incident that the run's final event already closed."""
-        if self.run_is_final is None:
+        """The PagerDuty actions the store bears out.
+
+        A late "stopping" must not reopen an incident the run's final event already closed; and
+        an incident is resolved only if the store says the run ended with everything restored.
+        When the store could not say: trigger (a page too many beats a page missed), never
+        resolve (an incident left open beats faults left unwatched; recovery resolves it later).
+        """
+        if self.stored_run is None:  # no store to ask (the messages' own tests): as the event says
             return plan
-        try:
-            if self.run_is_final(event.run_id):
+        kept = []
+        for action, severity in plan:
+            if action is PagerDutyAction.RESOLVE and not (stored and stored.final and stored.restored):
+                logger.warning(
+                    "run %s: not resolving its incident, the store does not say it ended restored",
+                    event.run_id,
+                )
+                continue
+            late = event.new_status is EventStatus.STOPPING and stored is not None and stored.final
+            if action is PagerDutyAction.TRIGGER and late:
                 logger.info(
                     "run %s already ended: no PagerDuty trigger for its late stopping event", event.run_id
                 )
-                return []
-        except Exception as err:  # unknown: trigger (a page too many beats a page missed)
-            logger.warning("could not read run %s: %s", event.run_id, type(err).__name__)
-        return plan
+                continue
+            kept.append((action, severity))
+        return kept
 
     def _slack(self, event: RunEvent, url: str) -> Delivery:
         if not webhook_allowed(url, self.allowed_hosts):

@@ -43,6 +43,7 @@ CREATED = frozenset(
         "AWS::IAM::Role",
         "AWS::SQS::Queue",
         "AWS::Scheduler::ScheduleGroup",
+        "AWS::Events::EventBus",
         "AWS::Serverless::Function",
         "AWS::Serverless::StateMachine",
         "AWS::Serverless::Api",  # served by chaosplane.local.gateway from Deployment.api()
@@ -55,6 +56,7 @@ SKIPPED = {
     "AWS::ApiGateway::UsagePlanKey": "the local gateway checks no API keys",
     "AWS::Logs::LogGroup": "the functions run in this process and log to its stderr",
     "AWS::SQS::QueuePolicy": "the embedded AWS enforces no resource policies",
+    "AWS::Events::EventBusPolicy": "the embedded AWS enforces no resource policies (test_template reads it)",
     "AWS::IAM::ManagedPolicy": "the embedded AWS enforces no IAM policies (test_template.py reads them)",
     "AWS::SNS::Subscription": "email is not delivered locally",
     "AWS::CloudWatch::Alarm": (
@@ -180,6 +182,12 @@ class Deployment:
             method_throttles=method_throttles,
             access_log_format=(props.get("AccessLogSetting") or {}).get("Format"),
         )
+
+    @property
+    def event_bus(self) -> str:
+        """The stack's own bus, where run events and the emergency stop's fan-out go."""
+        (logical_id,) = self.names.of_type("AWS::Events::EventBus")
+        return self.names.physical_name(logical_id)
 
     @property
     def state_machine_arn(self) -> str:
@@ -336,14 +344,19 @@ def deploy(
     # Events of the functions: EventBridge rules are created in the embedded EventBridge (the
     # emulation delivers them to Lambda); schedules are kept for the local runtime to fire.
     events = session.client("events")
+    for logical_id in names.of_type("AWS::Events::EventBus"):
+        events.create_event_bus(Name=names.physical_name(logical_id))
     for logical_id, resource in names.of_type("AWS::Serverless::Function").items():
         function_arn = names.get_att(logical_id, "Arn")
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             properties = names.resolve(event.get("Properties", {}))
             rule = f"{prefix}-{logical_id}-{event_id}"
             if event["Type"] == "EventBridgeRule":
-                events.put_rule(Name=rule, EventPattern=json.dumps(properties["Pattern"]), State="ENABLED")
-                events.put_targets(Rule=rule, Targets=[{"Id": "function", "Arn": function_arn}])
+                bus = properties.get("EventBusName", "default")
+                pattern = json.dumps(properties["Pattern"])
+                events.put_rule(Name=rule, EventPattern=pattern, State="ENABLED", EventBusName=bus)
+                target = {"Id": "function", "Arn": function_arn}
+                events.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
                 deployment.rules[f"{logical_id}.{event_id}"] = rule
             elif event["Type"] == "Schedule":
                 deployment.schedules.append(

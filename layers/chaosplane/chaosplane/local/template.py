@@ -119,6 +119,8 @@ class Names:
             )
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.physical_name(logical_id)}"
+        if kind == "AWS::Events::EventBus" and attribute == "Arn":
+            return f"arn:aws:events:{self.region}:{ACCOUNT_ID}:event-bus/{self.physical_name(logical_id)}"
         if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
             name = self.resolve(self.resource(logical_id)["Properties"]["LogGroupName"])
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"

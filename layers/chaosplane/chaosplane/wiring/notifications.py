@@ -12,8 +12,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chaosplane.errors import NotFound
+from chaosplane.models import JournalStatus
 from chaosplane.notifications import Notifications
-from chaosplane.notify import EmailMessage, HttpSender, Notifier
+from chaosplane.notify import EmailMessage, HttpSender, Notifier, StoredRun
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.wiring.clients import Clients
@@ -140,11 +141,13 @@ def build_notifier(settings: Settings | None = None) -> Notifier:
         value = clients.secretsmanager.get_secret_value(SecretId=arn)["SecretString"]
         return {str(k): str(v) for k, v in json.loads(value).items()}
 
-    def run_is_final(run_id: str) -> bool:
+    def stored_run(run_id: str) -> StoredRun | None:
         try:
-            return store.get_result(run_id, team=None).status.is_final
+            result = store.get_result(run_id, team=None)
         except NotFound:
-            return False
+            return None
+        restored = all(entry.status is JournalStatus.ROLLED_BACK for entry in store.journal(run_id))
+        return StoredRun(team=result.team, final=result.status.is_final, restored=restored)
 
     return Notifier(
         config=store.notifications,
@@ -153,6 +156,6 @@ def build_notifier(settings: Settings | None = None) -> Notifier:
         publish_email=email_publisher(clients.lazy("sns"), topic) if topic else None,
         pagerduty_url=settings.pagerduty_events_url,
         allowed_hosts=settings.allowed_webhook_hosts,
-        run_is_final=run_is_final,
+        stored_run=stored_run,
         telemetry=build_telemetry(settings),
     )
