@@ -197,15 +197,8 @@ def test_a_4xx_is_not_retried(server: str) -> None:
     assert (delivery.ok, delivery.status, delivery.attempts, delivery.error) == (False, 400, 1, "HTTP 400")
 
 
-def test_the_notifier_survives_every_collaborator_failing() -> None:
-    def broken(_: str) -> TeamNotifications:
-        raise RuntimeError("dynamodb is down")
-
-    telemetry = RecordingTelemetry()
-    notifier = Notifier(
-        config=broken, secrets=lambda arn: {}, http=HttpSender(), publish_email=None, telemetry=telemetry
-    )
-    raw = {
+def _raw(event: RunEvent) -> dict[str, Any]:
+    return {
         "version": "0",
         "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
         "detail-type": "Chaosplane Run State Change",
@@ -214,9 +207,19 @@ def test_the_notifier_survives_every_collaborator_failing() -> None:
         "time": "2026-12-01T09:00:00Z",
         "region": "us-east-1",
         "resources": [],
+        "detail": event.model_dump(mode="json"),
     }
-    detail = run_event("failed").model_dump(mode="json")
-    result = notifier.handle({**raw, "detail": detail})
+
+
+def test_the_notifier_survives_every_collaborator_failing() -> None:
+    def broken(_: str) -> TeamNotifications:
+        raise RuntimeError("dynamodb is down")
+
+    telemetry = RecordingTelemetry()
+    notifier = Notifier(
+        config=broken, secrets=lambda arn: {}, http=HttpSender(), publish_email=None, telemetry=telemetry
+    )
+    result = notifier.handle(_raw(run_event("failed")))
     assert result["deliveries"] == [
         {
             "channel": "settings",
@@ -256,20 +259,6 @@ def _pagerduty_notifier(sender: HttpSender, stored: dict[str, StoredRun | Except
         pagerduty_url="https://pd.example/v2/enqueue",
         stored_run=stored_run,
     )
-
-
-def _raw(event: RunEvent) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "detail-type": "Chaosplane Run State Change",
-        "source": "chaosplane",
-        "account": "123456789012",
-        "time": "2026-12-01T09:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": event.model_dump(mode="json"),
-    }
 
 
 def test_a_late_stopping_event_does_not_reopen_an_incident_of_a_run_that_ended() -> None:
