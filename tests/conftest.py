@@ -174,8 +174,8 @@ class Platform:
                 return
             time.sleep(0.1)
 
-    def alarm(self, name: str, state: str = "OK", reason: str = "test") -> None:
-        """A CloudWatch alarm to use as a stop condition, in the given state."""
+    def alarm(self, name: str, state: str = "OK", reason: str = "test", team: str | None = TEAM) -> None:
+        """A CloudWatch alarm to use as a stop condition, in the given state, the `team`'s own."""
         cloudwatch = self.session.client("cloudwatch")
         cloudwatch.put_metric_alarm(
             AlarmName=name,
@@ -186,6 +186,7 @@ class Platform:
             EvaluationPeriods=1,
             Threshold=1,
             ComparisonOperator="GreaterThanThreshold",
+            Tags=[{"Key": TEAM_TAG, "Value": team}] if team else [],
         )
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
         # The state change goes to the guard as an event, on a thread of its own: let it be handled

@@ -101,7 +101,7 @@ class Env:
         found = self.aws("ec2").describe_instances(InstanceIds=ids)
         return {i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]}
 
-    def alarm(self, name: str, state: str = "OK") -> None:
+    def alarm(self, name: str, state: str = "OK", team: str = "demo") -> None:
         cloudwatch = self.aws("cloudwatch")
         cloudwatch.put_metric_alarm(
             AlarmName=name,
@@ -112,6 +112,7 @@ class Env:
             EvaluationPeriods=1,
             Threshold=1,
             ComparisonOperator="GreaterThanThreshold",
+            Tags=[{"Key": TEAM_TAG, "Value": team}],
         )
         cloudwatch.set_alarm_state(
             AlarmName=name, StateValue=state, StateReason=f"set to {state} by the test"

@@ -269,6 +269,7 @@ def test_the_result_charts_each_stop_conditions_metric(tab: Page, local: Local) 
     cloudwatch.put_metric_alarm(
         AlarmName="demo-5xx", MetricName="5xx", Namespace="Demo", Statistic="Sum", Period=60,
         EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": "chaosplane/team", "Value": "demo"}],
     )  # fmt: skip
     cloudwatch.set_alarm_state(AlarmName="demo-5xx", StateValue="OK", StateReason="quiet")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -347,6 +348,7 @@ def a_probed_run(local: Local, shop: Shop) -> dict[str, Any]:
     cloudwatch.put_metric_alarm(
         AlarmName="shop-quiet", MetricName="errors", Namespace="Shop", Statistic="Sum", Period=60,
         EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": "chaosplane/team", "Value": "demo"}],
     )  # fmt: skip
     cloudwatch.set_alarm_state(AlarmName="shop-quiet", StateValue="OK", StateReason="quiet")
     shop.status = 200

@@ -73,7 +73,8 @@ def test_experiment_crud(platform: Platform) -> None:
     }
     response = platform.api("POST", "/experiments", missing)
     assert (
-        response.status_code == 422 and "existing CloudWatch alarms: nope" in response.get_json()["message"]
+        response.status_code == 422
+        and "existing CloudWatch alarms of team test: nope" in response.get_json()["message"]
     )
     created = make_experiment(platform, target["id"], selection="COUNT(1)", stop_conditions=["web-5xx"])
     assert created["status"] == "created"

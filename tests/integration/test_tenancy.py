@@ -97,6 +97,38 @@ def test_the_platform_s_own_functions_are_never_faulted_even_by_an_account_bound
     assert all(reserved(platform, name) is None for name in platform_functions)
 
 
+def test_another_team_s_alarm_is_refused_as_a_stop_condition_or_probe_and_nothing_is_saved(
+    platform: Platform,
+) -> None:
+    red = _team(platform, "red")
+    platform.instances(1, {"app": "alarmed"}, team="red")
+    platform.alarm("red-5xx", team="red")
+    platform.alarm("blue-5xx", team="blue")
+    platform.alarm("nobody-5xx", team=None)
+    made = platform.json(
+        "POST",
+        "/targets",
+        {"name": "a", "type": "ec2-instances", "selector": "app=alarmed"},
+        token=red,
+        expect=201,
+    )
+    body = {"name": "a", "type": "ec2-stop", "target": made["id"], "duration": 2}
+    before = platform.json("GET", "/experiments", token=red)["items"]
+    for foreign in ("blue-5xx", "nobody-5xx"):
+        for extra in ({"stop_conditions": [foreign]}, {"probes": [_alarm_probe(foreign)]}):
+            refused = platform.api("POST", "/experiments", {**body, **extra}, token=red)
+            assert refused.status_code == 422, refused.get_data(as_text=True)
+            # Said exactly as for a missing alarm: whose it is, is not told.
+            assert f"existing CloudWatch alarms of team red: {foreign}" in refused.get_json()["message"]
+    assert platform.json("GET", "/experiments", token=red)["items"] == before
+    own = {"stop_conditions": ["red-5xx"], "probes": [_alarm_probe("red-5xx")]}
+    platform.json("POST", "/experiments", {**body, **own}, token=red, expect=201)
+
+
+def _alarm_probe(alarm: str) -> dict[str, Any]:
+    return {"name": "quiet", "source": "cloudwatch-alarm", "alarm": alarm, "mode": "before"}
+
+
 def test_a_team_s_boundary_is_set_by_platform_admins_and_read_by_the_team_s(platform: Platform) -> None:
     red, blue, admin = (
         platform.token(team="red"),

@@ -36,7 +36,7 @@ from chaosplane.models import (
 from chaosplane.runs import AlarmState, Runs
 from chaosplane.steps import StepError
 from chaosplane.telemetry import Metric
-from chaosplane.tenancy import TEAM_TAG
+from chaosplane.tenancy import TEAM_TAG, Boundary, TeamSettings
 from tests.fakes import (
     FakeClock,
     FakeInstances,
@@ -73,7 +73,7 @@ def world() -> World:
     family = FakeInstances()
     family.add(10)
     workflow = FakeWorkflow()
-    alarms: dict[str, AlarmState] = {"latency-high": AlarmState("OK")}
+    alarms: dict[str, AlarmState] = {"latency-high": AlarmState("OK", team="red")}
     telemetry = RecordingTelemetry()
     tracing = RecordingTracing()
     runs = Runs(
@@ -252,7 +252,7 @@ def test_an_alarm_event_slower_than_the_request_leaves_the_run_to_preflight(worl
     # The alarm went into ALARM, and a run naming it was requested before the guard heard of it.
     experiment = world.experiment(selection="COUNT(1)", stop_conditions=["latency-high"])
     changed_at = world.clock()
-    world.alarms["latency-high"] = AlarmState("ALARM")
+    world.alarms["latency-high"] = AlarmState("ALARM", team="red")
     world.clock.advance(1)
     late = world.runs.start(experiment.id, team="red")
     # The guard leaves it pending, so that Prepare refuses it, with nothing touched...
@@ -376,7 +376,7 @@ def test_an_access_denied_injection_fails_the_run_and_rolls_back_what_was_done(w
 
 
 def test_preflight_refuses_a_run_whose_stop_condition_is_in_alarm(world: World) -> None:
-    world.alarms["latency-high"] = AlarmState("ALARM", "p99 over 2 s")
+    world.alarms["latency-high"] = AlarmState("ALARM", "p99 over 2 s", team="red")
     run = world.runs.start(world.experiment(stop_conditions=["latency-high"]).id, team="red")
     with pytest.raises(PreflightFailed, match="latency-high is in ALARM"):
         world.runs.prepare(None, run.id)
@@ -384,6 +384,33 @@ def test_preflight_refuses_a_run_whose_stop_condition_is_in_alarm(world: World) 
     assert final.status is RunStatus.FAILED
     assert world.store.get_result(run.id, team="red").failure_kind is FailureKind.PREFLIGHT
     assert set(world.states().values()) == {"running"}
+
+
+@pytest.mark.parametrize("where", ["stop_conditions", "probes"])
+def test_another_team_s_alarm_is_not_found_by_a_tag_boundary_team_and_refuses_the_run(
+    world: World, where: str
+) -> None:
+    world.alarms["blue-5xx"] = AlarmState("OK", "under 1%", team="blue")
+    world.alarms["untagged"] = AlarmState("OK")
+    named = ["blue-5xx", "untagged"]
+    if where == "stop_conditions":
+        experiment = world.experiment(stop_conditions=named)
+    else:
+        experiment = world.experiment(
+            probes=[{"name": n, "source": "cloudwatch-alarm", "alarm": n, "mode": "before"} for n in named]
+        )
+    # Whose the alarm is, is not said: to red it looks missing, in the preview and at the start.
+    assert world.runs.missing_alarms(named, team="red") == named
+    run = world.runs.start(experiment.id, team="red")
+    with pytest.raises(PreflightFailed, match=r"blue-5xx does not exist.*untagged does not exist"):
+        world.runs.prepare(None, run.id)
+    assert world.runs.stop_condition_states(run.id, team="red") == [
+        {"alarm": n, "state": "MISSING", "reason": ""} for n in experiment.stop_conditions
+    ]
+    assert set(world.states().values()) == {"running"}  # nothing was touched
+    # A team given the whole account uses any alarm in it.
+    world.store.settings["red"] = TeamSettings(boundary=Boundary.ACCOUNT)
+    assert world.runs.missing_alarms(named, team="red") == []
 
 
 # -- one plan: what the preview shows is what the run hits ------------------------------------------

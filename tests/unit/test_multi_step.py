@@ -75,7 +75,10 @@ def game() -> Game:
     store = InMemoryStore(clock)
     family = FakeInstances()
     web_ids, db_ids = family.add(4, app="web"), family.add(2, app="db")
-    alarms: dict[str, AlarmState] = {"latency-high": AlarmState("OK"), "errors-high": AlarmState("OK")}
+    alarms: dict[str, AlarmState] = {
+        "latency-high": AlarmState("OK", team="red"),
+        "errors-high": AlarmState("OK", team="red"),
+    }
     workflow = FakeWorkflow()
     runs = Runs(
         store,
@@ -215,7 +218,7 @@ def test_assert_alarm_state_fails_the_run_when_an_alarm_is_not_as_wanted(game: G
     }
     run_id = game.start(game.experiment(actions))
     game.runs.advance(run_id)
-    game.alarms["errors-high"] = AlarmState("ALARM", "5xx over 1%")
+    game.alarms["errors-high"] = AlarmState("ALARM", "5xx over 1%", team="red")
     game.clock.advance(60)
     with pytest.raises(AssertionFailed, match="errors-high is ALARM"):
         game.runs.advance(run_id)

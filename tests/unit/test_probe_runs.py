@@ -84,7 +84,7 @@ def rig() -> Rig:
         lambda fault: family,
         start_workflow=workflow.start,
         send_halt=workflow.halt,
-        alarms=lambda names: {n: AlarmState("OK") for n in names},
+        alarms=lambda names: {n: AlarmState("OK", team="red") for n in names},
         execution_status=lambda name: "RUNNING",
         clock=clock,
         rng=random.Random(1),

@@ -302,6 +302,11 @@ def canonical_probes(values: Sequence[Any]) -> list[dict[str, Any]]:
     return [p.model_dump(mode="json") for p in _PROBES.validate_python(list(values))]
 
 
+def probe_alarms(values: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The alarms of every `cloudwatch-alarm` probe, whatever its mode."""
+    return [str(v["alarm"]) for v in values if v.get("source") == "cloudwatch-alarm"]
+
+
 def halting_alarms(values: Sequence[Mapping[str, Any]]) -> list[str]:
     """The alarms of `cloudwatch-alarm` probes that halt a run while faults are held."""
     return [

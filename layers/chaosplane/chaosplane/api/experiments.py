@@ -23,6 +23,7 @@ from chaosplane.models import (
     new_id,
     utcnow,
 )
+from chaosplane.probes import probe_alarms
 from chaosplane.runs import Runs
 from chaosplane.runs.checks import check_graph_fits
 from chaosplane.scheduling import Scheduling
@@ -62,17 +63,14 @@ def router(
             raise InvalidRequest(
                 f"duration {spec.duration}s is over the team's limit of {limit}s", field="duration"
             )
-        missing = runs.missing_alarms(spec.stop_conditions)
-        if missing:
-            raise InvalidRequest(
-                f"stop conditions must be existing CloudWatch alarms: {', '.join(missing)}",
-                field="stop_conditions",
-            )
-        missing = runs.missing_alarms(graph.checked_alarms())
-        if missing:
-            raise InvalidRequest(
-                f"assert-alarm-state names alarms that do not exist: {', '.join(missing)}", field="actions"
-            )
+        # Within a tag boundary, only alarms tagged as the team's: another team's looks missing.
+        for alarms, field, what in (
+            (spec.stop_conditions, "stop_conditions", "stop conditions must be existing CloudWatch alarms"),
+            (probe_alarms(spec.probes), "probes", "alarm probes must name existing CloudWatch alarms"),
+            (graph.checked_alarms(), "actions", "assert-alarm-state must name existing CloudWatch alarms"),
+        ):
+            if missing := runs.missing_alarms(alarms, team=team):
+                raise InvalidRequest(f"{what} of team {team}: {', '.join(missing)}", field=field)
 
     @r.post("/experiments", tags=["experiments"], status_code=201)
     def create_experiment(body: ExperimentBody) -> tuple[Experiment, int]:

@@ -17,7 +17,7 @@ from chaosplane.parallel import CHANGES_AT_ONCE
 from chaosplane.plans import RunPlan, StepPlans, no_longer_eligible, over_policy
 from chaosplane.ports import Clock, RunStore
 from chaosplane.probes import Readers
-from chaosplane.runs.checks import AlarmReader
+from chaosplane.runs.checks import AlarmReader, alarms_of
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
@@ -149,6 +149,10 @@ class RunsBase:
 
     def _scope(self, team: str) -> Scope:
         return Scope(team, self._store.team_settings(team).boundary, self._platform)
+
+    def _alarms_of(self, team: str) -> AlarmReader | None:
+        """The alarm reader as the team may use it (chaosplane.runs.checks.alarms_of)."""
+        return alarms_of(self._scope(team), self._alarms) if self._alarms is not None else None
 
     def _resolve(
         self,

@@ -10,15 +10,40 @@ from chaosplane.faults import catalogue
 from chaosplane.graph import ExperimentGraph, filter_problems
 from chaosplane.models import FaultType, Target
 from chaosplane.safety import InsufficientData
+from chaosplane.tenancy import Boundary, Scope
 
 
 @dataclass(frozen=True)
 class AlarmState:
     state: str  # OK | ALARM | INSUFFICIENT_DATA
     reason: str = ""
+    team: str | None = None  # the alarm's chaosplane/team tag
 
 
 AlarmReader = Callable[[list[str]], dict[str, AlarmState]]
+
+
+def alarms_of(scope: Scope, read: AlarmReader | None) -> AlarmReader | None:
+    """`read` as the team sees CloudWatch: within a tag boundary, an alarm not tagged as the team's
+    is not found (its state and its metric are another team's; whose it is, is not said)."""
+    if read is None or scope.boundary is Boundary.ACCOUNT:
+        return read
+
+    def of_the_team(names: list[str]) -> dict[str, AlarmState]:
+        return {name: state for name, state in read(names).items() if state.team == scope.team}
+
+    return of_the_team
+
+
+def unfound_alarms(alarms: list[str], read: AlarmReader | None) -> list[str]:
+    """Why a run may not start, for each alarm (name or ARN) `read` does not find."""
+    names = list(dict.fromkeys(alarm_name(ref) for ref in alarms))
+    if not names:
+        return []
+    if read is None:
+        return ["alarms cannot be checked by this component"]
+    found = read(names)
+    return [f"alarm {name} does not exist" for name in names if name not in found]
 
 
 def alarm_name(reference: str) -> str:

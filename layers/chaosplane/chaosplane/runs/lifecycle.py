@@ -54,7 +54,7 @@ from chaosplane.models import (
 )
 from chaosplane.parallel import each_in_order
 from chaosplane.plans import RunPlan
-from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes
+from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes, probe_alarms
 from chaosplane.probes import verdict as probe_verdict
 from chaosplane.runs.base import RunsBase, named_outside
 from chaosplane.runs.checks import (
@@ -63,6 +63,7 @@ from chaosplane.runs.checks import (
     check_irreversible,
     check_target_fits,
     preflight,
+    unfound_alarms,
 )
 from chaosplane.runs.outcome import failure_kind, outcome, refused_before_start
 from chaosplane.runs.progress import Progress, catch_up, some
@@ -174,7 +175,9 @@ class Lifecycle(RunsBase):
                     check_irreversible(fault, experiment.allow_irreversible)
             except InvalidRequest as err:
                 raise PolicyRefused(str(err)) from err
-        _, problems = preflight(result.stop_conditions, self._alarms, policy.insufficient_data)
+        team_alarms = self._alarms_of(result.team)
+        _, problems = preflight(result.stop_conditions, team_alarms, policy.insufficient_data)
+        problems += unfound_alarms([*probe_alarms(result.probes), *graph.checked_alarms()], team_alarms)
         for name, fault in faults:
             problems += self._access_problems(targets[str(graph.actions[name].target)], fault)
         if problems:
@@ -346,11 +349,12 @@ class Lifecycle(RunsBase):
         self, result: ExperimentResult, name: str, action: Action, actions: dict[str, ActionProgress]
     ) -> None:
         """Check, once, that every alarm is in a state the action allows; fail the run if not."""
-        if self._alarms is None:
+        read = self._alarms_of(result.team)
+        if read is None:
             raise RuntimeError("this component cannot read CloudWatch alarms")
         wanted = set(action.parameters["states"])
         names = [alarm_name(ref) for ref in action.parameters["alarms"]]
-        states = self._alarms(names)
+        states = read(names)
         wrong = [
             f"{n} is {states[n].state if n in states else 'MISSING'}"
             for n in names

@@ -31,7 +31,9 @@ class Previews(RunsBase):
         planned = self._plan_steps(graph, targets, experiment.duration, policy, multi_step=multi_step)
         plan = RunPlan.for_preview(planned, experiment, self._clock())
         self._store.save_plan(plan)
-        states, problems = preflight(experiment.stop_conditions, self._alarms, policy.insufficient_data)
+        states, problems = preflight(
+            experiment.stop_conditions, self._alarms_of(team), policy.insufficient_data
+        )
         problems += list(
             dict.fromkeys(
                 problem
@@ -62,7 +64,8 @@ class Previews(RunsBase):
         """The current state of a run's stop conditions, for people and pipelines watching it."""
         result = self._store.get_result(result_id, team=team)
         names = [alarm_name(ref) for ref in result.stop_conditions]
-        states = self._alarms(names) if names and self._alarms is not None else {}
+        read = self._alarms_of(team)
+        states = read(names) if names and read is not None else {}
         return [
             {
                 "alarm": name,
@@ -94,11 +97,14 @@ class Previews(RunsBase):
             self._store.keep_chart(result_id, chart, before=result.metrics)
         return chart
 
-    def missing_alarms(self, stop_conditions: list[str]) -> list[str]:
-        names = [alarm_name(ref) for ref in stop_conditions]
+    def missing_alarms(self, alarms: list[str], *, team: str) -> list[str]:
+        """The alarms (names or ARNs) the team cannot use: missing, or, within a tag boundary, not
+        tagged as the team's (the two are not told apart)."""
+        names = [alarm_name(ref) for ref in alarms]
         if not names:
             return []
-        if self._alarms is None:
+        read = self._alarms_of(team)
+        if read is None:
             raise RuntimeError("this component cannot read CloudWatch alarms")
-        found = self._alarms(names)
+        found = read(names)
         return [name for name in names if name not in found]

@@ -25,7 +25,7 @@ from chaosplane.probes import ProbeReaders
 from chaosplane.runs import AlarmReader, AlarmState, ExecutionStatus, RunEventPublisher, Runs
 from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
-from chaosplane.tenancy import PlatformSelf
+from chaosplane.tenancy import TEAM_TAG, PlatformSelf
 from chaosplane.wiring.clients import Clients
 from chaosplane.wiring.families import cluster_access, fault_families, team_identities
 from chaosplane.wiring.telemetry import build_telemetry
@@ -67,6 +67,9 @@ def halt_sender(clients: Clients) -> Callable[[str], None]:
 
 
 def alarm_reader(clients: Clients) -> AlarmReader:
+    """Alarms' states and owners. Read when an experiment is saved, previewed or started (not
+    while a run observes), so one ListTagsForResource an alarm costs a handful of calls a run."""
+
     def read(names: list[str]) -> dict[str, AlarmState]:
         found: dict[str, AlarmState] = {}
         for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
@@ -75,7 +78,11 @@ def alarm_reader(clients: Clients) -> AlarmReader:
             )
             for page in pages:
                 for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-                    found[alarm["AlarmName"]] = AlarmState(alarm["StateValue"], alarm.get("StateReason", ""))
+                    tags = clients.cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
+                    team = next((t["Value"] for t in tags if t["Key"] == TEAM_TAG), None)
+                    found[alarm["AlarmName"]] = AlarmState(
+                        alarm["StateValue"], alarm.get("StateReason", ""), team
+                    )
         return found
 
     return read
