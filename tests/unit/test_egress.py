@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 
 from chaosplane.egress import Egress, Refused, ResponseTooLarge, check_url, guarded_session
 
@@ -81,16 +83,31 @@ def test_public_hosts_pass_and_the_local_platform_allows_loopback_and_nothing_el
 class Server:
     def __init__(self) -> None:
         self.body, self.location = b"ok", ""
+        self.drip: str | None = None  # "headers" or "body": one byte each DRIP_EVERY seconds
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if outer.drip is not None:
+                    return self._drip(outer.drip)
                 self.send_response(302 if outer.location else 200)
                 if outer.location:
                     self.send_header("Location", outer.location)
                 self.send_header("Content-Length", str(len(outer.body)))
                 self.end_headers()
                 self.wfile.write(outer.body)
+
+            def _drip(self, what: str) -> None:
+                head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"p" * 60 + b"\r\nContent-Length: 100\r\n\r\n"
+                if what == "body":
+                    self.wfile.write(head)
+                for byte in head if what == "headers" else b"x" * 100:
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the client cut the connection: as it should
+                        return
+                    time.sleep(DRIP_EVERY)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -137,3 +154,21 @@ def test_redirects_are_not_followed_and_bodies_are_bounded(server: Server) -> No
         session.get(f"http://127.0.0.1:{server.port}/", timeout=2)
     server.body = b"x" * 1000
     assert len(session.get(f"http://127.0.0.1:{server.port}/", timeout=2).content) == 1000
+
+
+DRIP_EVERY = 0.2  # a byte each 0.2 s: never a read timeout of 0.5 s; 20 s or more for the headers or the body
+
+
+@pytest.mark.parametrize("what", ["headers", "body"])
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_attempt_s_deadline(
+    server: Server, what: str
+) -> None:
+    session = guarded_session(Egress.LOCAL)
+    server.drip = what
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError):
+        session.get(f"http://127.0.0.1:{server.port}/", timeout=(0.5, 0.5))  # whole answer in 1 s
+    # Cut near its 1 s deadline, not after the 20 s or more the server would take to finish.
+    assert time.monotonic() - started < 10
+    server.drip = None  # the session goes on working, on a new connection
+    assert session.get(f"http://127.0.0.1:{server.port}/", timeout=(0.5, 0.5)).text == "ok"

@@ -9,8 +9,10 @@ instance metadata service, a loopback admin port, a private subnet. So it is che
   (dotted, decimal `2852039166`, octal, hex, short `127.1`, IPv6, IPv4-mapped `::ffff:a.b.c.d`);
 - when a connection is made (`guarded_session`): every address the name resolves to is checked,
   and the connection goes to the address that was checked, so a name that resolves elsewhere a
-  second time (DNS rebinding) gains nothing. Redirects are not followed, and a body is read up to
-  MAX_BODY_BYTES.
+  second time (DNS rebinding) gains nothing. Redirects are not followed, a body is read up to
+  MAX_BODY_BYTES, and each attempt's whole answer must come within its connect and read timeouts
+  added up: a server that drips a byte a second never trips a read timeout, so its connection is
+  cut at that deadline (`Deadline`).
 
 Refused: loopback, link-local, private, unique-local, shared (CGNAT), multicast, reserved and
 unspecified addresses, and the metadata service's. `chaosplane local` (CHAOSPLANE_EGRESS=local)
@@ -19,10 +21,12 @@ allows loopback (the tests' servers, a developer's) and plain http, and nothing 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
 import socket
+import threading
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -126,22 +130,66 @@ def _checked(host: str, port: int, egress: Egress) -> str:
     return str(found[0])
 
 
+class Deadline(threading.local):
+    """The deadline of this thread's request: armed as each attempt sends (a retry re-arms it),
+    it shuts the connection's socket down when the attempt's answer is not in by then, which
+    ends the read with an error however slowly the server drips."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+        self._timer: threading.Timer | None = None
+
+    def arm(self, connection: Any) -> None:
+        self.disarm()
+        if self.seconds is not None:
+            self._timer = threading.Timer(self.seconds, _cut, args=(connection,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _cut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed meanwhile: nothing to cut
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _total_seconds(timeout: Any) -> float | None:
+    """A request's `timeout` (seconds, or (connect, read)) as the time its whole answer may take."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, tuple):
+        return sum(float(part) for part in timeout if part is not None) or None
+    return 2 * float(timeout)  # requests uses one number for the connect and the read timeouts
+
+
 def guarded_session(
     egress: Egress | None = None, max_body_bytes: int = MAX_BODY_BYTES, retries: Any = 0
 ) -> Any:
-    """A requests Session that connects only to allowed addresses, follows no redirect and reads
-    at most `max_body_bytes` of a body; `retries` as HTTPAdapter's `max_retries` (a urllib3 Retry)."""
+    """A requests Session that connects only to allowed addresses, follows no redirect, reads at
+    most `max_body_bytes` of a body, and cuts an attempt whose answer is not in by its connect and
+    read timeouts added up; `retries` as HTTPAdapter's `max_retries` (a urllib3 Retry)."""
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     policy = egress or mode()
+    deadline = Deadline()
 
     class Connection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
             self._dns_host = _checked(self._dns_host, self.port, policy)
             return super()._new_conn()
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            deadline.arm(self)  # each attempt, on a new connection or a kept one
+            super().request(*args, **kwargs)
 
     class TlsConnection(Connection, HTTPSConnection):  # checked as above; TLS still verifies the name
         pass
@@ -159,15 +207,25 @@ def guarded_session(
 
         def send(self, request: Any, stream: bool = False, *args: Any, **kwargs: Any) -> Any:
             check_url(request.url, policy)
-            response = super().send(request, True, *args, **kwargs)
-            if not stream:
-                body = response.raw.read(max_body_bytes + 1, decode_content=True)
-                if len(body) > max_body_bytes:
-                    response.close()
-                    raise ResponseTooLarge(f"the answer of {request.url} is over {max_body_bytes} bytes")
-                response._content = body  # what requests itself does once it has read the body
-                response._content_consumed = True  # type: ignore[attr-defined]
-            return response
+            deadline.seconds = _total_seconds(kwargs.get("timeout"))
+            try:
+                response = super().send(request, True, *args, **kwargs)
+                if not stream:
+                    try:
+                        body = response.raw.read(max_body_bytes + 1, decode_content=True)
+                    except Exception as err:  # cut at the deadline, or the server hung up
+                        raise requests.ConnectionError(
+                            f"the answer of {request.url} broke off: {err}"
+                        ) from err
+                    if len(body) > max_body_bytes:
+                        response.close()
+                        raise ResponseTooLarge(f"the answer of {request.url} is over {max_body_bytes} bytes")
+                    response._content = body  # what requests itself does once it has read the body
+                    response._content_consumed = True  # type: ignore[attr-defined]
+                return response
+            finally:
+                if not stream:
+                    deadline.disarm()
 
     class Session(requests.Session):
         def send(self, request: Any, **kwargs: Any) -> Any:
