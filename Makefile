@@ -62,7 +62,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml infra/apigateway-account.yaml infra/target-account.yaml
 
 # The deploy tools, each in a venv of its own (their pins would fight the project's), pinned in tools/.
 TOOLS := .venv-tools

@@ -79,7 +79,7 @@ def test_the_platform_s_own_functions_are_never_faulted_even_by_an_account_bound
     red = _team(platform, "red")
     admin = platform.token(team="platform")
     settings = platform.json("PUT", "/teams/red", {"boundary": "account"}, token=admin)
-    assert settings == {"team": "red", "boundary": "account"}
+    assert (settings["team"], settings["boundary"], settings["environments"]) == ("red", "account", [])
     functions(platform, ["shop-api"], {"app": "shop"})  # red-tagged; but the account is red's anyway
     own = [f["FunctionName"] for f in platform.session.client("lambda").list_functions()["Functions"]]
     platform_functions = [name for name in own if name.startswith("chaosplane-")]
@@ -136,7 +136,12 @@ def test_a_team_s_boundary_is_set_by_platform_admins_and_read_by_the_team_s(plat
         platform.token(team="platform"),
     )
 
-    assert platform.json("GET", "/teams/red", token=red) == {"team": "red", "boundary": "tag"}  # the default
+    assert platform.json("GET", "/teams/red", token=red) == {  # the default
+        "team": "red",
+        "boundary": "tag",
+        "environments": [],
+        "external_id": None,
+    }
     assert platform.api("PUT", "/teams/red", {"boundary": "account"}, token=red).status_code == 404
     assert platform.api("GET", "/teams/red", token=blue).status_code == 404
     for bad in [{"boundary": "galaxy"}, {"boundary": "account", "extra": 1}, []]:
@@ -187,3 +192,84 @@ def test_every_ssrf_notation_is_refused_with_422_and_nothing_is_created(platform
     assert (endpoint.status_code, probed.status_code) == (422, 422), url
     assert [t["id"] for t in platform.json("GET", "/targets")["items"]] == [web["id"]]
     assert platform.json("GET", "/experiments")["items"] == []
+
+
+SECOND_ACCOUNT = "222222222222"
+STAGING_ROLE = f"arn:aws:iam::{SECOND_ACCOUNT}:role/chaosplane-target-chaosplane"  # infra/target-account.yaml
+
+
+def _second_account(platform: Platform, external_id: str, region: str = "eu-west-1") -> Any:
+    """A session in the second account, as its role gives one (moto keeps each account apart)."""
+    import boto3
+
+    found = platform.session.client("sts").assume_role(
+        RoleArn=STAGING_ROLE, RoleSessionName="test-setup", ExternalId=external_id
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=found["AccessKeyId"],
+        aws_secret_access_key=found["SecretAccessKey"],
+        aws_session_token=found["SessionToken"],
+        region_name=region,
+    )
+
+
+def test_a_team_s_run_faults_instances_in_its_other_account_and_region_and_only_there(
+    platform: Platform,
+) -> None:
+    red, admin = _team(platform, "red"), platform.token(team="platform")
+    staging = {
+        "name": "staging",
+        "account_id": SECOND_ACCOUNT,
+        "regions": ["eu-west-1"],
+        "role_arn": STAGING_ROLE,
+    }
+    # A platform admin gives red its staging account; the answer carries the ExternalId to trust.
+    view = platform.json("PUT", "/teams/red", {"environments": [staging], "external_id": "mine"}, token=admin)
+    external_id = view["external_id"]
+    assert view["environments"] == [staging] and external_id and external_id != "mine"
+    assert (
+        platform.json("PUT", "/teams/red", {"environments": [staging]}, token=admin)["external_id"]
+        == external_id
+    )
+    ec2 = _second_account(platform, external_id).client("ec2")
+    tags = [{"Key": "app", "Value": "far"}, {"Key": "chaosplane/team", "Value": "red"}]
+    made = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=2,
+        MaxCount=2,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    far = sorted(i["InstanceId"] for i in made["Instances"])
+    near = platform.instances(2, {"app": "far"}, team="red")  # the same tags, in the platform's account
+
+    # A target names an environment the team has, and one of its Regions...
+    body = {"name": "far", "type": "ec2-instances", "selector": "app=far"}
+    for wrong, field in (
+        ({"environment": "prod"}, "environment"),
+        ({"environment": "staging", "region": "us-west-2"}, "region"),
+    ):
+        refused = platform.api("POST", "/targets", {**body, **wrong}, token=red)
+        assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == f"body.{field}", (
+            refused.get_json()
+        )
+    target = platform.json("POST", "/targets", {**body, "environment": "staging"}, token=red, expect=201)
+    experiment = platform.json(
+        "POST",
+        "/experiments",
+        {"name": "far", "type": "ec2-stop", "target": target["id"], "duration": 2, "selection": "ALL"},
+        token=red,
+        expect=201,
+    )
+    # ...whose preview is the other account's instances, and none of the platform account's.
+    preview = platform.json("POST", f"/experiments/{experiment['id']}/preview", token=red)
+    assert sorted(r["id"] for r in preview["selected"]) == far
+    run = platform.json(
+        "POST", f"/experiments/{experiment['id']}/run", {"plan_id": preview["plan_id"]}, token=red, expect=202
+    )
+    result = platform.wait_for_result(run["result_id"], token=red)
+    assert result["status"] == "completed", result
+    assert sorted(r["id"] for r in result["resources"]) == far
+    assert {r["restored"] for r in result["resources"]} <= {"pending", "running"}, result["resources"]
+    described = ec2.describe_instances(InstanceIds=far)["Reservations"]
+    assert {i["State"]["Name"] for r in described for i in r["Instances"]} == {"running"}
+    assert set(platform.states(near).values()) == {"running"}

@@ -253,3 +253,31 @@ def test_run_events_travel_on_the_stack_s_own_bus_which_only_the_platform_may_pu
         "ExecutorFunctionRole-*",
         "GuardFunctionRole-*",
     ]
+
+
+def test_a_target_account_s_role_changes_what_the_team_role_does_and_trusts_only_the_platform() -> None:
+    target = load_template(ROOT / "infra" / "target-account.yaml")["Resources"]["TargetRole"]["Properties"]
+    team = load_template(TEMPLATE)["Resources"]["TeamFaultRole"]["Properties"]
+
+    def without_region(statements: list[dict]) -> str:
+        return json.dumps(statements, sort_keys=True).replace("${AWS::Region}", "*")
+
+    # The same statements, for every Region of the environment: a change only of the team's own.
+    assert without_region(_statements(target["Policies"])) == without_region(_statements(team["Policies"]))
+    (trust,) = target["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"]["StringEquals"] == {
+        "sts:ExternalId": {"Ref": "ExternalId"},
+        "aws:RequestTag/chaosplane:team": {"Ref": "Team"},
+    }
+    trusted = " ".join(a["Fn::Sub"] for a in trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
+    assert "ExecutorFunctionRole-*" in trusted and "ApiFunctionRole-*" in trusted
+    # And the platform's roles may take it on by its name.
+    name = target["RoleName"]["Fn::Sub"].replace("${PlatformStackName}", "${AWS::StackName}")
+    resources = load_template(TEMPLATE)["Resources"]
+    for function in ("ExecutorFunction", "ApiFunction"):
+        assumable = [
+            s["Resource"]["Fn::Sub"]
+            for s in _statements(resources[function]["Properties"]["Policies"])
+            if s["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+        ]
+        assert f"arn:${{AWS::Partition}}:iam::*:role/{name}" in assumable, function

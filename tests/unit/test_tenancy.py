@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from chaosplane.errors import PolicyRefused
+from chaosplane.errors import PolicyRefused, PreflightFailed
 from chaosplane.faults.base import Resource
 from chaosplane.models import FaultType
 from chaosplane.runs import Runs
@@ -18,12 +19,14 @@ from chaosplane.tenancy import (
     STACK_TAG,
     TEAM_TAG,
     Boundary,
+    Environment,
     Outside,
+    Place,
     PlatformSelf,
     Scope,
     TeamSettings,
 )
-from chaosplane.wiring.families import team_identities
+from chaosplane.wiring.families import environment_identities, team_identities
 from tests.fakes.clock import FakeClock
 from tests.fakes.families import FakeInstances
 from tests.fakes.store import InMemoryStore
@@ -202,8 +205,8 @@ class _Clients:
         self.name, self.sessions = name, []
         self.ec2, self.secretsmanager = f"{name}-ec2", f"{name}-secrets"
 
-    def assuming(self, role_arn: str, *, session_name: str, tags: dict[str, str]) -> _Clients:
-        self.sessions.append((role_arn, session_name, tags))
+    def assuming(self, role_arn: str, *, session_name: str, tags: dict[str, str], **where: Any) -> _Clients:
+        self.sessions.append((role_arn, session_name, tags, *where.values()))
         return _Clients(session_name)
 
 
@@ -227,3 +230,81 @@ def test_each_team_acts_in_its_own_session_of_the_team_role_but_pods_and_endpoin
     webhook = families("red")(FaultType.HTTP_WEBHOOK)
     assert webhook._secrets._client == "own-secrets"  # the team's by registering it: the function's own
     assert team_identities(own, settings.model_copy(update={"team_fault_role_arn": None})) is None
+
+
+STAGING = Environment(
+    name="staging",
+    account_id="222222222222",
+    regions=["eu-west-1", "eu-central-1"],
+    role_arn="arn:aws:iam::222222222222:role/chaosplane-target",
+)
+
+
+def test_an_environment_s_role_is_assumed_with_the_team_s_external_id_and_session_tag_once_per_region() -> (
+    None
+):
+    settings = Settings.model_validate(
+        {name: "x" for name in ("targets_table", "experiments_table", "results_table", "journal_table")}
+        | {"audit_table": "x", "teams_table": "x", "plans_table": "x", "webhook_secret_prefix": "p/"}
+        | {"aws_region": "us-east-1"}
+    )
+    own = _Clients("own")
+    in_place = environment_identities(own, settings, clusters=lambda: None)  # type: ignore[arg-type]
+    west, central = Place(STAGING, "eu-west-1", "ext-red"), Place(STAGING, "eu-central-1", "ext-red")
+    assert in_place("red", west)(FaultType.EC2_STOP)._ec2 == "chaosplane-red-staging-ec2"
+    in_place("red", west)(FaultType.EC2_REBOOT)
+    in_place("red", central)(FaultType.EC2_STOP)
+    role = STAGING.role_arn
+    assert own.sessions == [  # once per Region, with the ExternalId and the team as the session tag
+        (role, "chaosplane-red-staging", {SESSION_TEAM_TAG: "red"}, "ext-red", "eu-west-1"),
+        (role, "chaosplane-red-staging", {SESSION_TEAM_TAG: "red"}, "ext-red", "eu-central-1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environment", "why"),
+    [
+        (
+            {**STAGING.model_dump(), "role_arn": "arn:aws:iam::333333333333:role/x"},
+            "a role of account 222222222222",
+        ),
+        ({**STAGING.model_dump(), "regions": []}, "at least 1 item"),
+        ({**STAGING.model_dump(), "regions": ["mars-1"]}, "not Region names"),
+        ({**STAGING.model_dump(), "account_id": "12"}, "should match pattern"),
+    ],
+)
+def test_an_environment_names_its_account_s_own_role_and_real_regions(environment: dict, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        Environment.model_validate(environment)
+    with pytest.raises(ValueError, match="duplicate names"):
+        TeamSettings(environments=[STAGING, STAGING])
+
+
+def test_a_run_in_an_environment_acts_and_rolls_back_there_even_once_the_environment_is_gone() -> None:
+    store = InMemoryStore(FakeClock())
+    here, there = FakeInstances(), FakeInstances()
+    there.add(2)
+    acted_in: list[tuple[str, str, str]] = []
+
+    def in_place(team: str, place: Place) -> Callable[[FaultType], FakeInstances]:
+        acted_in.append((team, place.environment.name, place.region))
+        return lambda fault: there
+
+    runs = Runs(store, lambda fault: here, start_workflow=FakeWorkflow().start, in_place=in_place)
+    store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100, "max_resources": 100})
+    store.settings["red"] = TeamSettings(environments=[STAGING], external_id="ext-red")
+    experiment = store.add_experiment(
+        store.add_target(environment="staging", region="eu-central-1"), selection="ALL"
+    )
+    run = runs.start(experiment.id, team="red")
+    runs.prepare(None, run.id)
+    runs.advance(run.id)
+    store.settings["red"] = TeamSettings()  # the environment is taken away mid-run...
+    runs.rollback(run.id)  # ...and the rollback still acts where the run did
+    runs.finalize(run.id, None, None)
+    assert sorted(there.injected_with) == sorted(there.restored) == ["i-0000", "i-0001"]
+    assert here.injected_with == {} and here.restored == []
+    assert set(acted_in) == {("red", "staging", "eu-central-1")}
+    # A new run of it is refused: it is never run in the platform's own account instead.
+    with pytest.raises(PreflightFailed, match="team red has no environment staging"):
+        runs.prepare(None, runs.start(experiment.id, team="red").id)

@@ -236,12 +236,34 @@ class WebhookSpec(_Request):
         return value
 
 
+ENVIRONMENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+
+
 class _TargetFields(_Request):
     """The fields every target has, whatever its type: the shape a target is stored and returned in."""
 
     name: Name
     description: Description = ""
     type: TargetType
+    environment: str | None = Field(
+        default=None,
+        pattern=ENVIRONMENT_PATTERN,
+        description="the team's environment (another account, PUT /teams/{team}) the target is in; "
+        "none: the platform's own account",
+    )
+    region: str | None = Field(
+        default=None,
+        pattern=REGION_PATTERN,
+        description="one of the environment's Regions (its first if none)",
+    )
+
+    @model_validator(mode="after")
+    def _region_is_an_environment_s(self) -> Self:
+        if self.region is not None and self.environment is None:
+            raise ValueError("region needs an environment: in the platform's own account, its own Region")
+        return self
+
     namespace: str | None = None
     selector: str | None = None
     cluster: str | None = None
@@ -421,6 +443,8 @@ class HttpEndpointTarget(_TargetFields):
 
     type: Literal[TargetType.HTTP_ENDPOINT]
     webhook: WebhookSpec
+    environment: _only("environment", "AWS (non http-endpoint)") = None  # type: ignore[valid-type]
+    region: _only("region", "AWS (non http-endpoint)") = None  # type: ignore[valid-type]
     namespace: _NoNamespace = None  # type: ignore[valid-type]
     selector: _only("selector", "selecting (non http-endpoint)") = None  # type: ignore[valid-type]
     cluster: _NoCluster = None  # type: ignore[valid-type]

@@ -22,10 +22,17 @@ from chaosplane.faults.base import Resource
 from chaosplane.graph import PlannedWindow
 from chaosplane.models import Experiment, ExperimentResult, FaultType, ResourceState, new_id
 from chaosplane.safety import Exclusion, Plan, SafetyPolicy, protection, refusals_for
-from chaosplane.tenancy import Boundary
+from chaosplane.tenancy import Boundary, Environment, Place
 
 PREVIEW_LIFETIME = timedelta(minutes=15)  # a previewed plan may start a run this long
 KEEP_AFTER = timedelta(days=1)  # how long DynamoDB keeps a plan past its use (TTL)
+
+
+class PlannedPlace(BaseModel):
+    """Another account's environment, and the Region in it, that a step target's resources are in."""
+
+    environment: Environment
+    region: str
 
 
 class PlannedResource(BaseModel):
@@ -101,6 +108,9 @@ class RunPlan(BaseModel):
     outside: dict[str, int] = Field(default_factory=dict)
     """How many resolved resources were not the team's to act on, by why (`tenancy.Outside`):
     counted, never listed."""
+    places: dict[str, PlannedPlace] = Field(default_factory=dict)
+    """Where each step target's resources are (key "": a single fault's target) when not in the
+    platform's account: the environment as it was, so the rollback acts where the run did."""
     boundary: Boundary | None = None
     """The team's boundary when the plan was made: the identity its changes and their rollback
     act with (None: a plan from before boundaries, whose changes the executor made as itself)."""
@@ -176,6 +186,10 @@ class RunPlan(BaseModel):
             refusals=plans.refusals,
             steps=dict(plans.actions),
             outside=plans.outside,
+            places={
+                step or "": PlannedPlace(environment=place.environment, region=place.region)
+                for step, place in plans.places.items()
+            },
             boundary=plans.boundary,
         )
 
@@ -193,6 +207,12 @@ class RunPlan(BaseModel):
             for r in self.selected
             if r.step == step
         ]
+
+    def place_of(self, action: str | None, external_id: str) -> Place | None:
+        """Where the fault action `action` (None: a single fault's) acts; None: in the platform's
+        own account."""
+        found = self.places.get(self.steps.get(action, "") if action is not None else "")
+        return None if found is None else Place(found.environment, found.region, external_id)
 
     def of_step(self, step: str | None, target_id: str) -> RunPlan:
         """The part of the plan for one step target, `target_id` (None: a single fault's plan)."""
@@ -229,6 +249,7 @@ class StepPlans:
     by_step: Mapping[str | None, Plan]
     actions: Mapping[str, str] = field(default_factory=dict)
     boundary: Boundary | None = None
+    places: Mapping[str | None, Place] = field(default_factory=dict)
 
     @property
     def selected(self) -> int:

@@ -14,14 +14,16 @@ same condition, so a bug here cannot cross it (template.yaml).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chaosplane.faults.base import Resource
+from chaosplane.models import ENVIRONMENT_PATTERN, REGION_PATTERN
 
 TEAM_TAG = "chaosplane/team"
 """The tag (AWS) or namespace label (Kubernetes) naming the team a resource belongs to."""
@@ -38,6 +40,41 @@ class Boundary(StrEnum):
     """Anything in the account, the platform's own resources excepted."""
 
 
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+MAX_ENVIRONMENTS = 20
+
+
+class Environment(BaseModel):
+    """Another AWS account a team's targets may be in, and the role its runs act there as.
+
+    The role is the target account's own (infra/target-account.yaml): it trusts the platform's
+    roles only with the team's ExternalId, and is assumed with the team as a session tag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=ENVIRONMENT_PATTERN, description="what targets call it (`environment`)")
+    account_id: str = Field(pattern=r"^[0-9]{12}$")
+    regions: list[str] = Field(
+        min_length=1, max_length=20, description="where its targets may be; the first is the default"
+    )
+    role_arn: str = Field(pattern=ROLE_ARN_PATTERN, max_length=600)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        if bad := [r for r in value if not re.fullmatch(REGION_PATTERN, r)]:
+            raise ValueError(f"not Region names: {', '.join(bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("regions has duplicates")
+        return value
+
+    @model_validator(mode="after")
+    def _role_is_the_account_s(self) -> Environment:
+        if self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(f"role_arn must be a role of account {self.account_id}")
+        return self
+
+
 class TeamSettings(BaseModel):
     """What a platform admin decides for a team (`PUT /teams/{team}`)."""
 
@@ -47,6 +84,38 @@ class TeamSettings(BaseModel):
         default=Boundary.TAG,
         description=f"tag: only resources tagged {TEAM_TAG}=<team>; account: the whole account",
     )
+    environments: list[Environment] = Field(default_factory=list, max_length=MAX_ENVIRONMENTS)
+    external_id: str | None = Field(
+        default=None,
+        description="set by the platform (ignored on input): the ExternalId its roles assume the "
+        "environments' roles with; each target account's role requires it",
+        json_schema_extra={"readOnly": True},
+    )
+
+    @field_validator("environments")
+    @classmethod
+    def _names_are_unique(cls, value: list[Environment]) -> list[Environment]:
+        names = [e.name for e in value]
+        if len(set(names)) != len(names):
+            raise ValueError("environments have duplicate names")
+        return value
+
+    def environment(self, name: str) -> Environment | None:
+        return next((e for e in self.environments if e.name == name), None)
+
+
+class NoSuchEnvironment(ValueError):
+    """A target names an environment (or a Region of one) that its team does not have."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a target's resources are: another account's environment and one of its Regions
+    (None for the platform's own account and Region), and the team's ExternalId."""
+
+    environment: Environment
+    region: str
+    external_id: str
 
 
 class Outside(StrEnum):
@@ -84,6 +153,22 @@ class Scope:
     team: str
     boundary: Boundary = Boundary.TAG
     platform: PlatformSelf = field(default_factory=PlatformSelf)
+    settings: TeamSettings = field(default_factory=TeamSettings)
+
+    def place(self, environment: str | None, region: str | None) -> Place | None:
+        """Where a target of the team's is (None: the platform's own account); a target naming an
+        environment the team no longer has is refused, never run in the platform's account."""
+        if environment is None:
+            return None
+        found = self.settings.environment(environment)
+        if found is None:
+            raise NoSuchEnvironment(
+                f"team {self.team} has no environment {environment} (PUT /teams/{self.team})"
+            )
+        region = region or found.regions[0]
+        if region not in found.regions:
+            raise NoSuchEnvironment(f"region {region} is not one of environment {environment}'s")
+        return Place(found, region, self.settings.external_id or "")
 
     def outside(self, resource: Resource) -> Outside | None:
         """Why `resource` is not this team's to act on (None: it is)."""

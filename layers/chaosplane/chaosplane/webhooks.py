@@ -14,6 +14,7 @@ from chaosplane.errors import InvalidRequest
 from chaosplane.faults.http import WebhookCredentials, WebhookSecrets
 from chaosplane.models import Target, TargetSpec, TargetType, WebhookSpec, new_id
 from chaosplane.store import Store
+from chaosplane.tenancy import NoSuchEnvironment, Scope
 
 
 def _stored(spec: TargetSpec, webhook: WebhookSpec, version: str, header_names: list[str]) -> TargetSpec:
@@ -40,7 +41,22 @@ class Targets:
             raise InvalidRequest("this deployment cannot store webhook secrets (no WEBHOOK_SECRET_PREFIX)")
         return self._secrets
 
+    def _check_place(self, spec: TargetSpec, team: str) -> None:
+        """A target names one of its team's environments, and one of that environment's Regions."""
+        if spec.environment is None:
+            return
+        if spec.type is TargetType.EKS_PODS:
+            raise InvalidRequest(
+                f"{spec.type.value} targets cannot be in an environment yet: only AWS resources can",
+                field="environment",
+            )
+        try:
+            Scope(team, settings=self._store.team_settings(team)).place(spec.environment, spec.region)
+        except NoSuchEnvironment as err:
+            raise InvalidRequest(str(err), field="region" if "region" in str(err) else "environment") from err
+
     def create(self, spec: TargetSpec, *, team: str) -> Target:
+        self._check_place(spec, team)
         webhook = spec.webhook
         if webhook is None:
             return self._store.create_target(spec, team=team)
@@ -62,6 +78,7 @@ class Targets:
             raise
 
     def replace(self, target_id: str, spec: TargetSpec, *, team: str) -> Target:
+        self._check_place(spec, team)
         webhook = spec.webhook
         if webhook is None:
             return self._store.replace_target(target_id, spec, team=team)

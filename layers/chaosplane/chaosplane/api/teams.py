@@ -39,9 +39,12 @@ def router(store: Store, caller: Callable[[], Caller], platform_team: str) -> AP
 
     @r.put("/teams/<team>", tags=["teams"], responses=errors(404))
     def put_team(team: TeamName, settings: TeamSettings) -> TeamView:
-        """Set a team's boundary (platform admins only): `tag`, only resources tagged
-        chaosplane/team=<team>; `account`, everything in the account but the platform's own."""
+        """Set a team's boundary and environments (platform admins only). `boundary`: `tag`, only
+        resources tagged chaosplane/team=<team>; `account`, everything in the account but the
+        platform's own. `environments`: other accounts the team's targets may be in, each with the
+        role its runs act there as (assumed with the answer's `external_id`)."""
         visible(team, to_change=True)
-        return TeamView(team=team, **store.set_team_settings(team, settings).model_dump())
+        asked = settings.model_copy(update={"external_id": None})  # the platform's, never the caller's
+        return TeamView(team=team, **store.set_team_settings(team, asked).model_dump())
 
     return r

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from chaosplane.errors import PreflightFailed
 from chaosplane.events import EventStatus, RunEvent
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
 from chaosplane.graph import AttributeFilter, ExperimentGraph, passes
@@ -21,7 +22,7 @@ from chaosplane.runs.checks import AlarmReader, alarms_of
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
-from chaosplane.tenancy import Boundary, PlatformSelf, Scope, counted
+from chaosplane.tenancy import Boundary, NoSuchEnvironment, Place, PlatformSelf, Scope, counted
 from chaosplane.tracing import NoTracing, Tracing, run_annotations
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class RunsBase:
         platform: PlatformSelf | None = None,
         acting_as: Callable[[str], Callable[[FaultType], FaultFamily]] | None = None,
         fan_out: Callable[[str, str], None] | None = None,
+        in_place: Callable[[str, Place], Callable[[FaultType], FaultFamily]] | None = None,
     ) -> None:
+        self._in_place = in_place  # the families acting in another account (team, environment)
         self._fan_out = fan_out  # puts an engaged emergency stop on the bus, for the executor
         self._store = store
         self._platform = platform or PlatformSelf()
@@ -148,7 +151,8 @@ class RunsBase:
             logger.exception("could not publish the run event %s -> %s of run %s", old, new, result.id)
 
     def _scope(self, team: str) -> Scope:
-        return Scope(team, self._store.team_settings(team).boundary, self._platform)
+        settings = self._store.team_settings(team)
+        return Scope(team, settings.boundary, self._platform, settings)
 
     def _alarms_of(self, team: str) -> AlarmReader | None:
         """The alarm reader as the team may use it (chaosplane.runs.checks.alarms_of)."""
@@ -165,15 +169,28 @@ class RunsBase:
         the team's boundary (`scope`, if it was read already); and how many others it matched, by
         why they are not the team's."""
         scope = scope or self._scope(target.team)
-        family = self._family(fault, target.team, scope.boundary)
+        family = self._family(fault, target.team, scope.boundary, self._place(scope, target))
         matched = [r for r in family.resolve(target, fault) if passes(r, filters)]
         inside, outside = scope.admits(matched)
         return inside, family.eligible_states, counted(outside)
 
-    def _family(self, fault: FaultType, team: str, boundary: Boundary | None) -> FaultFamily:
+    def _place(self, scope: Scope, target: Target) -> Place | None:
+        try:
+            return scope.place(target.environment, target.region)
+        except NoSuchEnvironment as err:
+            raise PreflightFailed(str(err)) from err
+
+    def _family(
+        self, fault: FaultType, team: str, boundary: Boundary | None, place: Place | None = None
+    ) -> FaultFamily:
         """The family of `fault`, acting as the team within its tag boundary (an identity that may
         change only what is tagged as the team's), or as this function (an account boundary, or a
-        run planned before boundaries existed)."""
+        run planned before boundaries existed); in another account, as that account's role,
+        assumed with the team's ExternalId and the team as a session tag."""
+        if place is not None:
+            if self._in_place is None:
+                raise RuntimeError("this component cannot act in other accounts")
+            return self._in_place(team, place)(fault)
         if self._acting_as is None or boundary in (None, Boundary.ACCOUNT):
             return self._families(fault)
         return self._acting_as(team)(fault)
@@ -210,14 +227,17 @@ class RunsBase:
         """The one planning path: the preview stores exactly what a run with its plan carries out.
         Each step target is planned once, and every fault action on it hits what it selected."""
         by_step: dict[str | None, Plan] = {}
+        places: dict[str | None, Place] = {}
         scope = self._scope(next(iter(targets.values())).team)  # one team's targets, all of them
         for name, fault in graph.step_faults().items():
-            step = graph.targets[name]
-            by_step[name if multi_step else None] = self._plan(
+            step, key = graph.targets[name], name if multi_step else None
+            by_step[key] = self._plan(
                 targets[name], fault, step.selection, duration, policy, step.filters, scope
             )
+            if (place := self._place(scope, targets[name])) is not None:
+                places[key] = place
         actions = {name: str(action.target) for name, action in graph.faults()} if multi_step else {}
-        return StepPlans(by_step, actions, scope.boundary)
+        return StepPlans(by_step, actions, scope.boundary, places)
 
     def _plan_problems(
         self,

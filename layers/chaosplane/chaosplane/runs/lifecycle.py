@@ -32,7 +32,7 @@ from chaosplane.errors import (
 )
 from chaosplane.events import EventStatus
 from chaosplane.faults import catalogue
-from chaosplane.faults.base import RunContext
+from chaosplane.faults.base import FaultFamily, RunContext
 from chaosplane.graph import Action, ControlAction, ExperimentGraph
 from chaosplane.graph import advance as next_moves
 from chaosplane.models import (
@@ -79,7 +79,7 @@ from chaosplane.steps import (
 )
 from chaosplane.store.journal import RunJournal
 from chaosplane.telemetry import Metric
-from chaosplane.tenancy import Boundary
+from chaosplane.tenancy import Place
 
 logger = logging.getLogger(__name__)
 STOP_CHECK_EVERY = timedelta(seconds=1)  # how often a long Inject reads its stop flag
@@ -424,7 +424,8 @@ class Lifecycle(RunsBase):
         if plan is None and result.plan_id is not None:
             plan = self._store.get_plan(result.plan_id, team=None)
         boundary = plan.boundary if plan is not None else None
-        fault, family = catalogue.spec(fault_type), self._family(fault_type, result.team, boundary)
+        place = self._planned_place(result, plan, name)
+        fault, family = catalogue.spec(fault_type), self._family(fault_type, result.team, boundary, place)
         parameters = catalogue.parse_parameters(fault_type, action.parameters)
         planned = self._planned_resources(result, name, plan)
         step = journal_step(result, name)
@@ -536,12 +537,20 @@ class Lifecycle(RunsBase):
                 self._emit(Metric.TIME_TO_HALT, (restored_at - stopped_at).total_seconds() * 1000)
         return RolledBack(rolled_back=undone)
 
-    def _acted_within(self, result: ExperimentResult) -> Boundary | None:
-        """The boundary the run's changes were made within, so that they are undone as the same
-        identity (read from its plan only where that identity can differ: the executor's)."""
-        if self._acting_as is None or result.plan_id is None:
+    def _planned_place(self, result: ExperimentResult, plan: RunPlan | None, action: str) -> Place | None:
+        """Where the fault action acts, as its plan says (None: the platform's own account)."""
+        if plan is None or not plan.places:
             return None
-        return self._store.get_plan(result.plan_id, team=None).boundary
+        return plan.place_of(
+            journal_step(result, action), self._store.team_settings(result.team).external_id or ""
+        )
+
+    def _acted_as(self, result: ExperimentResult) -> RunPlan | None:
+        """The run's plan, which says as whom and where its changes were made, so that they are
+        undone as the same identity in the same place (read only where either can differ)."""
+        if (self._acting_as is None and self._in_place is None) or result.plan_id is None:
+            return None
+        return self._store.get_plan(result.plan_id, team=None)
 
     def _undo(self, result: ExperimentResult, groups: list[list[JournalEntry]], progress: Progress) -> int:
         """Undo each group of entries in turn (a group's entries in parallel); the number undone.
@@ -558,16 +567,23 @@ class Lifecycle(RunsBase):
         lasting: list[tuple[str, Exception]] = []
         # Each entry is undone by the fault that wrote it (entries from before that was recorded:
         # the run's fault), through that fault's family, one family per fault for the whole rollback.
-        faults = {e.fault or result.fault for group in groups for e in group}
-        boundary = self._acted_within(result) if faults else None
-        families = {f: self._family(f, result.team, boundary) for f in faults}
+        # Each in the place its action acted in (another account, or this one).
+        plan = self._acted_as(result) if groups else None
+        boundary = plan.boundary if plan is not None and self._acting_as is not None else None
+        external_id = self._store.team_settings(result.team).external_id or "" if plan and plan.places else ""
+        families: dict[tuple[FaultType, str | None], FaultFamily] = {}
+        for entry in (e for group in groups for e in group):
+            fault, step = entry.fault or result.fault, entry.step
+            if (fault, step) not in families:
+                place = plan.place_of(step, external_id) if plan is not None else None
+                families[fault, step] = self._family(fault, result.team, boundary, place)
 
         def undo(entry: JournalEntry) -> tuple[JournalEntry, str, Exception | None]:
             """The entry with the state it is left in, or with what went wrong."""
             fault = entry.fault or result.fault
             try:
                 with self._tracing.span(f"{fault.value} rollback", resource=entry.resource_id):
-                    restored = catalogue.spec(fault).rollback(families[fault], entry)
+                    restored = catalogue.spec(fault).rollback(families[fault, entry.step], entry)
             except Exception as err:
                 logger.exception(
                     "rollback of %s %s (run %s) failed", entry.action, entry.resource_id, result.id

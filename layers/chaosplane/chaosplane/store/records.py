@@ -86,6 +86,8 @@ class TargetRecord(Model):
     service = UnicodeAttribute(null=True)
     resource_ids = ListAttribute(of=UnicodeAttribute, null=True)
     webhook = JSONAttribute(null=True)  # no secret in it: those live in Secrets Manager
+    environment = UnicodeAttribute(null=True)  # another account of the team's (tenancy.Environment)
+    region = UnicodeAttribute(null=True)
     experiments = NumberAttribute(default=0)  # how many experiments use it: it cannot go from under them
     active_run = UnicodeAttribute(null=True)  # one run per target at a time
     by_scope = ByScope()

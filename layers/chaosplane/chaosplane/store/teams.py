@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -39,6 +40,9 @@ class Teams(StoreBase):
         return TeamSettings.model_validate((record.settings if record is not None else None) or {})
 
     def set_team_settings(self, team: str, settings: TeamSettings) -> TeamSettings:
+        """Store a team's settings; its ExternalId is the platform's, made once and kept."""
+        kept = self.team_settings(team).external_id or secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"external_id": kept})
         self._teams(team=team).update(actions=[self._teams.settings.set(settings.model_dump(mode="json"))])
         return settings
 

@@ -19,6 +19,7 @@ from chaosplane.wiring.telemetry import build_telemetry
 if TYPE_CHECKING:
     from chaosplane.faults.base import FaultFamily
     from chaosplane.kube import Clusters
+    from chaosplane.tenancy import Place
 
 Families = Callable[[FaultType], "FaultFamily"]
 
@@ -157,3 +158,33 @@ def team_identities(
             return made[team]
 
     return of_team
+
+
+def environment_identities(
+    clients: Clients, settings: Settings, clusters: Callable[[], Clusters] | None = None
+) -> Callable[[str, Place], Families]:
+    """The fault families of a team in one of its environments: the environment's role in its
+    account and Region, assumed with the team's ExternalId and the team as a session tag. Each
+    (team, environment, Region) gets its clients once; botocore refreshes their credentials
+    shortly before they expire, so one assumed session serves every run there."""
+    clusters = clusters or cluster_access(clients, settings)
+    made: dict[tuple[str, str, str, str, str], Families] = {}
+    lock = threading.Lock()
+
+    def in_place(team: str, place: Place) -> Families:
+        from chaosplane.tenancy import SESSION_TEAM_TAG
+
+        key = (team, place.environment.name, place.environment.role_arn, place.region, place.external_id)
+        with lock:
+            if key not in made:
+                assumed = clients.assuming(
+                    place.environment.role_arn,
+                    session_name=f"chaosplane-{team}-{place.environment.name}",
+                    tags={SESSION_TEAM_TAG: team},
+                    external_id=place.external_id or None,
+                    region=place.region,
+                )
+                made[key] = fault_families(assumed, settings, clusters)
+            return made[key]
+
+    return in_place

@@ -27,7 +27,7 @@ from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.tenancy import TEAM_TAG, PlatformSelf
 from chaosplane.wiring.clients import Clients
-from chaosplane.wiring.families import cluster_access, fault_families, team_identities
+from chaosplane.wiring.families import cluster_access, environment_identities, fault_families, team_identities
 from chaosplane.wiring.telemetry import build_telemetry
 from chaosplane.wiring.tracing import PowertoolsTracing
 
@@ -275,6 +275,7 @@ def build_runs(
         platform=platform_self(settings),
         acting_as=team_identities(clients, settings, clusters),
         fan_out=lever_fan_out(clients, settings.event_bus_name),
+        in_place=environment_identities(clients, settings, clusters),
     )
 
 
