@@ -345,30 +345,31 @@ def _patch_pagination() -> None:
 # and then writes, with nothing in between to stop a second request on another thread. Every lock
 # the platform takes (a run's locks, a schedule's claim, the notifications hold) is a conditional
 # write, so on the embedded AWS, with requests on many threads, two could both win. One lock over
-# moto's item operations makes each check-and-write one step, as it is on AWS. A read also hands
-# back a copy taken under the lock: moto's answer is its live item, turned into JSON after the
-# lock is released, while a write on another thread may be changing it ("dictionary changed size
-# during iteration" in a GetItem that overlapped an UpdateItem).
+# moto's item operations makes each check-and-write one step, as it is on AWS. Every operation also
+# hands back a copy taken under the lock, writes as much as reads: moto's answer is its live item
+# (UpdateItem's and PutItem's too), turned into JSON by moto's response after the lock is released,
+# while a write on another thread may be changing it ("dictionary changed size during iteration" in
+# Item.to_json: a GetItem that overlapped an UpdateItem, or the UpdateItem that releases the
+# notifications hold overlapping the one that takes it next). On AWS the service is another
+# process and answers with bytes; only the embedded one shares its items with its callers.
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 DYNAMODB_READS = ("get_item", "query", "scan", "batch_get_item", "transact_get_items")
 DYNAMODB_ITEM_OPERATIONS = DYNAMODB_WRITES + DYNAMODB_READS
 _dynamodb_items = threading.RLock()
 
 
-def _one_at_a_time(operation: Callable[..., Any], *, copy_answer: bool) -> Callable[..., Any]:
+def _one_at_a_time(operation: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(operation)
     def locked(*args: Any, **kwargs: Any) -> Any:
         with _dynamodb_items:
-            answer = operation(*args, **kwargs)
-            return copy.deepcopy(answer) if copy_answer else answer
+            return copy.deepcopy(operation(*args, **kwargs))
 
     return locked
 
 
 def _patch_dynamodb_atomic_writes() -> None:
     for name in DYNAMODB_ITEM_OPERATIONS:
-        original = getattr(DynamoDBBackend, name)
-        setattr(DynamoDBBackend, name, _one_at_a_time(original, copy_answer=name in DYNAMODB_READS))
+        setattr(DynamoDBBackend, name, _one_at_a_time(getattr(DynamoDBBackend, name)))
 
 
 PATCHED = (
