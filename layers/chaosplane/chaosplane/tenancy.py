@@ -105,7 +105,12 @@ class TeamSettings(BaseModel):
 
 
 class NoSuchEnvironment(ValueError):
-    """A target names an environment (or a Region of one) that its team does not have."""
+    """A target names an environment (or a Region of one) that its team does not have; `field`
+    is the target's field at fault."""
+
+    def __init__(self, message: str, field: str = "environment") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,7 @@ class Scope:
             )
         region = region or found.regions[0]
         if region not in found.regions:
-            raise NoSuchEnvironment(f"region {region} is not one of environment {environment}'s")
+            raise NoSuchEnvironment(f"region {region} is not one of environment {environment}'s", "region")
         return Place(found, region, self.settings.external_id or "")
 
     def outside(self, resource: Resource) -> Outside | None:

@@ -53,7 +53,7 @@ class Targets:
         try:
             Scope(team, settings=self._store.team_settings(team)).place(spec.environment, spec.region)
         except NoSuchEnvironment as err:
-            raise InvalidRequest(str(err), field="region" if "region" in str(err) else "environment") from err
+            raise InvalidRequest(str(err), field=err.field) from err
 
     def create(self, spec: TargetSpec, *, team: str) -> Target:
         self._check_place(spec, team)

@@ -570,7 +570,9 @@ class Lifecycle(RunsBase):
         # Each in the place its action acted in (another account, or this one).
         plan = self._acted_as(result) if groups else None
         boundary = plan.boundary if plan is not None and self._acting_as is not None else None
-        external_id = self._store.team_settings(result.team).external_id or "" if plan and plan.places else ""
+        external_id = ""
+        if plan is not None and plan.places:  # the team's settings are read only for a run elsewhere
+            external_id = self._store.team_settings(result.team).external_id or ""
         families: dict[tuple[FaultType, str | None], FaultFamily] = {}
         for entry in (e for group in groups for e in group):
             fault, step = entry.fault or result.fault, entry.step
