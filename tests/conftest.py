@@ -105,6 +105,22 @@ def real_prometheus(directory: Path, scraped: list[str]) -> Iterator[RealPrometh
         process.wait(timeout=30)
 
 
+def put_alarm(cloudwatch: Any, name: str, *, team: str | None = None, threshold: float = 1) -> str:
+    """An alarm on the Shop 5xx metric above `threshold`, tagged as `team`'s if given; its ARN."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="5xx",
+        Namespace="Shop",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=threshold,
+        ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": TEAM_TAG, "Value": team}] if team else [],
+    )
+    return str(cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"])
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll `check` until it returns something truthy; fail with a clear message at the deadline."""
     deadline = time.monotonic() + timeout
@@ -177,17 +193,7 @@ class Platform:
     def alarm(self, name: str, state: str = "OK", reason: str = "test", team: str | None = TEAM) -> None:
         """A CloudWatch alarm to use as a stop condition, in the given state, the `team`'s own."""
         cloudwatch = self.session.client("cloudwatch")
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName="5xx",
-            Namespace="Shop",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-            Tags=[{"Key": TEAM_TAG, "Value": team}] if team else [],
-        )
+        put_alarm(cloudwatch, name, team=team)
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
         # The state change goes to the guard as an event, on a thread of its own: let it be handled
         # now, as it would have been by the time anything else happens, not at some racing moment.

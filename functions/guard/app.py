@@ -22,7 +22,15 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     state = detail.get("state") or {}
     reason = str(state.get("reason", ""))
     tracer.put_annotation(key="alarm", value=alarm)
-    halted = runs.on_alarm(alarm, reason, _changed_at(state.get("timestamp")))
+    # An environment's alarm comes forwarded from its account, with that account and Region.
+    account, region = event.get("account"), event.get("region")
+    halted = runs.on_alarm(
+        alarm,
+        reason,
+        _changed_at(state.get("timestamp")),
+        account=str(account) if account else None,
+        region=str(region) if region else None,
+    )
     logger.info("guard", alarm=alarm, halted=halted)
     return {"alarm": alarm, "halted": halted}
 

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from chaosplane.auth import Role, mint_token
 from chaosplane.cli import app
 from chaosplane.tenancy import TEAM_TAG
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, put_alarm, wait_until
 from tests.e2e.test_local_runtime import CLI, Local, shut_down, start_local
 from tests.junit_schema import assert_valid_junit
 
@@ -103,17 +103,7 @@ class Env:
 
     def alarm(self, name: str, state: str = "OK", team: str = "demo") -> None:
         cloudwatch = self.aws("cloudwatch")
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName="5xx",
-            Namespace="Shop",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-            Tags=[{"Key": TEAM_TAG, "Value": team}],
-        )
+        put_alarm(cloudwatch, name, team=team)
         cloudwatch.set_alarm_state(
             AlarmName=name, StateValue=state, StateReason=f"set to {state} by the test"
         )

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chaosplane.local import emulation, lambda_patch
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, put_alarm, wait_until
 
 HANDLER = """
 class Boom(Exception):
@@ -212,22 +212,39 @@ def events_to_lambda(tmp_path: Path) -> Iterator[tuple[object, object]]:
 def test_an_alarm_state_change_reaches_a_lambda_target_as_aws_sends_it(events_to_lambda) -> None:
     session, recorder = events_to_lambda
     cloudwatch = session.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName="canary",
-        MetricName="m",
-        Namespace="n",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    put_alarm(cloudwatch, "canary")
     cloudwatch.set_alarm_state(AlarmName="canary", StateValue="ALARM", StateReason="boom")
     event = wait_until(lambda: recorder.EVENTS and recorder.EVENTS[-1], 10)
     assert event["source"] == "aws.cloudwatch" and event["detail-type"] == "CloudWatch Alarm State Change"
     assert event["detail"]["alarmName"] == "canary"
     assert event["detail"]["state"]["value"] == "ALARM" and event["detail"]["state"]["reason"] == "boom"
     assert event["detail"]["previousState"]["value"] == "OK"  # a new alarm starts OK in moto
+
+
+def test_an_alarm_forwarded_from_another_account_and_region_keeps_where_it_came_from(
+    events_to_lambda,
+) -> None:
+    session, recorder = events_to_lambda
+    found = session.client("sts").assume_role(
+        RoleArn="arn:aws:iam::222222222222:role/target", RoleSessionName="canary"
+    )["Credentials"]
+    elsewhere = boto3.session.Session(
+        aws_access_key_id=found["AccessKeyId"],
+        aws_secret_access_key=found["SecretAccessKey"],
+        aws_session_token=found["SessionToken"],
+        region_name="eu-west-1",
+    )
+    events = elsewhere.client("events")  # infra/target-account.yaml's ForwardAlarms rule
+    events.put_rule(Name="forward", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
+    platform_bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    events.put_targets(Rule="forward", Targets=[{"Id": "platform", "Arn": platform_bus}])
+    cloudwatch = elsewhere.client("cloudwatch")
+    arn = put_alarm(cloudwatch, "far")
+    cloudwatch.set_alarm_state(AlarmName="far", StateValue="ALARM", StateReason="far away")
+
+    event = wait_until(lambda: recorder.EVENTS and recorder.EVENTS[-1], 10)
+    assert (event["account"], event["region"], event["resources"]) == ("222222222222", "eu-west-1", [arn])
+    assert event["detail"]["alarmName"] == "far" and event["detail"]["state"]["reason"] == "far away"
 
 
 def test_a_stopped_execution_is_aborted_at_once_and_announced(events_to_lambda) -> None:

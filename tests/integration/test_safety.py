@@ -31,11 +31,9 @@ def test_an_alarm_going_off_mid_run_halts_it_through_the_event(platform: Platfor
     platform.alarm("unrelated")
     _, run = start_and_hold(platform, web, stop_conditions=["checkout-5xx"])
 
-    platform.session.client("cloudwatch").set_alarm_state(
-        AlarmName="unrelated", StateValue="ALARM", StateReason="not ours"
-    )
-    time.sleep(0.5)
-    assert platform.json("GET", f"/results/{run['result_id']}")["status"] == "running"
+    platform.alarm("unrelated", "ALARM", "not ours")  # returns once the guard has had the event
+    held = platform.json("GET", f"/results/{run['result_id']}")
+    assert held["status"] == "running" and not [e for e in held["timeline"] if e["step"] == "stop"]
 
     fired = time.monotonic()
     platform.session.client("cloudwatch").set_alarm_state(

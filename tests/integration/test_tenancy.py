@@ -3,15 +3,17 @@ resources of each, of neither, and of the platform itself."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from chaosplane.egress import Egress, Refused, check_url
+from chaosplane.local.template import ACCOUNT_ID
 from chaosplane.settings import load_settings
 from chaosplane.tenancy import SESSION_TEAM_TAG, Outside
 from chaosplane.wiring.clients import Clients
-from tests.conftest import Platform
+from tests.conftest import Platform, put_alarm, wait_until
 from tests.integration.test_cloud_faults import functions, reserved
 from tests.unit.test_egress import SSRF as EGRESS_SSRF
 
@@ -196,6 +198,12 @@ def test_every_ssrf_notation_is_refused_with_422_and_nothing_is_created(platform
 
 SECOND_ACCOUNT = "222222222222"
 STAGING_ROLE = f"arn:aws:iam::{SECOND_ACCOUNT}:role/chaosplane-target-chaosplane"  # infra/target-account.yaml
+STAGING = {
+    "name": "staging",
+    "account_id": SECOND_ACCOUNT,
+    "regions": ["eu-west-1"],
+    "role_arn": STAGING_ROLE,
+}
 
 
 def _second_account(platform: Platform, external_id: str, region: str = "eu-west-1") -> Any:
@@ -213,16 +221,23 @@ def _second_account(platform: Platform, external_id: str, region: str = "eu-west
     )
 
 
+def _far_instances(ec2: Any) -> list[str]:
+    """Two of red's instances (app=far) where `ec2` is: their ids, sorted."""
+    tags = [{"Key": "app", "Value": "far"}, {"Key": "chaosplane/team", "Value": "red"}]
+    made = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=2,
+        MaxCount=2,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    return sorted(i["InstanceId"] for i in made["Instances"])
+
+
 def test_a_team_s_run_faults_instances_in_its_other_account_and_region_and_only_there(
     platform: Platform,
 ) -> None:
     red, admin = _team(platform, "red"), platform.token(team="platform")
-    staging = {
-        "name": "staging",
-        "account_id": SECOND_ACCOUNT,
-        "regions": ["eu-west-1"],
-        "role_arn": STAGING_ROLE,
-    }
+    staging = STAGING
     # A platform admin gives red its staging account; the answer carries the ExternalId to trust.
     view = platform.json("PUT", "/teams/red", {"environments": [staging], "external_id": "mine"}, token=admin)
     external_id = view["external_id"]
@@ -232,14 +247,7 @@ def test_a_team_s_run_faults_instances_in_its_other_account_and_region_and_only_
         == external_id
     )
     ec2 = _second_account(platform, external_id).client("ec2")
-    tags = [{"Key": "app", "Value": "far"}, {"Key": "chaosplane/team", "Value": "red"}]
-    made = ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=2,
-        MaxCount=2,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-    )
-    far = sorted(i["InstanceId"] for i in made["Instances"])
+    far = _far_instances(ec2)
     near = platform.instances(2, {"app": "far"}, team="red")  # the same tags, in the platform's account
 
     # A target names an environment the team has, and one of its Regions...
@@ -273,3 +281,69 @@ def test_a_team_s_run_faults_instances_in_its_other_account_and_region_and_only_
     described = ec2.describe_instances(InstanceIds=far)["Reservations"]
     assert {i["State"]["Name"] for r in described for i in r["Instances"]} == {"running"}
     assert set(platform.states(near).values()) == {"running"}
+
+
+def test_a_stop_condition_in_the_team_s_other_account_halts_its_run_there_and_only_that_alarm_does(
+    platform: Platform,
+) -> None:
+    red, admin = _team(platform, "red"), platform.token(team="platform")
+    external_id = platform.json("PUT", "/teams/red", {"environments": [STAGING]}, token=admin)["external_id"]
+    staging = _second_account(platform, external_id)
+    # The target account's side (infra/target-account.yaml): its alarm changes go to the platform.
+    events = staging.client("events")
+    events.put_rule(
+        Name="forward-alarms",
+        EventPattern=json.dumps(
+            {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+        ),
+    )
+    platform_bus = f"arn:aws:events:us-east-1:{ACCOUNT_ID}:event-bus/default"
+    events.put_targets(Rule="forward-alarms", Targets=[{"Id": "platform", "Arn": platform_bus}])
+    cloudwatch = staging.client("cloudwatch")
+    # The platform account's alarm of that name has threshold 1.
+    far = put_alarm(cloudwatch, "shop-5xx", team="red", threshold=9)
+    put_alarm(cloudwatch, "blue-5xx", team="blue")
+    platform.alarm("shop-5xx", team="red")  # the same name in the platform's own account
+    ec2 = staging.client("ec2")
+    instances = _far_instances(ec2)
+    target = platform.json(
+        "POST",
+        "/targets",
+        {"name": "far", "type": "ec2-instances", "selector": "app=far", "environment": "staging"},
+        token=red,
+        expect=201,
+    )
+    body = {"name": "far", "type": "ec2-stop", "target": target["id"], "duration": 600, "selection": "ALL"}
+    # Another team's alarm there, and an alarm of an account that is none of red's, are refused.
+    for foreign in (far.replace("shop-5xx", "blue-5xx"), far.replace(SECOND_ACCOUNT, "333333333333")):
+        refused = platform.api("POST", "/experiments", {**body, "stop_conditions": [foreign]}, token=red)
+        assert refused.status_code == 422 and foreign in refused.get_json()["message"], refused.get_json()
+    experiment = platform.json(
+        "POST", "/experiments", {**body, "stop_conditions": [far]}, token=red, expect=201
+    )
+    preview = platform.json("POST", f"/experiments/{experiment['id']}/preview", token=red)
+    assert [(s["alarm"], s["state"]) for s in preview["stop_conditions"]] == [(far, "OK")]
+
+    run = platform.json("POST", f"/experiments/{experiment['id']}/run", token=red, expect=202)
+    in_force = f"/results/{run['result_id']}"
+    wait_until(
+        lambda: any(e["step"] == "observe" for e in platform.json("GET", in_force, token=red)["timeline"])
+    )
+    # The platform account's alarm of the same name is not this run's stop condition.
+    platform.alarm("shop-5xx", "ALARM", team="red")  # returns once the guard has had the event
+    held = platform.json("GET", in_force, token=red)
+    assert held["status"] == "running" and not [e for e in held["timeline"] if e["step"] == "stop"], held
+    # The environment's own alarm halts it, forwarded from its account and Region.
+    cloudwatch.set_alarm_state(
+        AlarmName="shop-5xx", StateValue="ALARM", StateReason="Threshold Crossed: 12 > 9"
+    )
+    result = platform.wait_for_result(run["result_id"], timeout=30, token=red)
+    assert result["status"] == "stopped" and result["stop_kind"] == "alarm", result
+    assert "Threshold Crossed: 12 > 9" in result["error"]
+    described = ec2.describe_instances(InstanceIds=instances)["Reservations"]
+    assert {i["State"]["Name"] for r in described for i in r["Instances"]} == {"running"}
+    states = platform.json("GET", f"/results/{run['result_id']}/stop-conditions", token=red)
+    assert [(s["alarm"], s["state"]) for s in states] == [(far, "ALARM")]
+    # Its chart is of the environment's alarm, read there.
+    (series,) = platform.json("GET", f"/results/{run['result_id']}/metrics", token=red)["series"]
+    assert (series["alarm"], series["threshold"], series["state"]) == (far, 9.0, "ALARM"), series

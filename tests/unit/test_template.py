@@ -263,7 +263,15 @@ def test_a_target_account_s_role_changes_what_the_team_role_does_and_trusts_only
         return json.dumps(statements, sort_keys=True).replace("${AWS::Region}", "*")
 
     # The same statements, for every Region of the environment: a change only of the team's own.
-    assert without_region(_statements(target["Policies"])) == without_region(_statements(team["Policies"]))
+    changes = [p for p in target["Policies"] if p["PolicyName"] == "within-the-team-s-tag"]
+    assert without_region(_statements(changes)) == without_region(_statements(team["Policies"]))
+    # Besides, it reads the account's alarms (the team's stop conditions there), and changes none.
+    reads = [p for p in target["Policies"] if p not in changes]
+    assert {a for s in _statements(reads) for a in s["Action"]} == {
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:ListTagsForResource",
+        "cloudwatch:GetMetricData",
+    }
     (trust,) = target["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"]["StringEquals"] == {
         "sts:ExternalId": {"Ref": "ExternalId"},

@@ -13,6 +13,7 @@ from chaosplane.errors import PolicyRefused, PreflightFailed
 from chaosplane.faults.base import Resource
 from chaosplane.models import FaultType
 from chaosplane.runs import Runs
+from chaosplane.runs.checks import AlarmRef, AlarmState, alarms_of, metrics_of, unfound_alarms
 from chaosplane.settings import Settings
 from chaosplane.tenancy import (
     SESSION_TEAM_TAG,
@@ -26,7 +27,7 @@ from chaosplane.tenancy import (
     Scope,
     TeamSettings,
 )
-from chaosplane.wiring.families import environment_identities, team_identities
+from chaosplane.wiring.families import environment_clients, environment_identities, team_identities
 from tests.fakes.clock import FakeClock
 from tests.fakes.families import FakeInstances
 from tests.fakes.store import InMemoryStore
@@ -249,7 +250,11 @@ def test_an_environment_s_role_is_assumed_with_the_team_s_external_id_and_sessio
         | {"aws_region": "us-east-1"}
     )
     own = _Clients("own")
-    in_place = environment_identities(own, settings, clusters=lambda: None)  # type: ignore[arg-type]
+    in_place = environment_identities(
+        environment_clients(own),  # type: ignore[arg-type]
+        settings,
+        clusters=lambda: None,  # type: ignore[arg-type,return-value]
+    )
     west, central = Place(STAGING, "eu-west-1", "ext-red"), Place(STAGING, "eu-central-1", "ext-red")
     assert in_place("red", west)(FaultType.EC2_STOP)._ec2 == "chaosplane-red-staging-ec2"
     in_place("red", west)(FaultType.EC2_REBOOT)
@@ -308,3 +313,137 @@ def test_a_run_in_an_environment_acts_and_rolls_back_there_even_once_the_environ
     # A new run of it is refused: it is never run in the platform's own account instead.
     with pytest.raises(PreflightFailed, match="team red has no environment staging"):
         runs.prepare(None, runs.start(experiment.id, team="red").id)
+
+
+# -- an environment's alarms: stop conditions by ARN, read there and halting only there -------------
+
+HOME = PlatformSelf(stack_name="chaosplane", account_id="111111111111", region="us-east-1")
+FAR = "arn:aws:cloudwatch:eu-west-1:222222222222:alarm:shop-5xx"  # STAGING's, in one of its Regions
+
+
+def test_an_alarm_reference_is_a_name_or_an_arn_s_account_region_and_name() -> None:
+    assert AlarmRef.of("shop-5xx") == AlarmRef("shop-5xx")
+    assert AlarmRef.of(FAR) == AlarmRef("shop-5xx", "222222222222", "eu-west-1")
+    assert AlarmRef.of("arn:aws-cn:cloudwatch:cn-north-1:333333333333:alarm:a:b") == AlarmRef(
+        "a:b", "333333333333", "cn-north-1"
+    )
+
+
+class _Alarms:
+    """CloudWatch of each account and Region: alarms by name, and who asked for which."""
+
+    def __init__(self) -> None:
+        self.where: dict[tuple[str, str], dict[str, AlarmState]] = {}
+        self.asked: list[tuple[str, str, list[str]]] = []
+
+    def reader(self, account: str, region: str) -> Callable[[list[str]], dict[str, AlarmState]]:
+        def read(names: list[str]) -> dict[str, AlarmState]:
+            self.asked.append((account, region, names))
+            alarms = self.where.get((account, region), {})
+            return {n: alarms[n] for n in names if n in alarms}
+
+        return read
+
+
+def test_a_team_reads_its_environments_alarms_there_by_arn_and_nobody_else_s() -> None:
+    cloudwatch = _Alarms()
+    red = AlarmState("OK", team="red")
+    cloudwatch.where[("111111111111", "us-east-1")] = {
+        "shop-5xx": red,
+        "blue-5xx": AlarmState("OK", team="blue"),
+    }
+    cloudwatch.where[("222222222222", "eu-west-1")] = {"shop-5xx": AlarmState("ALARM", "far", team="red")}
+    cloudwatch.where[("222222222222", "us-west-2")] = {"shop-5xx": red}  # not one of its Regions
+    cloudwatch.where[("333333333333", "eu-west-1")] = {"shop-5xx": red}  # not one of its accounts
+    scope = Scope("red", Boundary.TAG, HOME, TeamSettings(environments=[STAGING], external_id="ext"))
+    read_in: list[tuple[str, str, str]] = []
+
+    def in_place(team: str, place: Place) -> Callable[[list[str]], dict[str, AlarmState]]:
+        read_in.append((team, place.environment.name, place.external_id))
+        return cloudwatch.reader(place.environment.account_id, place.region)
+
+    here = "arn:aws:cloudwatch:us-east-1:111111111111:alarm:shop-5xx"
+    other_region = FAR.replace("eu-west-1", "us-west-2")
+    elsewhere = FAR.replace("222222222222", "333333333333")
+    references = ["shop-5xx", here, FAR, other_region, elsewhere, "blue-5xx"]
+    read = alarms_of(scope, cloudwatch.reader("111111111111", "us-east-1"), in_place)
+    assert read is not None
+
+    found = read(references)
+
+    assert found == {"shop-5xx": red, here: red, FAR: AlarmState("ALARM", "far", team="red")}
+    assert read_in == [("red", "staging", "ext")]  # as the team, with its ExternalId
+    assert sorted(cloudwatch.asked) == [  # one read where each is, by name; none anywhere else
+        ("111111111111", "us-east-1", ["shop-5xx", "blue-5xx"]),
+        ("222222222222", "eu-west-1", ["shop-5xx"]),
+    ]
+    # The same answer as missing ones, in every check of a run's alarms.
+    assert unfound_alarms(references, read) == [
+        f"alarm {other_region} does not exist",
+        f"alarm {elsewhere} does not exist",
+        "alarm blue-5xx does not exist",
+    ]
+    # A component that reads no other account finds none of them.
+    assert set(alarms_of(scope, cloudwatch.reader("111111111111", "us-east-1"))([FAR, "shop-5xx"])) == {  # type: ignore[misc]
+        "shop-5xx"
+    }
+
+
+def test_the_metrics_of_a_team_s_stop_conditions_are_read_where_each_alarm_is() -> None:
+    scope = Scope("red", Boundary.TAG, HOME, TeamSettings(environments=[STAGING], external_id="ext"))
+
+    def reader(where: str) -> Any:
+        def read(names: list[str], start: Any, end: Any) -> list[dict[str, Any]]:
+            return [{"alarm": n, "timestamps": ["t"], "values": [1.0], "label": where} for n in names]
+
+        return read
+
+    read = metrics_of(scope, reader("home"), lambda team, place: reader(place.region))
+    elsewhere = FAR.replace("222222222222", "333333333333")
+
+    series = read(["shop-5xx", FAR, elsewhere], None, None)  # type: ignore[arg-type]
+
+    assert [(s["alarm"], s.get("label"), s["values"]) for s in series] == [
+        ("shop-5xx", "home", [1.0]),
+        (FAR, "eu-west-1", [1.0]),
+        (elsewhere, None, []),  # no account of the team's: nothing read, and said so
+    ]
+    assert series[2]["note"] == "alarm not found"
+
+
+@pytest.mark.parametrize(
+    ("account", "region", "halts"),
+    [
+        ("222222222222", "eu-west-1", {"by-arn"}),  # forwarded from the environment
+        ("111111111111", "us-east-1", {"by-name"}),  # the platform's own
+        ("333333333333", "eu-west-1", set()),  # a same-named alarm of someone else's account
+        (None, None, {"by-name", "by-arn"}),  # an event that does not say where (older guards)
+    ],
+)
+def test_an_alarm_event_halts_the_runs_that_name_that_alarm_where_it_is(
+    account: str | None, region: str | None, halts: set[str]
+) -> None:
+    store = InMemoryStore(FakeClock())
+    family = FakeInstances()
+    family.add(2)
+    workflow = FakeWorkflow()
+    settings = TeamSettings(environments=[STAGING], external_id="ext")
+    runs = Runs(
+        store,
+        lambda fault: family,
+        start_workflow=workflow.start,
+        send_halt=workflow.halt,
+        alarms=lambda names: {n: AlarmState("OK", team="red") for n in names},
+        alarms_in=lambda team, place: lambda names: {n: AlarmState("OK", team="red") for n in names},
+        platform=HOME,
+    )
+    store.settings["red"] = settings
+    store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100})
+    started = {  # a target each: one run at a time holds a target
+        name: runs.start(store.add_experiment(store.add_target(), stop_conditions=[alarm]).id, team="red").id
+        for name, alarm in (("by-name", "shop-5xx"), ("by-arn", FAR))
+    }
+
+    halted = runs.on_alarm("shop-5xx", "Threshold Crossed", account=account, region=region)
+
+    assert set(halted) == {started[name] for name in halts}

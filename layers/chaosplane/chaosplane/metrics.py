@@ -44,7 +44,7 @@ def series_for(result: ExperimentResult, read: MetricReader, now: datetime) -> d
     fault_start, fault_end = fault_window(result, now)
     start = begin - MARGIN
     end = min(now, (result.end_time or now) + MARGIN)
-    names = [ref.split(":alarm:", 1)[-1] for ref in result.stop_conditions]
+    names = list(result.stop_conditions)  # names or ARNs: the team's reader knows where each is
     ended = result.end_time if result.status.is_final else None
     complete_at = ended + MARGIN + SETTLE if ended else None
     return {

@@ -470,22 +470,21 @@ def check_phase(
 
 class ProbeReaders:
     """The `Readers` port over real clients, each made when a probe first needs it: an HTTP
-    session, CloudWatch (metrics, and alarms through `alarms`), Kubernetes clients by cluster
-    name, and AWS credentials for Amazon Managed Prometheus."""
+    session, CloudWatch metrics, Kubernetes clients by cluster name, and AWS credentials for
+    Amazon Managed Prometheus. Alarm probes are read as their team sees its alarms
+    (`TeamReaders`): by name or ARN, in the team's environments, within its boundary."""
 
     def __init__(
         self,
         *,
         session: Callable[[], Any],
         cloudwatch: Callable[[], Any] | None = None,
-        alarms: Callable[[list[str]], Mapping[str, Any]] | None = None,
         kubernetes: Callable[[str], Any] | None = None,
         credentials: Callable[[], Any] | None = None,
         clock: Callable[[], datetime],
     ) -> None:
         self._session = session
         self._cloudwatch = cloudwatch
-        self._alarms = alarms
         self._kubernetes = kubernetes
         self._credentials = credentials
         self._clock = clock
@@ -498,13 +497,6 @@ class ProbeReaders:
             return observe_prometheus(probe, self._session(), signing)
         if isinstance(probe, CloudWatchMetricProbe):
             return observe_cloudwatch_metric(probe, self._needs(self._cloudwatch, probe)(), self._clock())
-        if isinstance(probe, CloudWatchAlarmProbe):
-            alarm = probe.alarm.rsplit(":alarm:", 1)[-1]
-            states = self._needs(self._alarms, probe)([alarm])
-            if alarm not in states:
-                return Observation(False, None, f"alarm {alarm} does not exist")
-            state = str(states[alarm].state)
-            return Observation(state != "ALARM", None, f"{alarm} is {state}")
         if isinstance(probe, KubernetesProbe):
             from kubernetes import client as k8s
 
@@ -517,6 +509,26 @@ class ProbeReaders:
         if reader is None:
             raise RuntimeError(f"this component cannot read {probe.__class__.__name__} probes")
         return reader
+
+
+class TeamReaders:
+    """`readers`, with a team's alarm probes read through the team's alarms (by the reference the
+    probe names: chaosplane.runs.checks.alarms_of)."""
+
+    def __init__(self, readers: Readers, alarms: Callable[[list[str]], Mapping[str, Any]] | None) -> None:
+        self._readers = readers
+        self._alarms = alarms
+
+    def observe(self, probe: _Probe) -> Observation:
+        if not isinstance(probe, CloudWatchAlarmProbe):
+            return self._readers.observe(probe)
+        if self._alarms is None:
+            raise RuntimeError("this component cannot read CloudWatch alarms")
+        states = self._alarms([probe.alarm])
+        if probe.alarm not in states:
+            return Observation(False, None, f"alarm {probe.alarm} does not exist")
+        state = str(states[probe.alarm].state)
+        return Observation(state != "ALARM", None, f"{probe.alarm} is {state}")
 
 
 # -- readers: HTTP and Prometheus -------------------------------------------------------------------

@@ -68,6 +68,8 @@ class Settings(BaseModel):
     # or ARNs named outright (comma-separated).
     stack_name: str = ""
     platform_resources: str = ""
+    # The platform's own account: an alarm is named by its name here, by its ARN anywhere else.
+    platform_account_id: str = ""
     # The role a tag-boundary team's runs act as, with the team as a session tag (the executor's).
     team_fault_role_arn: str | None = None
     # Where people get a token (an OIDC issuer's sign-in page): the dashboard's sign-in page links it.

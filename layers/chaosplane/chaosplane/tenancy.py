@@ -137,6 +137,16 @@ class PlatformSelf:
 
     stack_name: str = ""
     ids: frozenset[str] = frozenset()
+    # Where the platform is: an alarm named without an ARN is this account's, in this Region
+    # ("": not known, as in tests that build runs without a deployment).
+    account_id: str = ""
+    region: str = ""
+
+    def is_home(self, account: str, region: str) -> bool:
+        """Whether an ARN's account and Region are the platform's own."""
+        return (not self.account_id or account == self.account_id) and (
+            not self.region or region == self.region
+        )
 
     def owns(self, resource: Resource) -> bool:
         if self.stack_name and resource.labels.get(STACK_TAG) == self.stack_name:
@@ -174,6 +184,14 @@ class Scope:
         if region not in found.regions:
             raise NoSuchEnvironment(f"region {region} is not one of environment {environment}'s", "region")
         return Place(found, region, self.settings.external_id or "")
+
+    def place_of(self, account: str, region: str) -> Place | None:
+        """The team's environment in `account` that has `region` (None: none of its environments
+        is there), as for an alarm ARN of that account and Region."""
+        for environment in self.settings.environments:
+            if environment.account_id == account and region in environment.regions:
+                return Place(environment, region, self.settings.external_id or "")
+        return None
 
     def outside(self, resource: Resource) -> Outside | None:
         """Why `resource` is not this team's to act on (None: it is)."""

@@ -3,7 +3,10 @@
 1. CloudWatch: an alarm that changes state (`set_alarm_state`) emits the "CloudWatch Alarm State
    Change" event to the default EventBridge bus, as AWS does. moto only stores the new state.
 2. EventBridge: rules deliver to Lambda targets by invoking the function asynchronously, as AWS
-   does. moto raises NotImplementedError for Lambda targets.
+   does. moto raises NotImplementedError for Lambda targets. A rule whose target is another
+   account's or Region's bus (an environment's alarms, forwarded to the platform) delivers the
+   event as it was, with the account, Region and resources it came from, as AWS does; moto puts a
+   new event there, as if the receiving account had sent it.
 3. Step Functions: `stop_execution` makes the execution ABORTED at once (moto leaves it RUNNING
    while a task waits), and every execution that ends emits "Step Functions Execution Status
    Change", as AWS does. moto emits nothing.
@@ -129,13 +132,24 @@ def _patch_lambda_targets() -> None:
         for target in lambdas:
             payload = json.loads(target["Input"]) if "Input" in target else original_event
             _invoke_async(target["Arn"], payload)
-        others = [t for t in self.targets if t not in lambdas]
+        buses = [t for t in self.targets if ":event-bus/" in t["Arn"]]
+        for target in buses:
+            _forward(target["Arn"], original_event)
+        others = [t for t in self.targets if t not in lambdas and t not in buses]
         if others:
             view = copy.copy(self)  # the same rule, with only the targets moto can deliver to
             view.targets = others
             original(view, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def _forward(bus_arn: str, event: Any) -> None:
+    """The event, unchanged, to the rules of the bus `bus_arn` (of any account and Region)."""
+    arn = parse_arn(bus_arn)
+    bus = events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(copy.deepcopy(event))
 
 
 def _execution_event(execution: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from chaosplane.parallel import CHANGES_AT_ONCE
 from chaosplane.plans import RunPlan, StepPlans, no_longer_eligible, over_policy
 from chaosplane.ports import Clock, RunStore
 from chaosplane.probes import Readers
-from chaosplane.runs.checks import AlarmReader, alarms_of
+from chaosplane.runs.checks import AlarmReader, AlarmsIn, MetricsIn, alarms_of, metrics_of
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
 from chaosplane.telemetry import Metric, NoTelemetry, Telemetry, emit_safely
@@ -76,7 +76,11 @@ class RunsBase:
         acting_as: Callable[[str], Callable[[FaultType], FaultFamily]] | None = None,
         fan_out: Callable[[str, str], None] | None = None,
         in_place: Callable[[str, Place], Callable[[FaultType], FaultFamily]] | None = None,
+        alarms_in: AlarmsIn | None = None,
+        metrics_in: MetricsIn | None = None,
     ) -> None:
+        self._alarms_in = alarms_in  # alarms and metrics of a team's environment, read there
+        self._metrics_in = metrics_in
         self._in_place = in_place  # the families acting in another account (team, environment)
         self._fan_out = fan_out  # puts an engaged emergency stop on the bus, for the executor
         self._store = store
@@ -154,9 +158,18 @@ class RunsBase:
         settings = self._store.team_settings(team)
         return Scope(team, settings.boundary, self._platform, settings)
 
-    def _alarms_of(self, team: str) -> AlarmReader | None:
-        """The alarm reader as the team may use it (chaosplane.runs.checks.alarms_of)."""
-        return alarms_of(self._scope(team), self._alarms) if self._alarms is not None else None
+    def _alarms_of(self, team: str, scope: Scope | None = None) -> AlarmReader | None:
+        """The alarm reader as the team may use it, by name or ARN (chaosplane.runs.checks.alarms_of);
+        `scope`, if it was read already."""
+        if self._alarms is None:
+            return None
+        return alarms_of(scope or self._scope(team), self._alarms, self._alarms_in)
+
+    def _metrics_of(self, team: str) -> MetricReader | None:
+        """The stop conditions' metric reader as the team may use it, by name or ARN."""
+        if self._metrics is None:
+            return None
+        return metrics_of(self._scope(team), self._metrics, self._metrics_in)
 
     def _resolve(
         self,
@@ -287,7 +300,8 @@ class RunsBase:
         if self._metrics is None or not result.stop_conditions:
             return None
         try:
-            return series_for(result, self._metrics, result.end_time or self._clock())
+            read = metrics_of(self._scope(result.team), self._metrics, self._metrics_in)
+            return series_for(result, read, result.end_time or self._clock())
         except Exception:
             logger.exception("stop-condition metrics could not be read for %s", result.id)
             return None

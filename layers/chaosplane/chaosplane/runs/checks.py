@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from chaosplane.errors import InvalidRequest
 from chaosplane.faults import catalogue
 from chaosplane.graph import ExperimentGraph, filter_problems
+from chaosplane.metrics import MetricReader
 from chaosplane.models import FaultType, Target
 from chaosplane.safety import InsufficientData
-from chaosplane.tenancy import Boundary, Scope
+from chaosplane.tenancy import Boundary, Place, PlatformSelf, Scope
 
 
 @dataclass(frozen=True)
@@ -21,29 +24,113 @@ class AlarmState:
 
 
 AlarmReader = Callable[[list[str]], dict[str, AlarmState]]
+"""Alarms' states by name, in one account and Region (CloudWatch's view); or, as a team sees them
+(`alarms_of`), by the reference the team wrote: a name (the platform's account and Region) or
+an ARN (there, if that is the platform's or one of the team's environments)."""
+AlarmsIn = Callable[[str, Place], AlarmReader]
+"""The alarm reader of a team's environment: the environment's role, in one of its Regions."""
 
 
-def alarms_of(scope: Scope, read: AlarmReader | None) -> AlarmReader | None:
-    """`read` as the team sees CloudWatch: within a tag boundary, an alarm not tagged as the team's
-    is not found (its state and its metric are another team's; whose it is, is not said)."""
-    if read is None or scope.boundary is Boundary.ACCOUNT:
-        return read
+@dataclass(frozen=True)
+class AlarmRef:
+    """Where a stop condition's alarm is: its name, and the account and Region of an ARN (None
+    for a bare name: the platform's own)."""
 
-    def of_the_team(names: list[str]) -> dict[str, AlarmState]:
-        return {name: state for name, state in read(names).items() if state.team == scope.team}
+    name: str
+    account: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def of(cls, reference: str) -> AlarmRef:
+        head, arn, name = reference.partition(":alarm:")
+        parts = head.split(":")  # arn, partition, cloudwatch, region, account
+        if arn and len(parts) == 5 and parts[0] == "arn":
+            return cls(name, parts[4], parts[3])
+        return cls(reference)
+
+    def is_at(self, name: str, account: str | None, region: str | None, platform: PlatformSelf) -> bool:
+        """Whether this is the alarm `name` of `account` and `region` (an event's; None: not said)."""
+        if name != self.name:
+            return False
+        if self.account is None:  # a bare name: the platform's account and Region
+            return account is None or platform.is_home(account, region or "")
+        return account in (None, self.account) and region in (None, self.region)
+
+
+def by_place(scope: Scope, references: list[str]) -> list[tuple[Place | None, dict[str, str]]]:
+    """The references (names or ARNs) grouped by where the team reads them, each group's by
+    reference to alarm name: None for the platform's account and Region, or one of the team's
+    environments. An ARN of anywhere else is in no group: the team has no alarm there."""
+    groups: dict[tuple[str, str] | None, tuple[Place | None, dict[str, str]]] = {}
+    for reference in dict.fromkeys(references):
+        where = AlarmRef.of(reference)
+        place: Place | None = None
+        arn = (where.account, where.region or "") if where.account is not None else None
+        if arn is not None and not scope.platform.is_home(*arn):
+            place = scope.place_of(*arn)
+            if place is None:
+                continue
+        key = (place.environment.name, place.region) if place is not None else None
+        groups.setdefault(key, (place, {}))[1][reference] = where.name
+    return list(groups.values())
+
+
+def alarms_of(scope: Scope, read: AlarmReader | None, read_in: AlarmsIn | None = None) -> AlarmReader | None:
+    """`read` as the team sees CloudWatch, by reference: its environments' alarms read there
+    (`read_in`), and, within a tag boundary, an alarm not tagged as the team's not found (its
+    state and its metric are another team's; whose it is, is not said)."""
+    if read is None:
+        return None
+
+    def of_the_team(references: list[str]) -> dict[str, AlarmState]:
+        found: dict[str, AlarmState] = {}
+        for place, names in by_place(scope, references):
+            reader = read if place is None else read_in(scope.team, place) if read_in else None
+            if reader is None:
+                continue  # this component reads no other account's alarms
+            states = reader(list(dict.fromkeys(names.values())))
+            for reference, name in names.items():
+                state = states.get(name)
+                if state is not None and (scope.boundary is Boundary.ACCOUNT or state.team == scope.team):
+                    found[reference] = state
+        return found
+
+    return of_the_team
+
+
+MetricsIn = Callable[[str, Place], MetricReader]
+"""The metric reader of a team's environment, as `AlarmsIn` is its alarm reader."""
+
+
+def metrics_of(scope: Scope, read: MetricReader, read_in: MetricsIn | None = None) -> MetricReader:
+    """`read` over the team's stop conditions by reference (as `alarms_of`), each series named by
+    its reference; an alarm the team has no way to read is a series with no points and a note."""
+
+    def of_the_team(references: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for place, names in by_place(scope, references):
+            reader = read if place is None else read_in(scope.team, place) if read_in else None
+            if reader is None:
+                continue
+            series = {s["alarm"]: s for s in reader(list(dict.fromkeys(names.values())), start, end)}
+            for reference, name in names.items():
+                if name in series:
+                    found[reference] = {**series[name], "alarm": reference}
+        unread = {"timestamps": [], "values": [], "note": "alarm not found"}
+        return [found.get(ref) or {"alarm": ref, **unread} for ref in dict.fromkeys(references)]
 
     return of_the_team
 
 
 def unfound_alarms(alarms: list[str], read: AlarmReader | None) -> list[str]:
-    """Why a run may not start, for each alarm (name or ARN) `read` does not find."""
-    names = list(dict.fromkeys(alarm_name(ref) for ref in alarms))
-    if not names:
+    """Why a run may not start, for each alarm (name or ARN) the team's `read` does not find."""
+    references = list(dict.fromkeys(alarms))
+    if not references:
         return []
     if read is None:
         return ["alarms cannot be checked by this component"]
-    found = read(names)
-    return [f"alarm {name} does not exist" for name in names if name not in found]
+    found = read(references)
+    return [f"alarm {ref} does not exist" for ref in references if ref not in found]
 
 
 def alarm_name(reference: str) -> str:
@@ -54,8 +141,9 @@ def alarm_name(reference: str) -> str:
 def preflight(
     stop_conditions: list[str], read: AlarmReader | None, insufficient: InsufficientData
 ) -> tuple[dict[str, AlarmState], list[str]]:
-    """The stop conditions' states, and the reasons a run may not start now (none: it may)."""
-    names = [alarm_name(ref) for ref in stop_conditions]
+    """The stop conditions' states as the team's `read` finds them, by reference, and the reasons
+    a run may not start now (none: it may)."""
+    names = list(stop_conditions)
     if not names:
         return {}, []
     if read is None:

@@ -13,7 +13,7 @@ from chaosplane.events import EventStatus
 from chaosplane.graph import ExperimentGraph
 from chaosplane.models import ExperimentResult, Lever, RunStatus, StopKind
 from chaosplane.plans import refusal_to_start
-from chaosplane.runs.checks import alarm_name, preflight
+from chaosplane.runs.checks import AlarmRef, preflight
 from chaosplane.runs.lifecycle import Lifecycle
 from chaosplane.safety import ALL_TEAMS_LEVER, InsufficientData
 from chaosplane.steps import Recovered
@@ -122,8 +122,18 @@ class Control(Lifecycle):
 
     # -- safety: the guard, the sweeper, the emergency stop ---------------------------------------
 
-    def on_alarm(self, alarm: str, reason: str, changed_at: datetime | None = None) -> list[str]:
-        """An alarm went into ALARM (at `changed_at`): halt every run in progress that names it.
+    def on_alarm(
+        self,
+        alarm: str,
+        reason: str,
+        changed_at: datetime | None = None,
+        *,
+        account: str | None = None,
+        region: str | None = None,
+    ) -> list[str]:
+        """An alarm of `account` and `region` (the event's; an environment's alarms are forwarded
+        to the platform's bus with their own) went into ALARM at `changed_at`: halt every run in
+        progress that names it, by its name if it is the platform's, or by its ARN.
 
         A run still pending that was requested after the change is left alone: its Prepare has yet
         to check the stop conditions, finds this one in ALARM and refuses the run with nothing
@@ -132,7 +142,10 @@ class Control(Lifecycle):
         """
         halted = []
         for run in self._store.active_runs():
-            if run.status.is_final or alarm not in {alarm_name(ref) for ref in run.stop_conditions}:
+            named = any(
+                AlarmRef.of(ref).is_at(alarm, account, region, self._platform) for ref in run.stop_conditions
+            )
+            if run.status.is_final or not named:
                 continue
             if changed_at is not None and run.status is RunStatus.PENDING and run.created_at > changed_at:
                 continue
@@ -269,7 +282,7 @@ class Control(Lifecycle):
                 self.halt(run.id, f"emergency stop engaged by {lever.engaged_by}", StopKind.EMERGENCY)
                 return "halted"
             if run.status is RunStatus.RUNNING:
-                states, _ = preflight(run.stop_conditions, self._alarms, InsufficientData.ALLOW)
+                states, _ = preflight(run.stop_conditions, self._alarms_of(run.team), InsufficientData.ALLOW)
                 firing = [name for name, st in states.items() if st.state == "ALARM"]
                 if firing:
                     why = f"stop condition {firing[0]} is in ALARM (sweeper): {states[firing[0]].reason}"

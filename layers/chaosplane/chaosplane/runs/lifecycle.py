@@ -54,7 +54,14 @@ from chaosplane.models import (
 )
 from chaosplane.parallel import each_in_order
 from chaosplane.plans import RunPlan
-from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes, probe_alarms
+from chaosplane.probes import (
+    CloudWatchAlarmProbe,
+    Readers,
+    TeamReaders,
+    check_phase,
+    parse_probes,
+    probe_alarms,
+)
 from chaosplane.probes import verdict as probe_verdict
 from chaosplane.runs.base import RunsBase, named_outside
 from chaosplane.runs.checks import (
@@ -283,7 +290,10 @@ class Lifecycle(RunsBase):
         if self._probes is None:
             raise RuntimeError("this component cannot ask probes")
         failed_before = {name for name, r in records.items() if r.failed_in is not None}
-        check = check_phase(probes, records, self._probes, phase, self._clock)
+        readers: Readers = self._probes
+        if any(isinstance(p, CloudWatchAlarmProbe) for p in probes):  # one read of the team's settings
+            readers = TeamReaders(self._probes, self._alarms_of(result.team))
+        check = check_phase(probes, records, readers, phase, self._clock)
         newly = [name for name in check.failed if name not in failed_before]
         lines = [
             ("probe", f"{name} failed {phase.value} the faults: {_last_detail(records[name], phase)}")
@@ -353,7 +363,7 @@ class Lifecycle(RunsBase):
         if read is None:
             raise RuntimeError("this component cannot read CloudWatch alarms")
         wanted = set(action.parameters["states"])
-        names = [alarm_name(ref) for ref in action.parameters["alarms"]]
+        names = list(action.parameters["alarms"])
         states = read(names)
         wrong = [
             f"{n} is {states[n].state if n in states else 'MISSING'}"

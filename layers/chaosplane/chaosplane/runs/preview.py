@@ -12,7 +12,7 @@ from chaosplane.metrics import READ_AGAIN_UNTIL, loses_points, series_for
 from chaosplane.models import FaultType
 from chaosplane.plans import Preview, RunPlan
 from chaosplane.runs.base import RunsBase
-from chaosplane.runs.checks import alarm_name, check_graph_fits, preflight
+from chaosplane.runs.checks import check_graph_fits, preflight
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,7 @@ class Previews(RunsBase):
             plan.refusals + problems + ([f"the emergency stop is engaged ({lever.team})"] if lever else [])
         )
         stop_conditions = [
-            StopConditionState(
-                alarm=alarm_name(ref),
-                state=states[alarm_name(ref)].state if alarm_name(ref) in states else "MISSING",
-            )
+            StopConditionState(alarm=ref, state=states[ref].state if ref in states else "MISSING")
             for ref in experiment.stop_conditions
         ]
         return Preview.of(
@@ -63,7 +60,7 @@ class Previews(RunsBase):
     def stop_condition_states(self, result_id: str, *, team: str) -> list[dict[str, str]]:
         """The current state of a run's stop conditions, for people and pipelines watching it."""
         result = self._store.get_result(result_id, team=team)
-        names = [alarm_name(ref) for ref in result.stop_conditions]
+        names = list(result.stop_conditions)
         read = self._alarms_of(team)
         states = read(names) if names and read is not None else {}
         return [
@@ -88,9 +85,10 @@ class Previews(RunsBase):
         now = self._clock()
         if isinstance(kept, dict) and result.end_time and now >= result.end_time + READ_AGAIN_UNTIL:
             return {**kept, "complete": True}  # too late to read again: what was kept is what there is
-        if self._metrics is None:
+        read = self._metrics_of(team)
+        if read is None:
             raise RuntimeError("this component cannot read CloudWatch metrics")
-        chart = series_for(result, self._metrics, now)
+        chart = series_for(result, read, now)
         if chart["complete"] and result.stop_conditions:
             if isinstance(kept, dict) and loses_points(kept, chart):
                 chart = {**kept, "complete": True}  # an alarm deleted since: keep the points we had
@@ -99,8 +97,9 @@ class Previews(RunsBase):
 
     def missing_alarms(self, alarms: list[str], *, team: str) -> list[str]:
         """The alarms (names or ARNs) the team cannot use: missing, or, within a tag boundary, not
-        tagged as the team's (the two are not told apart)."""
-        names = [alarm_name(ref) for ref in alarms]
+        tagged as the team's, or an ARN of an account and Region that is neither the platform's nor
+        one of the team's environments (none of them told apart)."""
+        names = list(dict.fromkeys(alarms))
         if not names:
             return []
         read = self._alarms_of(team)

@@ -160,31 +160,51 @@ def team_identities(
     return of_team
 
 
-def environment_identities(
-    clients: Clients, settings: Settings, clusters: Callable[[], Clusters] | None = None
-) -> Callable[[str, Place], Families]:
-    """The fault families of a team in one of its environments: the environment's role in its
-    account and Region, assumed with the team's ExternalId and the team as a session tag. Each
-    (team, environment, Region) gets its clients once; botocore refreshes their credentials
-    shortly before they expire, so one assumed session serves every run there."""
-    clusters = clusters or cluster_access(clients, settings)
-    made: dict[tuple[str, str, str, str, str], Families] = {}
+def environment_clients(clients: Clients) -> Callable[[str, Place], Clients]:
+    """A team's clients in one of its environments: the environment's role in its account and
+    Region, assumed with the team's ExternalId and the team as a session tag. Each (team,
+    environment, Region) gets its clients once; botocore refreshes their credentials shortly
+    before they expire, so one assumed session serves every run there, and its faults, alarms
+    and metrics alike."""
+    made: dict[tuple[str, ...], Clients] = {}
     lock = threading.Lock()
 
-    def in_place(team: str, place: Place) -> Families:
+    def in_place(team: str, place: Place) -> Clients:
         from chaosplane.tenancy import SESSION_TEAM_TAG
 
-        key = (team, place.environment.name, place.environment.role_arn, place.region, place.external_id)
+        key = _place_key(team, place)
         with lock:
             if key not in made:
-                assumed = clients.assuming(
+                made[key] = clients.assuming(
                     place.environment.role_arn,
                     session_name=f"chaosplane-{team}-{place.environment.name}",
                     tags={SESSION_TEAM_TAG: team},
                     external_id=place.external_id or None,
                     region=place.region,
                 )
-                made[key] = fault_families(assumed, settings, clusters)
             return made[key]
 
     return in_place
+
+
+def environment_identities(
+    in_place: Callable[[str, Place], Clients], settings: Settings, clusters: Callable[[], Clusters]
+) -> Callable[[str, Place], Families]:
+    """The fault families of a team in one of its environments, over its clients there (made once
+    for each of them)."""
+    made: dict[tuple[str, ...], Families] = {}
+    lock = threading.Lock()
+
+    def families(team: str, place: Place) -> Families:
+        key = _place_key(team, place)
+        with lock:
+            if key not in made:
+                made[key] = fault_families(in_place(team, place), settings, clusters)
+            return made[key]
+
+    return families
+
+
+def _place_key(team: str, place: Place) -> tuple[str, ...]:
+    """What one assumed session is for: a changed role or ExternalId is a new session."""
+    return (team, place.environment.name, place.environment.role_arn, place.region, place.external_id)

@@ -27,7 +27,13 @@ from chaosplane.settings import Settings, load_settings
 from chaosplane.store import Store
 from chaosplane.tenancy import TEAM_TAG, PlatformSelf
 from chaosplane.wiring.clients import Clients
-from chaosplane.wiring.families import cluster_access, environment_identities, fault_families, team_identities
+from chaosplane.wiring.families import (
+    cluster_access,
+    environment_clients,
+    environment_identities,
+    fault_families,
+    team_identities,
+)
 from chaosplane.wiring.telemetry import build_telemetry
 from chaosplane.wiring.tracing import PowertoolsTracing
 
@@ -219,7 +225,6 @@ def probe_readers(clients: Clients, clusters: Callable[[], Clusters]) -> ProbeRe
     return ProbeReaders(
         session=session,
         cloudwatch=lambda: clients.cloudwatch,
-        alarms=alarm_reader(clients),
         kubernetes=lambda cluster: clusters().client(cluster),
         credentials=clients.credentials,
         clock=utcnow,
@@ -248,7 +253,12 @@ def platform_self(settings: Settings) -> PlatformSelf:
     """The platform's own resources: its stack's, those named outright, and this very function
     (Lambda names it in the environment)."""
     own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-    return PlatformSelf(settings.stack_name, settings.platform_resource_ids | ({own} if own else set()))
+    return PlatformSelf(
+        settings.stack_name,
+        settings.platform_resource_ids | ({own} if own else set()),
+        settings.platform_account_id,
+        settings.aws_region,
+    )
 
 
 def build_runs(
@@ -259,6 +269,7 @@ def build_runs(
     clients = clients or Clients(settings)
     machine = settings.state_machine_arn
     clusters = cluster_access(clients, settings)
+    elsewhere = environment_clients(clients)
     return Runs(
         store or Store(settings),
         fault_families(clients, settings, clusters),
@@ -275,7 +286,9 @@ def build_runs(
         platform=platform_self(settings),
         acting_as=team_identities(clients, settings, clusters),
         fan_out=lever_fan_out(clients, settings.event_bus_name),
-        in_place=environment_identities(clients, settings, clusters),
+        in_place=environment_identities(elsewhere, settings, clusters),
+        alarms_in=lambda team, place: alarm_reader(elsewhere(team, place)),
+        metrics_in=lambda team, place: metric_reader(elsewhere(team, place)),
     )
 
 
@@ -290,6 +303,7 @@ def build_guard(settings: Settings | None = None) -> Runs:
     return Runs(
         Store(settings),
         _no_families,
+        platform=platform_self(settings),  # which alarms are the platform's own, by name
         send_halt=halt_sender(clients),
         publish=event_publisher(clients, settings.event_bus_name),
         parallel_changes=settings.parallel_changes,
