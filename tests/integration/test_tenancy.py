@@ -318,8 +318,20 @@ def test_a_stop_condition_in_the_team_s_other_account_halts_its_run_there_and_on
     for foreign in (far.replace("shop-5xx", "blue-5xx"), far.replace(SECOND_ACCOUNT, "333333333333")):
         refused = platform.api("POST", "/experiments", {**body, "stop_conditions": [foreign]}, token=red)
         assert refused.status_code == 422 and foreign in refused.get_json()["message"], refused.get_json()
+    # A metric probe there too: quiet in staging, while the platform account's same metric is not.
+    errors = {"name": "quiet", "source": "cloudwatch-metric", "namespace": "Shop", "metric_name": "5xx"}
+    errors |= {"statistic": "Sum", "comparison": "<", "threshold": 1, "mode": "before"}
+    for values, where in (([0.0], cloudwatch), ([5.0], platform.session.client("cloudwatch"))):
+        where.put_metric_data(Namespace="Shop", MetricData=[{"MetricName": "5xx", "Values": values}])
+    unknown = platform.api(
+        "POST", "/experiments", {**body, "probes": [{**errors, "environment": "prod"}]}, token=red
+    )
+    assert unknown.status_code == 422 and "no environment prod" in unknown.get_json()["message"], (
+        unknown.get_json()
+    )
+    probe = {**errors, "environment": "staging", "region": "eu-west-1"}
     experiment = platform.json(
-        "POST", "/experiments", {**body, "stop_conditions": [far]}, token=red, expect=201
+        "POST", "/experiments", {**body, "stop_conditions": [far], "probes": [probe]}, token=red, expect=201
     )
     preview = platform.json("POST", f"/experiments/{experiment['id']}/preview", token=red)
     assert [(s["alarm"], s["state"]) for s in preview["stop_conditions"]] == [(far, "OK")]
@@ -347,3 +359,5 @@ def test_a_stop_condition_in_the_team_s_other_account_halts_its_run_there_and_on
     # Its chart is of the environment's alarm, read there.
     (series,) = platform.json("GET", f"/results/{run['result_id']}/metrics", token=red)["series"]
     assert (series["alarm"], series["threshold"], series["state"]) == (far, 9.0, "ALARM"), series
+    (asked,) = result["probe_records"]["quiet"]["evaluations"]
+    assert (asked["ok"], asked["value"]) == (True, 0.0), result["probe_records"]  # staging's, read there

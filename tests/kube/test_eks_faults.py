@@ -25,7 +25,8 @@ from chaosplane.faults.parameters import PodDeleteParameters
 from chaosplane.local import lambda_patch
 from chaosplane.models import FaultType, Target
 from chaosplane.settings import load_settings
-from tests.conftest import Platform, wait_until
+from tests.conftest import TEAM, Platform, wait_until
+from tests.integration.test_tenancy import STAGING
 from tests.kube.cluster import KubeCluster
 
 RBAC = Path(__file__).parents[2] / "infra" / "kubernetes" / "rbac.yaml"
@@ -116,6 +117,7 @@ def experiment(
     selection: str = "ALL",
     parameters: dict[str, Any] | None = None,
     duration: int = 1,
+    **where: str,
 ) -> dict[str, Any]:
     target = platform.json(
         "POST",
@@ -126,6 +128,7 @@ def experiment(
             "cluster": cluster,
             "namespace": namespace,
             "selector": selector,
+            **where,
         },
         expect=201,
     )
@@ -248,6 +251,33 @@ def test_pod_delete_deletes_exactly_the_selected_pods_and_records_their_replacem
         assert resource["restored"].startswith("replaced by web-"), resource
         assert resource["restored"].split()[2] not in before
     assert result["metrics"]["resources_injected"] == 2
+
+
+def test_pods_of_a_cluster_in_the_team_s_other_account_are_faulted_through_that_account(
+    eks_platform: Platform, kube_cluster: KubeCluster, kube_namespace: str, admin: k8s.CoreV1Api
+) -> None:
+    admins = eks_platform.token(team="platform")
+    eks_platform.json("PUT", f"/teams/{TEAM}", {"environments": [STAGING]}, token=admins)
+    grant_executor(kube_cluster, kube_namespace)
+    for name in ("web-1", "web-2"):
+        admin.create_namespaced_pod(kube_namespace, pod(name, {"app": "web"}))
+    run_pods(admin, kube_namespace, ["web-1", "web-2"])
+    found = experiment(
+        eks_platform,
+        kube_namespace,
+        "app=web",
+        "pod-delete",
+        parameters={"grace_period_seconds": 0},
+        environment="staging",
+    )
+
+    result = run(eks_platform, found["id"])
+
+    # The cluster is reached as the environment's role (unit: test_tenancy); locally, through its
+    # kubeconfig context, as every cluster is.
+    assert result["status"] == "completed", result
+    assert sorted(r["id"] for r in result["resources"]) == ["web-1", "web-2"]
+    assert pods(admin, kube_namespace, "app=web") == {}
 
 
 def test_a_pod_replaced_under_its_name_after_planning_is_not_deleted(

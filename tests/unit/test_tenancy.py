@@ -12,6 +12,7 @@ import pytest
 from chaosplane.errors import PolicyRefused, PreflightFailed
 from chaosplane.faults.base import Resource
 from chaosplane.models import FaultType
+from chaosplane.probes import Observation
 from chaosplane.runs import Runs
 from chaosplane.runs.checks import AlarmRef, AlarmState, alarms_of, metrics_of, unfound_alarms
 from chaosplane.settings import Settings
@@ -27,7 +28,7 @@ from chaosplane.tenancy import (
     Scope,
     TeamSettings,
 )
-from chaosplane.wiring.families import environment_clients, environment_identities, team_identities
+from chaosplane.wiring.families import environment_identities, environment_reach, team_identities
 from tests.fakes.clock import FakeClock
 from tests.fakes.families import FakeInstances
 from tests.fakes.store import InMemoryStore
@@ -205,6 +206,7 @@ class _Clients:
     def __init__(self, name: str) -> None:
         self.name, self.sessions = name, []
         self.ec2, self.secretsmanager = f"{name}-ec2", f"{name}-secrets"
+        self.eks, self.sts = f"{name}-eks", f"{name}-sts"
 
     def assuming(self, role_arn: str, *, session_name: str, tags: dict[str, str], **where: Any) -> _Clients:
         self.sessions.append((role_arn, session_name, tags, *where.values()))
@@ -250,14 +252,14 @@ def test_an_environment_s_role_is_assumed_with_the_team_s_external_id_and_sessio
         | {"aws_region": "us-east-1"}
     )
     own = _Clients("own")
-    in_place = environment_identities(
-        environment_clients(own),  # type: ignore[arg-type]
-        settings,
-        clusters=lambda: None,  # type: ignore[arg-type,return-value]
-    )
+    in_place = environment_identities(environment_reach(own, settings), settings)  # type: ignore[arg-type]
     west, central = Place(STAGING, "eu-west-1", "ext-red"), Place(STAGING, "eu-central-1", "ext-red")
     assert in_place("red", west)(FaultType.EC2_STOP)._ec2 == "chaosplane-red-staging-ec2"
     in_place("red", west)(FaultType.EC2_REBOOT)
+    # Pods too: the environment's clusters are reached as its role (DescribeCluster, and the
+    # token signed by its STS), never as the platform's function.
+    eks = in_place("red", west)(FaultType.POD_DELETE)._clusters._eks
+    assert (eks._eks, eks._sts) == ("chaosplane-red-staging-eks", "chaosplane-red-staging-sts")
     in_place("red", central)(FaultType.EC2_STOP)
     role = STAGING.role_arn
     assert own.sessions == [  # once per Region, with the ExternalId and the team as the session tag
@@ -447,3 +449,49 @@ def test_an_alarm_event_halts_the_runs_that_name_that_alarm_where_it_is(
     halted = runs.on_alarm("shop-5xx", "Threshold Crossed", account=account, region=region)
 
     assert set(halted) == {started[name] for name in halts}
+
+
+class _Asked:
+    """Probe readers of one place, noting each probe asked there."""
+
+    def __init__(self, where: str, asked: list[tuple[str, str]]) -> None:
+        self.where, self.asked = where, asked
+
+    def observe(self, probe: Any) -> Observation:
+        self.asked.append((self.where, probe.name))
+        return Observation(True, 0.0, "fine")
+
+
+def test_a_probe_in_an_environment_is_asked_there_and_a_run_is_refused_once_it_is_gone() -> None:
+    clock = FakeClock()
+    store = InMemoryStore(clock)
+    family = FakeInstances()
+    family.add(2)
+    asked: list[tuple[str, str]] = []
+    runs = Runs(
+        store,
+        lambda fault: family,
+        start_workflow=FakeWorkflow().start,
+        clock=clock,
+        probes=_Asked("home", asked),
+        probes_in=lambda team, place: _Asked(f"{team}@{place.environment.name}/{place.region}", asked),
+    )
+    store.settings["red"] = TeamSettings(environments=[STAGING], external_id="ext")
+    store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100})
+    errors = {"source": "cloudwatch-metric", "namespace": "Shop", "metric_name": "5xx", "mode": "before"}
+    errors |= {"comparison": "<", "threshold": 1}
+    probes = [
+        {**errors, "name": "far", "environment": "staging", "region": "eu-central-1"},
+        {**errors, "name": "near"},
+    ]
+    experiment = store.add_experiment(store.add_target(), probes=probes)
+    run = runs.start(experiment.id, team="red")
+    runs.prepare(None, run.id)
+    runs.advance(run.id)
+    runs.rollback(run.id)
+    runs.finalize(run.id, None, None)
+
+    assert sorted(asked) == [("home", "near"), ("red@staging/eu-central-1", "far")]
+    store.settings["red"] = TeamSettings()  # the environment is taken away: no run asks it there
+    with pytest.raises(PreflightFailed, match="team red has no environment staging"):
+        runs.prepare(None, runs.start(experiment.id, team="red").id)

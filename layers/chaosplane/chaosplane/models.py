@@ -240,16 +240,13 @@ ENVIRONMENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 
 
-class _TargetFields(_Request):
-    """The fields every target has, whatever its type: the shape a target is stored and returned in."""
+class Placed(BaseModel):
+    """What may be in another account of the team's: an environment, and one of its Regions."""
 
-    name: Name
-    description: Description = ""
-    type: TargetType
     environment: str | None = Field(
         default=None,
         pattern=ENVIRONMENT_PATTERN,
-        description="the team's environment (another account, PUT /teams/{team}) the target is in; "
+        description="the team's environment (another account, PUT /teams/{team}) it is in; "
         "none: the platform's own account",
     )
     region: str | None = Field(
@@ -263,6 +260,14 @@ class _TargetFields(_Request):
         if self.region is not None and self.environment is None:
             raise ValueError("region needs an environment: in the platform's own account, its own Region")
         return self
+
+
+class _TargetFields(Placed, _Request):
+    """The fields every target has, whatever its type: the shape a target is stored and returned in."""
+
+    name: Name
+    description: Description = ""
+    type: TargetType
 
     namespace: str | None = None
     selector: str | None = None

@@ -52,6 +52,7 @@ from chaosplane.models import (
     Alarm,
     Evaluation,
     Phase,
+    Placed,
     ProbeRecord,
     Verdict,
     check_webhook_url,
@@ -153,7 +154,7 @@ class MetricDimension(BaseModel):
     value: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
-class CloudWatchMetricProbe(_Threshold):
+class CloudWatchMetricProbe(Placed, _Threshold):
     """A CloudWatch metric, or a metric-math expression, against a threshold; no alarm needed."""
 
     source: Literal["cloudwatch-metric"]
@@ -243,7 +244,7 @@ class HttpProbe(_Probe):
         return self
 
 
-class KubernetesProbe(_Probe):
+class KubernetesProbe(Placed, _Probe):
     """Ready replicas of a Deployment or StatefulSet at least `min_ready`, or no pod of `selector`
     in CrashLoopBackOff."""
 
@@ -512,23 +513,34 @@ class ProbeReaders:
 
 
 class TeamReaders:
-    """`readers`, with a team's alarm probes read through the team's alarms (by the reference the
-    probe names: chaosplane.runs.checks.alarms_of)."""
+    """`readers` as a team asks: its alarm probes through the team's alarms (by the reference the
+    probe names: chaosplane.runs.checks.alarms_of), and a probe in one of its environments through
+    the readers there (`elsewhere`)."""
 
-    def __init__(self, readers: Readers, alarms: Callable[[list[str]], Mapping[str, Any]] | None) -> None:
+    def __init__(
+        self,
+        readers: Readers,
+        alarms: Callable[[list[str]], Mapping[str, Any]] | None,
+        elsewhere: Callable[[Placed], Readers] | None = None,
+    ) -> None:
         self._readers = readers
         self._alarms = alarms
+        self._elsewhere = elsewhere
 
     def observe(self, probe: _Probe) -> Observation:
-        if not isinstance(probe, CloudWatchAlarmProbe):
-            return self._readers.observe(probe)
-        if self._alarms is None:
-            raise RuntimeError("this component cannot read CloudWatch alarms")
-        states = self._alarms([probe.alarm])
-        if probe.alarm not in states:
-            return Observation(False, None, f"alarm {probe.alarm} does not exist")
-        state = str(states[probe.alarm].state)
-        return Observation(state != "ALARM", None, f"{probe.alarm} is {state}")
+        if isinstance(probe, CloudWatchAlarmProbe):
+            if self._alarms is None:
+                raise RuntimeError("this component cannot read CloudWatch alarms")
+            states = self._alarms([probe.alarm])
+            if probe.alarm not in states:
+                return Observation(False, None, f"alarm {probe.alarm} does not exist")
+            state = str(states[probe.alarm].state)
+            return Observation(state != "ALARM", None, f"{probe.alarm} is {state}")
+        if isinstance(probe, Placed) and probe.environment is not None:
+            if self._elsewhere is None:
+                raise RuntimeError("this component cannot read other accounts")
+            return self._elsewhere(probe).observe(probe)
+        return self._readers.observe(probe)
 
 
 # -- readers: HTTP and Prometheus -------------------------------------------------------------------

@@ -45,11 +45,6 @@ class Targets:
         """A target names one of its team's environments, and one of that environment's Regions."""
         if spec.environment is None:
             return
-        if spec.type is TargetType.EKS_PODS:
-            raise InvalidRequest(
-                f"{spec.type.value} targets cannot be in an environment yet: only AWS resources can",
-                field="environment",
-            )
         try:
             Scope(team, settings=self._store.team_settings(team)).place(spec.environment, spec.region)
         except NoSuchEnvironment as err:

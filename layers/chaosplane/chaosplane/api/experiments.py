@@ -19,15 +19,17 @@ from chaosplane.models import (
     Experiment,
     ExperimentSpec,
     Page,
+    Placed,
     Target,
     new_id,
     utcnow,
 )
-from chaosplane.probes import probe_alarms
+from chaosplane.probes import parse_probes, probe_alarms
 from chaosplane.runs import Runs
 from chaosplane.runs.checks import check_graph_fits
 from chaosplane.scheduling import Scheduling
 from chaosplane.store import Store
+from chaosplane.tenancy import NoSuchEnvironment, Scope
 
 
 def _existing_target(store: Store, target_id: str, team: str, field: str = "target") -> Target:
@@ -71,6 +73,14 @@ def router(
         ):
             if missing := runs.missing_alarms(alarms, team=team):
                 raise InvalidRequest(f"{what} of team {team}: {', '.join(missing)}", field=field)
+        # A probe in another account names one of the team's environments, and one of its Regions.
+        placed = [p for p in parse_probes(spec.probes) if isinstance(p, Placed) and p.environment]
+        scope = Scope(team, settings=store.team_settings(team)) if placed else Scope(team)
+        for probe in placed:
+            try:
+                scope.place(probe.environment, probe.region)
+            except NoSuchEnvironment as err:
+                raise InvalidRequest(f"probe {probe.name}: {err}", field="probes") from err
 
     @r.post("/experiments", tags=["experiments"], status_code=201)
     def create_experiment(body: ExperimentBody) -> tuple[Experiment, int]:

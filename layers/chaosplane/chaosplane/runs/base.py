@@ -13,11 +13,11 @@ from chaosplane.events import EventStatus, RunEvent
 from chaosplane.faults.base import AccessChecking, FaultFamily, Resource
 from chaosplane.graph import AttributeFilter, ExperimentGraph, passes
 from chaosplane.metrics import MetricReader, series_for
-from chaosplane.models import ExperimentResult, FaultType, StopKind, Target, Verdict, utcnow
+from chaosplane.models import ExperimentResult, FaultType, Placed, StopKind, Target, Verdict, utcnow
 from chaosplane.parallel import CHANGES_AT_ONCE
 from chaosplane.plans import RunPlan, StepPlans, no_longer_eligible, over_policy
 from chaosplane.ports import Clock, RunStore
-from chaosplane.probes import Readers
+from chaosplane.probes import CloudWatchAlarmProbe, Readers, TeamReaders
 from chaosplane.runs.checks import AlarmReader, AlarmsIn, MetricsIn, alarms_of, metrics_of
 from chaosplane.safety import Plan, SafetyPolicy, plan_run
 from chaosplane.selection import Selection
@@ -78,9 +78,12 @@ class RunsBase:
         in_place: Callable[[str, Place], Callable[[FaultType], FaultFamily]] | None = None,
         alarms_in: AlarmsIn | None = None,
         metrics_in: MetricsIn | None = None,
+        probes_in: Callable[[str, Place], Readers] | None = None,
     ) -> None:
-        self._alarms_in = alarms_in  # alarms and metrics of a team's environment, read there
+        # Alarms, metrics and probes of a team's environment, read there.
+        self._alarms_in = alarms_in
         self._metrics_in = metrics_in
+        self._probes_in = probes_in
         self._in_place = in_place  # the families acting in another account (team, environment)
         self._fan_out = fan_out  # puts an engaged emergency stop on the bus, for the executor
         self._store = store
@@ -187,11 +190,29 @@ class RunsBase:
         inside, outside = scope.admits(matched)
         return inside, family.eligible_states, counted(outside)
 
-    def _place(self, scope: Scope, target: Target) -> Place | None:
+    def _place(self, scope: Scope, placed: Placed) -> Place | None:
+        """Where a target or probe is (None: the platform's own account); one naming an
+        environment the team no longer has fails the run before it touches anything."""
         try:
-            return scope.place(target.environment, target.region)
+            return scope.place(placed.environment, placed.region)
         except NoSuchEnvironment as err:
             raise PreflightFailed(str(err)) from err
+
+    def _probe_readers(self, readers: Readers, team: str, probes: Sequence[Any]) -> Readers:
+        """`readers` as the team's probes need them: alarms as the team sees them, and probes of
+        its environments asked there. The team's settings are read only if a probe needs them."""
+        placed = any(isinstance(p, Placed) and p.environment is not None for p in probes)
+        if not placed and not any(isinstance(p, CloudWatchAlarmProbe) for p in probes):
+            return readers
+        scope = self._scope(team)
+
+        def elsewhere(probe: Placed) -> Readers:
+            place = self._place(scope, probe)
+            if place is None or self._probes_in is None:
+                raise RuntimeError("this component cannot ask probes in other accounts")
+            return self._probes_in(team, place)
+
+        return TeamReaders(readers, self._alarms_of(team, scope), elsewhere)
 
     def _family(
         self, fault: FaultType, team: str, boundary: Boundary | None, place: Place | None = None

@@ -45,6 +45,7 @@ from chaosplane.models import (
     JournalEntry,
     JournalStatus,
     Phase,
+    Placed,
     ProbeRecord,
     ResourceState,
     RunStatus,
@@ -54,14 +55,7 @@ from chaosplane.models import (
 )
 from chaosplane.parallel import each_in_order
 from chaosplane.plans import RunPlan
-from chaosplane.probes import (
-    CloudWatchAlarmProbe,
-    Readers,
-    TeamReaders,
-    check_phase,
-    parse_probes,
-    probe_alarms,
-)
+from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes, probe_alarms
 from chaosplane.probes import verdict as probe_verdict
 from chaosplane.runs.base import RunsBase, named_outside
 from chaosplane.runs.checks import (
@@ -182,9 +176,13 @@ class Lifecycle(RunsBase):
                     check_irreversible(fault, experiment.allow_irreversible)
             except InvalidRequest as err:
                 raise PolicyRefused(str(err)) from err
-        team_alarms = self._alarms_of(result.team)
+        scope = self._scope(result.team)
+        team_alarms = self._alarms_of(result.team, scope)
         _, problems = preflight(result.stop_conditions, team_alarms, policy.insufficient_data)
         problems += unfound_alarms([*probe_alarms(result.probes), *graph.checked_alarms()], team_alarms)
+        for probe in parse_probes(result.probes):
+            if isinstance(probe, Placed):
+                self._place(scope, probe)  # its environment is still the team's
         for name, fault in faults:
             problems += self._access_problems(targets[str(graph.actions[name].target)], fault)
         if problems:
@@ -290,9 +288,7 @@ class Lifecycle(RunsBase):
         if self._probes is None:
             raise RuntimeError("this component cannot ask probes")
         failed_before = {name for name, r in records.items() if r.failed_in is not None}
-        readers: Readers = self._probes
-        if any(isinstance(p, CloudWatchAlarmProbe) for p in probes):  # one read of the team's settings
-            readers = TeamReaders(self._probes, self._alarms_of(result.team))
+        readers = self._probe_readers(self._probes, result.team, probes)
         check = check_phase(probes, records, readers, phase, self._clock)
         newly = [name for name in check.failed if name not in failed_before]
         lines = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chaosplane.models import FaultType, TargetType
@@ -160,51 +161,56 @@ def team_identities(
     return of_team
 
 
-def environment_clients(clients: Clients) -> Callable[[str, Place], Clients]:
-    """A team's clients in one of its environments: the environment's role in its account and
-    Region, assumed with the team's ExternalId and the team as a session tag. Each (team,
-    environment, Region) gets its clients once; botocore refreshes their credentials shortly
-    before they expire, so one assumed session serves every run there, and its faults, alarms
-    and metrics alike."""
-    made: dict[tuple[str, ...], Clients] = {}
+@dataclass(frozen=True)
+class Reach:
+    """How the platform reaches into one of a team's environments: the clients of the role
+    assumed there, and the clusters as that role."""
+
+    clients: Clients
+    clusters: Callable[[], Clusters]
+
+
+def environment_reach(clients: Clients, settings: Settings) -> Callable[[str, Place], Reach]:
+    """A team's reach into one of its environments: the environment's role in its account and
+    Region, assumed with the team's ExternalId and the team as a session tag, and that role's
+    way into the environment's EKS clusters (each maps the role in an access entry). Each (team,
+    environment, Region) gets it once; botocore refreshes the credentials shortly before they
+    expire, so one assumed session serves every run there: its faults, alarms, metrics and probes."""
+    made: dict[tuple[str, ...], Reach] = {}
     lock = threading.Lock()
 
-    def in_place(team: str, place: Place) -> Clients:
+    def reach(team: str, place: Place) -> Reach:
         from chaosplane.tenancy import SESSION_TEAM_TAG
 
-        key = _place_key(team, place)
+        key = (team, place.environment.name, place.environment.role_arn, place.region, place.external_id)
         with lock:
             if key not in made:
-                made[key] = clients.assuming(
+                assumed = clients.assuming(
                     place.environment.role_arn,
                     session_name=f"chaosplane-{team}-{place.environment.name}",
                     tags={SESSION_TEAM_TAG: team},
                     external_id=place.external_id or None,
                     region=place.region,
                 )
+                made[key] = Reach(assumed, cluster_access(assumed, settings))
             return made[key]
 
-    return in_place
+    return reach
 
 
 def environment_identities(
-    in_place: Callable[[str, Place], Clients], settings: Settings, clusters: Callable[[], Clusters]
+    reach: Callable[[str, Place], Reach], settings: Settings
 ) -> Callable[[str, Place], Families]:
-    """The fault families of a team in one of its environments, over its clients there (made once
-    for each of them)."""
-    made: dict[tuple[str, ...], Families] = {}
+    """The fault families of a team in one of its environments, pods included, all acting as the
+    environment's role (made once for each reach)."""
+    made: dict[Reach, Families] = {}
     lock = threading.Lock()
 
     def families(team: str, place: Place) -> Families:
-        key = _place_key(team, place)
+        there = reach(team, place)
         with lock:
-            if key not in made:
-                made[key] = fault_families(in_place(team, place), settings, clusters)
-            return made[key]
+            if there not in made:
+                made[there] = fault_families(there.clients, settings, there.clusters)
+            return made[there]
 
     return families
-
-
-def _place_key(team: str, place: Place) -> tuple[str, ...]:
-    """What one assumed session is for: a changed role or ExternalId is a new session."""
-    return (team, place.environment.name, place.environment.role_arn, place.region, place.external_id)

@@ -28,9 +28,10 @@ from chaosplane.store import Store
 from chaosplane.tenancy import TEAM_TAG, PlatformSelf
 from chaosplane.wiring.clients import Clients
 from chaosplane.wiring.families import (
+    Reach,
     cluster_access,
-    environment_clients,
     environment_identities,
+    environment_reach,
     fault_families,
     team_identities,
 )
@@ -269,7 +270,7 @@ def build_runs(
     clients = clients or Clients(settings)
     machine = settings.state_machine_arn
     clusters = cluster_access(clients, settings)
-    elsewhere = environment_clients(clients)
+    elsewhere = environment_reach(clients, settings)
     return Runs(
         store or Store(settings),
         fault_families(clients, settings, clusters),
@@ -286,10 +287,15 @@ def build_runs(
         platform=platform_self(settings),
         acting_as=team_identities(clients, settings, clusters),
         fan_out=lever_fan_out(clients, settings.event_bus_name),
-        in_place=environment_identities(elsewhere, settings, clusters),
-        alarms_in=lambda team, place: alarm_reader(elsewhere(team, place)),
-        metrics_in=lambda team, place: metric_reader(elsewhere(team, place)),
+        in_place=environment_identities(elsewhere, settings),
+        alarms_in=lambda team, place: alarm_reader(elsewhere(team, place).clients),
+        metrics_in=lambda team, place: metric_reader(elsewhere(team, place).clients),
+        probes_in=lambda team, place: _probes_there(elsewhere(team, place)),
     )
+
+
+def _probes_there(reach: Reach) -> ProbeReaders:
+    return probe_readers(reach.clients, reach.clusters)
 
 
 def _no_families(fault: FaultType) -> Any:
