@@ -289,3 +289,15 @@ def test_a_target_account_s_role_changes_what_the_team_role_does_and_trusts_only
             if s["Action"] == ["sts:AssumeRole", "sts:TagSession"]
         ]
         assert f"arn:${{AWS::Partition}}:iam::*:role/{name}" in assumable, function
+
+
+def test_environments_alarms_may_come_to_the_default_bus_only_from_the_organization_named() -> None:
+    template = load_template(TEMPLATE)
+    policy = template["Resources"]["EnvironmentAlarmsPolicy"]
+    assert policy["Condition"] == "ForwardsFromOrganization"  # nothing is opened by default
+    statement = policy["Properties"]["Statement"]
+    assert policy["Properties"]["EventBusName"] == "default" and statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "EnvironmentsOrganizationId"}}
+    }
+    assert template["Parameters"]["EnvironmentsOrganizationId"]["Default"] == ""
