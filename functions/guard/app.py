@@ -31,7 +31,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         account=str(account) if account else None,
         region=str(region) if region else None,
     )
-    logger.info("guard", alarm=alarm, halted=halted)
+    logger.info("guard", alarm=alarm, account=account, region=region, halted=halted)
     return {"alarm": alarm, "halted": halted}
 
 

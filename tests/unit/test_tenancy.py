@@ -4,6 +4,7 @@ platform's. The rules on resources, then the run service planning over an in-mem
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -385,6 +386,13 @@ def test_a_team_reads_its_environments_alarms_there_by_arn_and_nobody_else_s() -
         f"alarm {elsewhere} does not exist",
         "alarm blue-5xx does not exist",
     ]
+
+    # An environment that cannot be read (its role denied) finds none of its alarms, and only those.
+    def denied(team: str, place: Place) -> Callable[[list[str]], dict[str, AlarmState]]:
+        raise RuntimeError("AccessDenied: sts:AssumeRole")
+
+    unreadable = alarms_of(scope, cloudwatch.reader("111111111111", "us-east-1"), denied)
+    assert set(unreadable([FAR, "shop-5xx"])) == {"shop-5xx"}  # type: ignore[misc]
     # A component that reads no other account finds none of them.
     assert set(alarms_of(scope, cloudwatch.reader("111111111111", "us-east-1"))([FAR, "shop-5xx"])) == {  # type: ignore[misc]
         "shop-5xx"
@@ -449,6 +457,10 @@ def test_an_alarm_event_halts_the_runs_that_name_that_alarm_where_it_is(
     halted = runs.on_alarm("shop-5xx", "Threshold Crossed", account=account, region=region)
 
     assert set(halted) == {started[name] for name in halts}
+    for name, alarm in (("by-name", "shop-5xx"), ("by-arn", FAR)):  # each halt names its own alarm
+        if name in halts:
+            reason = store.get_result(started[name], team="red").stop_reason
+            assert reason == f"stop condition {alarm} went into ALARM: Threshold Crossed", reason
 
 
 class _Asked:
@@ -480,8 +492,8 @@ def test_a_probe_in_an_environment_is_asked_there_and_a_run_is_refused_once_it_i
     store.policies["red"] = store.policy("red").model_copy(update={"max_percent": 100})
     errors = {"source": "cloudwatch-metric", "namespace": "Shop", "metric_name": "5xx", "mode": "before"}
     errors |= {"comparison": "<", "threshold": 1}
-    probes = [
-        {**errors, "name": "far", "environment": "staging", "region": "eu-central-1"},
+    probes = [  # the far one before the faults and after them (edge), the near one before
+        {**errors, "name": "far", "environment": "staging", "region": "eu-central-1", "mode": "edge"},
         {**errors, "name": "near"},
     ]
     experiment = store.add_experiment(store.add_target(), probes=probes)
@@ -489,9 +501,13 @@ def test_a_probe_in_an_environment_is_asked_there_and_a_run_is_refused_once_it_i
     runs.prepare(None, run.id)
     runs.advance(run.id)
     runs.rollback(run.id)
+    assert runs.settle(run.id).done
     runs.finalize(run.id, None, None)
 
-    assert sorted(asked) == [("home", "near"), ("red@staging/eu-central-1", "far")]
+    far = ("red@staging/eu-central-1", "far")
+    assert sorted(asked) == [("home", "near"), far, far]  # before and after the faults, there
     store.settings["red"] = TeamSettings()  # the environment is taken away: no run asks it there
-    with pytest.raises(PreflightFailed, match="team red has no environment staging"):
+    refusal = "probe far: team red has no environment staging (PUT /teams/red)"
+    assert refusal in runs.preview(experiment.id, team="red").verdict.reasons
+    with pytest.raises(PreflightFailed, match=re.escape(refusal)):
         runs.prepare(None, runs.start(experiment.id, team="red").id)

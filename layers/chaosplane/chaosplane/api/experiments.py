@@ -75,12 +75,13 @@ def router(
                 raise InvalidRequest(f"{what} of team {team}: {', '.join(missing)}", field=field)
         # A probe in another account names one of the team's environments, and one of its Regions.
         placed = [p for p in parse_probes(spec.probes) if isinstance(p, Placed) and p.environment]
-        scope = Scope(team, settings=store.team_settings(team)) if placed else Scope(team)
-        for probe in placed:
-            try:
-                scope.place(probe.environment, probe.region)
-            except NoSuchEnvironment as err:
-                raise InvalidRequest(f"probe {probe.name}: {err}", field="probes") from err
+        if placed:
+            scope = Scope(team, settings=store.team_settings(team))
+            for probe in placed:
+                try:
+                    scope.place(probe.environment, probe.region)
+                except NoSuchEnvironment as err:
+                    raise InvalidRequest(f"probe {probe.name}: {err}", field="probes") from err
 
     @r.post("/experiments", tags=["experiments"], status_code=201)
     def create_experiment(body: ExperimentBody) -> tuple[Experiment, int]:

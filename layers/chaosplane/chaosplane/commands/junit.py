@@ -103,7 +103,8 @@ def junit_xml(result: ExperimentResult, hostname: str | None = None) -> bytes:
     for reference in result.stop_conditions:
         alarm = reference.split(":alarm:", 1)[-1]
         case = _case(suite, f"chaosplane.{fault}.stop_conditions", f"{alarm} stayed out of ALARM")
-        fired = result.stop_kind is StopKind.ALARM and result.status is RunStatus.STOPPED and alarm in why
+        stopped_by_alarm = result.stop_kind is StopKind.ALARM and result.status is RunStatus.STOPPED
+        fired = stopped_by_alarm and f"stop condition {reference} " in why  # as the halt names it
         if fired:
             _mark(case, "failure", "alarm", why)
 

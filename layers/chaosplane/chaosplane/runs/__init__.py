@@ -13,7 +13,7 @@ in-memory fakes in a unit test.
 from __future__ import annotations
 
 from chaosplane.runs.base import ExecutionStatus, Halter, RunEventPublisher, WorkflowStarter
-from chaosplane.runs.checks import AlarmReader, AlarmState, alarm_name, check_irreversible, check_target_fits
+from chaosplane.runs.checks import AlarmReader, AlarmState, check_irreversible, check_target_fits
 from chaosplane.runs.control import Control
 from chaosplane.runs.preview import Previews
 
@@ -25,7 +25,6 @@ __all__ = [
     "RunEventPublisher",
     "Runs",
     "WorkflowStarter",
-    "alarm_name",
     "check_irreversible",
     "check_target_fits",
 ]

@@ -198,6 +198,19 @@ class RunsBase:
         except NoSuchEnvironment as err:
             raise PreflightFailed(str(err)) from err
 
+    @staticmethod
+    def _unplaced_probes(scope: Scope, probes: Sequence[Any]) -> list[str]:
+        """Why a run may not start, for each probe naming an environment the team no longer has."""
+        problems = []
+        for probe in probes:
+            name: str = probe.name
+            if isinstance(probe, Placed):
+                try:
+                    scope.place(probe.environment, probe.region)
+                except NoSuchEnvironment as err:
+                    problems.append(f"probe {name}: {err}")
+        return problems
+
     def _probe_readers(self, readers: Readers, team: str, probes: Sequence[Any]) -> Readers:
         """`readers` as the team's probes need them: alarms as the team sees them, and probes of
         its environments asked there. The team's settings are read only if a probe needs them."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chaosplane.errors import InvalidRequest
 from chaosplane.faults import catalogue
@@ -14,6 +15,9 @@ from chaosplane.metrics import MetricReader
 from chaosplane.models import FaultType, Target
 from chaosplane.safety import InsufficientData
 from chaosplane.tenancy import Boundary, Place, PlatformSelf, Scope
+
+logger = logging.getLogger(__name__)
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -75,20 +79,36 @@ def by_place(scope: Scope, references: list[str]) -> list[tuple[Place | None, di
     return list(groups.values())
 
 
+def _reader_at(
+    place: Place | None, team: str, home: _R, elsewhere: Callable[[str, Place], _R] | None
+) -> _R | None:
+    """The reader of `place` (None: the platform's own); None if this component reads no other
+    account."""
+    if place is None:
+        return home
+    return elsewhere(team, place) if elsewhere is not None else None
+
+
 def alarms_of(scope: Scope, read: AlarmReader | None, read_in: AlarmsIn | None = None) -> AlarmReader | None:
     """`read` as the team sees CloudWatch, by reference: its environments' alarms read there
     (`read_in`), and, within a tag boundary, an alarm not tagged as the team's not found (its
-    state and its metric are another team's; whose it is, is not said)."""
+    state and its metric are another team's; whose it is, is not said). An environment that
+    cannot be read (its role not assumed, or denied) is logged, and its alarms are not found:
+    the other places' still are, so the sweeper still checks them and a run still refuses cleanly."""
     if read is None:
         return None
 
     def of_the_team(references: list[str]) -> dict[str, AlarmState]:
         found: dict[str, AlarmState] = {}
         for place, names in by_place(scope, references):
-            reader = read if place is None else read_in(scope.team, place) if read_in else None
-            if reader is None:
-                continue  # this component reads no other account's alarms
-            states = reader(list(dict.fromkeys(names.values())))
+            try:
+                reader = _reader_at(place, scope.team, read, read_in)
+                states = reader(list(dict.fromkeys(names.values()))) if reader is not None else {}
+            except Exception:
+                if place is None:
+                    raise  # the platform's own CloudWatch: the caller's failure to handle
+                logger.exception("alarms of %s in %s/%s cannot be read", scope.team, *_where(place))
+                continue
             for reference, name in names.items():
                 state = states.get(name)
                 if state is not None and (scope.boundary is Boundary.ACCOUNT or state.team == scope.team):
@@ -96,6 +116,10 @@ def alarms_of(scope: Scope, read: AlarmReader | None, read_in: AlarmsIn | None =
         return found
 
     return of_the_team
+
+
+def _where(place: Place) -> tuple[str, str]:
+    return place.environment.name, place.region
 
 
 MetricsIn = Callable[[str, Place], MetricReader]
@@ -109,10 +133,15 @@ def metrics_of(scope: Scope, read: MetricReader, read_in: MetricsIn | None = Non
     def of_the_team(references: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for place, names in by_place(scope, references):
-            reader = read if place is None else read_in(scope.team, place) if read_in else None
-            if reader is None:
+            try:
+                reader = _reader_at(place, scope.team, read, read_in)
+                got = reader(list(dict.fromkeys(names.values())), start, end) if reader is not None else []
+            except Exception:
+                if place is None:
+                    raise
+                logger.exception("metrics of %s in %s/%s cannot be read", scope.team, *_where(place))
                 continue
-            series = {s["alarm"]: s for s in reader(list(dict.fromkeys(names.values())), start, end)}
+            series = {s["alarm"]: s for s in got}
             for reference, name in names.items():
                 if name in series:
                     found[reference] = {**series[name], "alarm": reference}
@@ -131,11 +160,6 @@ def unfound_alarms(alarms: list[str], read: AlarmReader | None) -> list[str]:
         return ["alarms cannot be checked by this component"]
     found = read(references)
     return [f"alarm {ref} does not exist" for ref in references if ref not in found]
-
-
-def alarm_name(reference: str) -> str:
-    """Stop conditions are alarm names or ARNs; CloudWatch and its events speak names."""
-    return reference.split(":alarm:", 1)[-1]
 
 
 def preflight(

@@ -142,15 +142,20 @@ class Control(Lifecycle):
         """
         halted = []
         for run in self._store.active_runs():
-            named = any(
-                AlarmRef.of(ref).is_at(alarm, account, region, self._platform) for ref in run.stop_conditions
+            named = next(
+                (
+                    ref
+                    for ref in run.stop_conditions
+                    if AlarmRef.of(ref).is_at(alarm, account, region, self._platform)
+                ),
+                None,
             )
-            if run.status.is_final or not named:
+            if run.status.is_final or named is None:
                 continue
             if changed_at is not None and run.status is RunStatus.PENDING and run.created_at > changed_at:
                 continue
             try:
-                self.halt(run.id, f"stop condition {alarm} went into ALARM: {reason}", StopKind.ALARM)
+                self.halt(run.id, f"stop condition {named} went into ALARM: {reason}", StopKind.ALARM)
                 halted.append(run.id)
             except Conflict:
                 pass  # it ended meanwhile

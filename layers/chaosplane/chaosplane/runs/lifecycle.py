@@ -45,7 +45,6 @@ from chaosplane.models import (
     JournalEntry,
     JournalStatus,
     Phase,
-    Placed,
     ProbeRecord,
     ResourceState,
     RunStatus,
@@ -59,7 +58,6 @@ from chaosplane.probes import CloudWatchAlarmProbe, check_phase, parse_probes, p
 from chaosplane.probes import verdict as probe_verdict
 from chaosplane.runs.base import RunsBase, named_outside
 from chaosplane.runs.checks import (
-    alarm_name,
     check_graph_fits,
     check_irreversible,
     check_target_fits,
@@ -180,9 +178,7 @@ class Lifecycle(RunsBase):
         team_alarms = self._alarms_of(result.team, scope)
         _, problems = preflight(result.stop_conditions, team_alarms, policy.insufficient_data)
         problems += unfound_alarms([*probe_alarms(result.probes), *graph.checked_alarms()], team_alarms)
-        for probe in parse_probes(result.probes):
-            if isinstance(probe, Placed):
-                self._place(scope, probe)  # its environment is still the team's
+        problems += self._unplaced_probes(scope, parse_probes(result.probes))
         for name, fault in faults:
             problems += self._access_problems(targets[str(graph.actions[name].target)], fault)
         if problems:
@@ -333,7 +329,8 @@ class Lifecycle(RunsBase):
         if self._probes is None:
             raise RuntimeError("this component cannot ask probes")
         failed_before = {name for name, r in records.items() if r.failed_in is not None}
-        check = check_phase(probes, records, self._probes, Phase.AFTER, self._clock, since=since)
+        readers = self._probe_readers(self._probes, result.team, probes)
+        check = check_phase(probes, records, readers, Phase.AFTER, self._clock, since=since)
         lines = [
             ("settle", f"{name} did not recover: {_last_detail(records[name], Phase.AFTER)}")
             for name in check.failed
@@ -707,7 +704,7 @@ class Lifecycle(RunsBase):
         records, at = dict(result.probe_records), result.timeline[-1].at if result.timeline else self._clock()
         for probe in probes:
             fired = isinstance(probe, CloudWatchAlarmProbe) and (
-                f"stop condition {alarm_name(probe.alarm)} went into ALARM" in (result.stop_reason or "")
+                f"stop condition {probe.alarm} went into ALARM" in (result.stop_reason or "")
             )
             if not fired:
                 continue

@@ -11,6 +11,7 @@ from chaosplane.graph import ExperimentGraph
 from chaosplane.metrics import READ_AGAIN_UNTIL, loses_points, series_for
 from chaosplane.models import FaultType
 from chaosplane.plans import Preview, RunPlan
+from chaosplane.probes import parse_probes
 from chaosplane.runs.base import RunsBase
 from chaosplane.runs.checks import check_graph_fits, preflight
 
@@ -31,9 +32,11 @@ class Previews(RunsBase):
         planned = self._plan_steps(graph, targets, experiment.duration, policy, multi_step=multi_step)
         plan = RunPlan.for_preview(planned, experiment, self._clock())
         self._store.save_plan(plan)
+        scope = self._scope(team)
         states, problems = preflight(
-            experiment.stop_conditions, self._alarms_of(team), policy.insufficient_data
+            experiment.stop_conditions, self._alarms_of(team, scope), policy.insufficient_data
         )
+        problems += self._unplaced_probes(scope, parse_probes(experiment.probes))
         problems += list(
             dict.fromkeys(
                 problem
