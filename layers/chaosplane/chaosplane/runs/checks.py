@@ -18,6 +18,7 @@ from chaosplane.tenancy import Boundary, Place, PlatformSelf, Scope
 
 logger = logging.getLogger(__name__)
 _R = TypeVar("_R")
+_A = TypeVar("_A")
 
 
 @dataclass(frozen=True)
@@ -79,36 +80,46 @@ def by_place(scope: Scope, references: list[str]) -> list[tuple[Place | None, di
     return list(groups.values())
 
 
-def _reader_at(
-    place: Place | None, team: str, home: _R, elsewhere: Callable[[str, Place], _R] | None
-) -> _R | None:
-    """The reader of `place` (None: the platform's own); None if this component reads no other
-    account."""
-    if place is None:
-        return home
-    return elsewhere(team, place) if elsewhere is not None else None
+def _read_where_each_is(
+    scope: Scope,
+    references: list[str],
+    home: _R,
+    elsewhere: Callable[[str, Place], _R] | None,
+    ask: Callable[[_R, list[str]], _A],
+    what: str,
+) -> list[tuple[dict[str, str], _A]]:
+    """`ask` each place's reader (`home`: the platform's own; `elsewhere`: an environment's, None
+    if this component reads no other account) about its alarms, by name; each answer with its
+    references' names. An environment that cannot be read (its role not assumed, or denied) is
+    logged and left out: the other places' answers still count."""
+    answers = []
+    for place, names in by_place(scope, references):
+        if place is not None and elsewhere is None:
+            continue
+        try:  # assuming an environment's role may fail too, as much as reading there
+            reader = home if place is None or elsewhere is None else elsewhere(scope.team, place)
+            answers.append((names, ask(reader, list(dict.fromkeys(names.values())))))
+        except Exception:
+            if place is None:
+                raise  # the platform's own CloudWatch: the caller's failure to handle
+            where = f"{place.environment.name}/{place.region}"
+            logger.exception("%s of %s in %s cannot be read", what, scope.team, where)
+    return answers
 
 
 def alarms_of(scope: Scope, read: AlarmReader | None, read_in: AlarmsIn | None = None) -> AlarmReader | None:
     """`read` as the team sees CloudWatch, by reference: its environments' alarms read there
     (`read_in`), and, within a tag boundary, an alarm not tagged as the team's not found (its
-    state and its metric are another team's; whose it is, is not said). An environment that
-    cannot be read (its role not assumed, or denied) is logged, and its alarms are not found:
-    the other places' still are, so the sweeper still checks them and a run still refuses cleanly."""
+    state and its metric are another team's; whose it is, is not said). The alarms of an
+    environment that cannot be read are not found, so the sweeper still checks the others and a
+    run is refused cleanly."""
     if read is None:
         return None
 
     def of_the_team(references: list[str]) -> dict[str, AlarmState]:
         found: dict[str, AlarmState] = {}
-        for place, names in by_place(scope, references):
-            try:
-                reader = _reader_at(place, scope.team, read, read_in)
-                states = reader(list(dict.fromkeys(names.values()))) if reader is not None else {}
-            except Exception:
-                if place is None:
-                    raise  # the platform's own CloudWatch: the caller's failure to handle
-                logger.exception("alarms of %s in %s/%s cannot be read", scope.team, *_where(place))
-                continue
+        answers = _read_where_each_is(scope, references, read, read_in, lambda r, n: r(n), "alarms")
+        for names, states in answers:
             for reference, name in names.items():
                 state = states.get(name)
                 if state is not None and (scope.boundary is Boundary.ACCOUNT or state.team == scope.team):
@@ -116,10 +127,6 @@ def alarms_of(scope: Scope, read: AlarmReader | None, read_in: AlarmsIn | None =
         return found
 
     return of_the_team
-
-
-def _where(place: Place) -> tuple[str, str]:
-    return place.environment.name, place.region
 
 
 MetricsIn = Callable[[str, Place], MetricReader]
@@ -132,15 +139,11 @@ def metrics_of(scope: Scope, read: MetricReader, read_in: MetricsIn | None = Non
 
     def of_the_team(references: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for place, names in by_place(scope, references):
-            try:
-                reader = _reader_at(place, scope.team, read, read_in)
-                got = reader(list(dict.fromkeys(names.values())), start, end) if reader is not None else []
-            except Exception:
-                if place is None:
-                    raise
-                logger.exception("metrics of %s in %s/%s cannot be read", scope.team, *_where(place))
-                continue
+
+        def ask(reader: MetricReader, names: list[str]) -> list[dict[str, Any]]:
+            return reader(names, start, end)
+
+        for names, got in _read_where_each_is(scope, references, read, read_in, ask, "metrics"):
             series = {s["alarm"]: s for s in got}
             for reference, name in names.items():
                 if name in series:
@@ -167,14 +170,14 @@ def preflight(
 ) -> tuple[dict[str, AlarmState], list[str]]:
     """The stop conditions' states as the team's `read` finds them, by reference, and the reasons
     a run may not start now (none: it may)."""
-    names = list(stop_conditions)
-    if not names:
+    references = list(stop_conditions)
+    if not references:
         return {}, []
     if read is None:
         return {}, ["stop conditions cannot be checked by this component"]
-    states = read(names)
+    states = read(references)
     problems = []
-    for name in names:
+    for name in references:
         found = states.get(name)
         if found is None:
             problems.append(f"stop condition {name} does not exist")
